@@ -1,0 +1,279 @@
+"""Run rules over one source text: find, suppress, fix in passes, re-check.
+
+This module knows nothing about files or the command line; :mod:`torchfix.runner`
+feeds it texts and :mod:`torchfix.sourcefile` reads and writes them.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+import libcst as cst
+from libcst._batched_visitor import visit_batched
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+from torchfix.imports import add_imports
+from torchfix.names import ImportRequest, NameTable
+from torchfix.patterns import code
+from torchfix.rule import Applicability, Edit, FileContext, Fix, Report, Rule
+from torchfix.suppression import suppressed_codes
+
+#: fixes are applied in passes until the text stops changing, at most this many
+MAX_PASSES = 10
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What to run on a file: enabled rules, whose unsafe fixes apply, rule settings."""
+
+    rules: tuple[type[Rule], ...]
+    unsafe_codes: frozenset[str] = frozenset()
+    rule_settings: Mapping[str, object] = field(default_factory=dict)
+
+    def applies(self, fix: Fix | None, code: str) -> bool:
+        if fix is None:
+            return False
+        return fix.applicability is Applicability.SAFE or code in self.unsafe_codes
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One reported site, positioned (line 1-based, column 1-based)."""
+
+    code: str
+    slug: str
+    message: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    applicability: Applicability
+    fixable: bool
+
+    @property
+    def sort_key(self) -> tuple:
+        return (self.line, self.column, self.code, self.end_line, self.end_column, self.message)
+
+
+@dataclass(frozen=True)
+class AppliedFix:
+    """A fix written in some pass (positions are in that pass's text).
+
+    ``aliases`` are the file's import bindings in that pass (local name ->
+    qualified name), which the verifier needs to evaluate the fix's site.
+    """
+
+    finding: Finding
+    fix: Fix
+    aliases: Mapping[str, str]
+
+
+@dataclass
+class FixOutcome:
+    """The result of fixing one text."""
+
+    original: str
+    text: str
+    findings: list[Finding]
+    applied: list[AppliedFix]
+    remaining: list[Finding]
+    #: set when a fix produced code that does not parse; the text is then unchanged
+    bug: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.text != self.original
+
+
+class FixBroke(Exception):
+    """A fix produced invalid code: a torchfix bug, reported with the rule's code."""
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    report: Report
+    finding: Finding
+    ranges: tuple[CodeRange, ...]
+
+
+def parse(text: str) -> cst.Module:
+    return cst.parse_module(text)
+
+
+def analyze(module: cst.Module, options: RunOptions) -> list[Report]:
+    """Every rule's reports on ``module``, in one batched traversal."""
+    context = FileContext(module=module, names=NameTable(module), settings=options.rule_settings)
+    rules = [rule_class(context) for rule_class in options.rules]
+    visit_batched(module, rules)
+    return [report for rule in rules for report in rule.reports]
+
+
+def _positions(module: cst.Module) -> Mapping[cst.CSTNode, CodeRange]:
+    return MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+
+
+def _message(report: Report) -> str:
+    fix = report.fix
+    if fix is not None and fix.applicability is Applicability.UNSAFE:
+        return f"{report.message} (unsafe fix: {fix.assumption})"
+    return report.message
+
+
+def _candidates(module: cst.Module, text: str, options: RunOptions) -> list[_Candidate]:
+    reports = analyze(module, options)
+    if not reports:
+        return []
+    positions = _positions(module)
+    slugs = {rule.CODE: rule.SLUG for rule in options.rules}
+    suppressed = suppressed_codes(text)
+    result = []
+    for report in reports:
+        where = positions[report.node]
+        codes = suppressed.get(where.start.line)
+        if codes is not None and (not codes or report.code in codes):
+            continue
+        fix = report.fix
+        finding = Finding(
+            code=report.code,
+            slug=slugs[report.code],
+            message=_message(report),
+            line=where.start.line,
+            column=where.start.column + 1,
+            end_line=where.end.line,
+            end_column=where.end.column + 1,
+            applicability=fix.applicability if fix else Applicability.NONE,
+            fixable=options.applies(fix, report.code),
+        )
+        ranges = tuple(positions[node] for node in fix.edits) if fix else ()
+        result.append(_Candidate(report, finding, ranges))
+    result.sort(key=lambda c: c.finding.sort_key)
+    return result
+
+
+def check_text(text: str, options: RunOptions) -> list[Finding]:
+    """The findings on ``text``; raises ``libcst.ParserSyntaxError`` on bad syntax."""
+    module = parse(text)
+    return [c.finding for c in _candidates(module, text, options)]
+
+
+def _overlaps(a: CodeRange, b: CodeRange) -> bool:
+    return (a.start.line, a.start.column) < (b.end.line, b.end.column) and (
+        b.start.line,
+        b.start.column,
+    ) < (a.end.line, a.end.column)
+
+
+def _choose(candidates: Sequence[_Candidate]) -> list[_Candidate]:
+    """The fixable candidates in source order, skipping any that overlap a chosen one."""
+    chosen: list[_Candidate] = []
+    for candidate in candidates:
+        if not candidate.finding.fixable:
+            continue
+        if any(_overlaps(r, s) for c in chosen for r in c.ranges for s in candidate.ranges):
+            continue
+        chosen.append(candidate)
+    return chosen
+
+
+class _ApplyEdits(cst.CSTTransformer):
+    def __init__(self, edits: Mapping[cst.CSTNode, Edit]) -> None:
+        super().__init__()
+        self.edits = edits
+
+    def on_leave(self, original_node, updated_node):
+        edit = self.edits.get(original_node)
+        if edit is None:
+            return updated_node
+        if callable(edit):
+            return edit(updated_node)
+        return edit
+
+
+def apply_fixes(module: cst.Module, fixes: Iterable[Fix]) -> str:
+    """The code of ``module`` with ``fixes`` applied and their imports added."""
+    fixes = list(fixes)
+    edits: dict[cst.CSTNode, Edit] = {}
+    imports: list[ImportRequest] = []
+    for fix in fixes:
+        edits.update(fix.edits)
+        imports.extend(i for i in fix.imports if i not in imports)
+    updated = module.visit(_ApplyEdits(edits))
+    return add_imports(updated, imports).code
+
+
+def _reparse(text: str) -> cst.Module:
+    module = parse(text)
+    ast.parse(text)
+    return module
+
+
+def _culprits(module: cst.Module, chosen: Sequence[_Candidate]) -> list[str]:
+    """The codes of the chosen fixes that break the code on their own."""
+    broken = []
+    for candidate in chosen:
+        try:
+            _reparse(apply_fixes(module, [candidate.report.fix]))
+        except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError):
+            broken.append(f"{candidate.finding.code} at line {candidate.finding.line}")
+    return broken or [c.finding.code for c in chosen]
+
+
+def fix_text(text: str, options: RunOptions, accept=None) -> FixOutcome:
+    """Apply every applicable fix in passes until the text stops changing.
+
+    ``accept(finding, fix)`` may veto a fix (interactive review and the
+    verifier's site check use it); it is asked once per fix, in source order.
+    Raises ``libcst.ParserSyntaxError`` when ``text`` does not parse.
+    """
+    module = parse(text)
+    current = text
+    applied: list[AppliedFix] = []
+    findings: list[Finding] | None = None
+    declined: set[tuple[str, str]] = set()
+    for _ in range(MAX_PASSES):
+        candidates = _candidates(module, current, options)
+        if findings is None:
+            findings = [c.finding for c in candidates]
+        chosen = []
+        for candidate in _choose(
+            [c for c in candidates if (c.finding.code, _key(c)) not in declined]
+        ):
+            if accept is None or accept(candidate.finding, candidate.report.fix):
+                chosen.append(candidate)
+            else:
+                declined.add((candidate.finding.code, _key(candidate)))
+        if not chosen:
+            remaining = [c.finding for c in candidates]
+            return FixOutcome(text, current, findings, applied, remaining)
+        new_text = apply_fixes(module, [c.report.fix for c in chosen])
+        module_before = module
+        try:
+            module = _reparse(new_text)
+        except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError):
+            bug = "fix produced invalid code: " + ", ".join(_culprits(module, chosen))
+            return FixOutcome(text, text, findings, [], findings, bug=bug)
+        aliases = dict(NameTable(module_before).bindings)
+        applied.extend(AppliedFix(c.finding, c.report.fix, aliases) for c in chosen)
+        current = new_text
+    remaining = [c.finding for c in _candidates(module, current, options)]
+    return FixOutcome(text, current, findings or [], applied, remaining)
+
+
+def fix_previews(text: str, options: RunOptions) -> list[tuple[Finding, str]]:
+    """Each fixable finding of the first pass with the text after that fix alone.
+
+    SARIF's per-result fixes and interactive review show fixes one by one.
+    """
+    module = parse(text)
+    return [
+        (c.finding, apply_fixes(module, [c.report.fix]))
+        for c in _candidates(module, text, options)
+        if c.finding.fixable
+    ]
+
+
+def _key(candidate: _Candidate) -> str:
+    """A position-free identity of a finding, stable across passes: its node's code."""
+    return code(candidate.report.node)

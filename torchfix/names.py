@@ -1,0 +1,197 @@
+"""Import-alias resolution: which torch API a name or attribute chain means.
+
+One table is built per file from its import statements; it resolves ``F.normalize``,
+``nn.functional.normalize`` and ``torch.nn.functional.normalize`` alike to
+``torch.nn.functional.normalize`` (every alias spelling in the catalogue), and
+builds references back in the file's own spelling, with the import a fix needs.
+
+This is deliberately lighter than LibCST's ``QualifiedNameProvider`` (no scope
+analysis, no metadata pass): imports are read wherever they appear, and a local
+variable that shadows an imported name is not tracked. Rules only match calls
+whose resolved name is a torch API, so shadowing a torch alias is the one blind
+spot, and it is documented in the README.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import libcst as cst
+
+#: `from <parent> import <alias>` for a target under a module the file does not import
+_CONVENTIONAL = (("torch.nn.", "torch.nn", "nn"),)
+
+
+@dataclass(frozen=True, order=True)
+class ImportRequest:
+    """An import a fix needs: ``import module as asname`` or ``from module import name``."""
+
+    module: str
+    name: str | None = None
+    asname: str | None = None
+
+    def statement(self) -> cst.SimpleStatementLine:
+        alias = cst.AsName(cst.Name(self.asname)) if self.asname else None
+        if self.name is None:
+            node = cst.Import(names=[cst.ImportAlias(name=dotted(self.module), asname=alias)])
+        else:
+            node = cst.ImportFrom(
+                module=dotted(self.module),
+                names=[cst.ImportAlias(name=cst.Name(self.name), asname=alias)],
+            )
+        return cst.SimpleStatementLine(body=[node])
+
+    @property
+    def bound_name(self) -> str:
+        if self.asname:
+            return self.asname
+        return self.name if self.name is not None else self.module.split(".")[0]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """An expression naming an API in the file's spelling, and the imports it needs."""
+
+    expr: cst.BaseExpression
+    imports: tuple[ImportRequest, ...] = ()
+
+
+def dotted(name: str) -> cst.Name | cst.Attribute:
+    """``"a.b.c"`` as a Name/Attribute chain."""
+    parts = name.split(".")
+    node: cst.Name | cst.Attribute = cst.Name(parts[0])
+    for part in parts[1:]:
+        node = cst.Attribute(value=node, attr=cst.Name(part))
+    return node
+
+
+def dotted_name(node: cst.CSTNode) -> str | None:
+    """The source spelling of a Name/Attribute chain (``"a.b.c"``), else None."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        base = dotted_name(node.value)
+        return None if base is None else f"{base}.{node.attr.value}"
+    return None
+
+
+class NameTable:
+    """Maps local names to the qualified names their imports bind."""
+
+    def __init__(self, module: cst.Module) -> None:
+        self.module = module
+        self.bindings: dict[str, str] = {}
+        self._collect(module.body)
+
+    def _collect(self, body) -> None:
+        for stmt in body:
+            if isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    if isinstance(small, cst.Import):
+                        self._bind_import(small)
+                    elif isinstance(small, cst.ImportFrom):
+                        self._bind_import_from(small)
+            elif isinstance(stmt, (cst.If, cst.Try, cst.With)):
+                self._collect(stmt.body.body)
+                for extra in (getattr(stmt, "orelse", None), *getattr(stmt, "handlers", ())):
+                    if extra is not None and hasattr(extra, "body"):
+                        self._collect(getattr(extra.body, "body", ()))
+
+    def _bind_import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            full = dotted_name(alias.name)
+            if full is None:
+                continue
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                self.bindings[alias.asname.name.value] = full
+            else:
+                head = full.split(".")[0]
+                self.bindings.setdefault(head, head)
+
+    def _bind_import_from(self, node: cst.ImportFrom) -> None:
+        if node.relative or node.module is None or isinstance(node.names, cst.ImportStar):
+            return
+        module = dotted_name(node.module)
+        for alias in node.names:
+            name = dotted_name(alias.name)
+            if module is None or name is None:
+                continue
+            local = name
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                local = alias.asname.name.value
+            self.bindings[local] = f"{module}.{name}"
+
+    # -- resolution ---------------------------------------------------------
+
+    def qualified(self, node: cst.CSTNode) -> str | None:
+        """The qualified name a Name/Attribute chain refers to, if imported."""
+        if isinstance(node, cst.Name):
+            return self.bindings.get(node.value)
+        if isinstance(node, cst.Attribute):
+            base = self.qualified(node.value)
+            return None if base is None else f"{base}.{node.attr.value}"
+        return None
+
+    def is_call_to(self, node: cst.CSTNode, *qualified_names: str) -> bool:
+        """Whether ``node`` is a call of one of ``qualified_names``."""
+        return isinstance(node, cst.Call) and self.qualified(node.func) in qualified_names
+
+    # -- references ---------------------------------------------------------
+
+    @cached_property
+    def used_names(self) -> frozenset[str]:
+        """Every identifier in the file: a name absent here is free to bind."""
+        collector = _NameCollector()
+        self.module.visit(collector)
+        return frozenset(collector.names) | frozenset(self.bindings)
+
+    def is_free(self, name: str) -> bool:
+        return name not in self.used_names
+
+    def _local_for(self, qualified: str) -> str | None:
+        # Sorted for determinism when two aliases bind the same module.
+        for local in sorted(self.bindings):
+            if self.bindings[local] == qualified:
+                return local
+        return None
+
+    def reference(self, qualified: str) -> Reference | None:
+        """An expression for ``qualified`` in this file's spelling, adding an import if needed.
+
+        Prefers a direct binding, then the longest imported module prefix, then
+        the conventional import (``import torch.nn.functional as F``,
+        ``from torch import nn``) when that name is free, then ``torch.…`` through
+        the file's torch alias. None when no spelling is possible without
+        shadowing a name the file already uses.
+        """
+        direct = self._local_for(qualified)
+        if direct is not None:
+            return Reference(cst.Name(direct))
+        parts = qualified.split(".")
+        if qualified.startswith("torch.nn.functional.") and self.is_free("F"):
+            if self._local_for("torch.nn.functional") is None:
+                # `F.normalize` reads better than a chain through torch.nn.
+                rest = qualified[len("torch.nn.functional.") :]
+                request = ImportRequest("torch.nn.functional", asname="F")
+                return Reference(dotted(f"F.{rest}"), (request,))
+        for i in range(len(parts) - 1, 0, -1):
+            local = self._local_for(".".join(parts[:i]))
+            if local is not None:
+                return Reference(dotted(".".join([local, *parts[i:]])))
+        for prefix, module, alias in _CONVENTIONAL:
+            if qualified.startswith(prefix) and self.is_free(alias):
+                request = ImportRequest(module.rpartition(".")[0], name=alias)
+                return Reference(dotted(f"{alias}.{qualified[len(prefix):]}"), (request,))
+        root = parts[0]
+        if self.is_free(root):
+            return Reference(dotted(qualified), (ImportRequest(root),))
+        return None
+
+
+class _NameCollector(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)

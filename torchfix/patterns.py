@@ -1,0 +1,189 @@
+"""Small matchers shared by the rules: argument lookup, code comparison, purity."""
+
+from __future__ import annotations
+
+import ast
+from functools import lru_cache
+from typing import Mapping, Sequence
+
+import libcst as cst
+
+_EMPTY = cst.Module(body=[])
+
+#: tensor methods without side effects, safe to evaluate twice or once
+PURE_METHODS = frozenset(
+    {
+        "float", "double", "half", "bfloat16", "int", "long", "bool",
+        "detach", "t", "view", "view_as", "reshape", "reshape_as", "flatten",
+        "squeeze", "unsqueeze", "transpose", "permute", "contiguous",
+        "expand", "expand_as", "narrow", "select", "abs", "neg", "exp", "log",
+        "sqrt", "sum", "mean", "norm", "pow", "square", "to", "type_as", "clone",
+        "cpu", "cuda", "size", "dim",
+    }
+)
+#: attribute reads that are plain data on a tensor
+PURE_ATTRIBUTES = frozenset({"T", "mT", "H", "mH", "real", "imag", "data", "shape", "device", "dtype"})
+
+
+def code(node: cst.CSTNode) -> str:
+    """The source text of ``node``."""
+    return _EMPTY.code_for_node(node)
+
+
+@lru_cache(maxsize=4096)
+def _normal_form(text: str) -> str | None:
+    try:
+        return ast.dump(ast.parse(text.strip(), mode="eval"))
+    except SyntaxError:
+        return None
+
+
+def same_code(a: cst.CSTNode, b: cst.CSTNode) -> bool:
+    """Whether two expressions are the same code, ignoring formatting and parentheses."""
+    left, right = _normal_form(code(a)), _normal_form(code(b))
+    return left is not None and left == right
+
+
+def strip_parens(node: cst.BaseExpression) -> cst.BaseExpression:
+    """``node`` without its own redundant parentheses (for reuse inside a call)."""
+    if getattr(node, "lpar", ()) or getattr(node, "rpar", ()):
+        return node.with_changes(lpar=[], rpar=[])
+    return node
+
+
+def arg(call: cst.Call, keyword: str, position: int | None = None) -> cst.Arg | None:
+    """The argument passed as ``keyword=`` or at ``position`` (no star-args)."""
+    for a in call.args:
+        if a.keyword is not None and a.keyword.value == keyword:
+            return a
+    if position is not None:
+        positional = [a for a in call.args if a.keyword is None and not a.star]
+        if position < len(positional):
+            return positional[position]
+    return None
+
+
+def has_star_args(call: cst.Call) -> bool:
+    return any(a.star for a in call.args)
+
+
+def int_value(node: cst.CSTNode | None) -> int | None:
+    """The value of an integer literal, with an optional unary minus."""
+    if isinstance(node, cst.Integer):
+        return int(node.value, 0)
+    if (
+        isinstance(node, cst.UnaryOperation)
+        and isinstance(node.operator, cst.Minus)
+        and isinstance(node.expression, cst.Integer)
+    ):
+        return -int(node.expression.value, 0)
+    return None
+
+
+def number_value(node: cst.CSTNode | None) -> float | None:
+    """The value of an int or float literal (optionally negated)."""
+    if isinstance(node, (cst.Integer, cst.Float)):
+        return float(ast.literal_eval(node.value))
+    if (
+        isinstance(node, cst.UnaryOperation)
+        and isinstance(node.operator, cst.Minus)
+        and isinstance(node.expression, (cst.Integer, cst.Float))
+    ):
+        return -float(ast.literal_eval(node.expression.value))
+    return None
+
+
+def is_true(node: cst.CSTNode | None) -> bool:
+    return isinstance(node, cst.Name) and node.value == "True"
+
+
+def is_false(node: cst.CSTNode | None) -> bool:
+    return isinstance(node, cst.Name) and node.value == "False"
+
+
+def is_pure(node: cst.CSTNode) -> bool:
+    """Whether evaluating ``node`` twice is the same as once, and changes nothing.
+
+    Names, attributes, subscripts with constant/name/slice indices, literals and
+    calls of pure tensor methods on pure operands with pure arguments.
+    """
+    if isinstance(node, (cst.Name, cst.Integer, cst.Float, cst.SimpleString)):
+        return True
+    if isinstance(node, cst.Attribute):
+        return is_pure(node.value)
+    if isinstance(node, cst.UnaryOperation):
+        return is_pure(node.expression)
+    if isinstance(node, cst.BinaryOperation):
+        return is_pure(node.left) and is_pure(node.right)
+    if isinstance(node, cst.Subscript):
+        return is_pure(node.value) and all(_pure_index(e.slice) for e in node.slice)
+    if isinstance(node, cst.Call):
+        func = node.func
+        return (
+            isinstance(func, cst.Attribute)
+            and func.attr.value in PURE_METHODS
+            and is_pure(func.value)
+            and all(not a.star and is_pure(a.value) for a in node.args)
+        )
+    if isinstance(node, cst.Tuple):
+        return all(is_pure(e.value) for e in node.elements)
+    return False
+
+
+def _pure_index(index: cst.BaseSlice) -> bool:
+    if isinstance(index, cst.Slice):
+        return all(p is None or is_pure(p) for p in (index.lower, index.upper, index.step))
+    value = index.value
+    return isinstance(value, cst.Ellipsis) or (is_pure(value) and not isinstance(value, cst.Call))
+
+
+def make_call(
+    func: cst.BaseExpression,
+    positional: Sequence[cst.BaseExpression] = (),
+    keywords: Sequence[tuple[str, cst.BaseExpression]] = (),
+) -> cst.Call:
+    """``func(a, b, key=value)`` in PEP 8 spelling (parentheses of operands dropped)."""
+    args = [cst.Arg(strip_parens(value)) for value in positional]
+    args += [
+        cst.Arg(
+            strip_parens(value),
+            keyword=cst.Name(name),
+            equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")),
+        )
+        for name, value in keywords
+    ]
+    comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+    args = [a.with_changes(comma=comma) for a in args[:-1]] + args[-1:]
+    return cst.Call(func=func, args=args)
+
+
+class _ReplaceSameCode(cst.CSTTransformer):
+    def __init__(self, targets: Mapping[str, cst.BaseExpression]) -> None:
+        super().__init__()
+        self.targets = targets
+
+    def leave_Name(self, original_node, updated_node):
+        return self._swap(original_node, updated_node)
+
+    def on_leave(self, original_node, updated_node):
+        if isinstance(original_node, cst.BaseExpression):
+            return self._swap(original_node, updated_node)
+        return updated_node
+
+    def _swap(self, original_node, updated_node):
+        form = _normal_form(code(original_node))
+        return self.targets.get(form, updated_node) if form is not None else updated_node
+
+
+def replace_same_code(node: cst.CSTNode, replacements: Mapping[cst.CSTNode, cst.BaseExpression]) -> cst.CSTNode:
+    """``node`` with every sub-expression that is the same code as a key replaced.
+
+    The verifier's site check uses it to put placeholders (``x``, ``a``, ``b``) in
+    place of the operands a rule matched.
+    """
+    targets = {}
+    for old, new in replacements.items():
+        form = _normal_form(code(old))
+        if form is not None:
+            targets[form] = new
+    return node.visit(_ReplaceSameCode(targets))

@@ -1,0 +1,157 @@
+"""The rule API: what a rule declares, what it reports and how a fix is described.
+
+A rule is one module under ``torchfix/rules/`` holding a :class:`Rule` subclass.
+The rule is a LibCST batchable visitor: the engine walks each file once and
+dispatches every ``visit_*``/``leave_*`` method of every enabled rule, so a rule
+never walks the tree itself (Fixit's model). While visiting, a rule calls
+:meth:`Rule.report` with the node, a message and, where it can, a :class:`Fix`.
+
+A fix is a set of node edits keyed by the *original* node (identity), applied by
+the engine in one transformation, plus the imports the new code needs. An edit
+value is a replacement node (or ``FlattenSentinel``/``RemovalSentinel``), or a
+callable that receives the node as updated by nested edits of the same fix and
+returns its replacement: that is how a fix edits a class body and statements
+inside it at once.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, ClassVar, Mapping, Sequence, Union
+
+import libcst as cst
+from libcst._batched_visitor import BatchableCSTVisitor
+
+if TYPE_CHECKING:
+    from torchfix.names import ImportRequest, NameTable
+
+
+class Applicability(str, enum.Enum):
+    """How sure a fix is; Ruff's safe/unsafe split."""
+
+    SAFE = "safe"
+    UNSAFE = "unsafe"
+    #: the finding has no fix (report only)
+    NONE = "none"
+
+
+Replacement = Union[cst.CSTNode, cst.FlattenSentinel, cst.RemovalSentinel]
+Edit = Union[Replacement, Callable[[cst.CSTNode], Replacement]]
+
+
+@dataclass(frozen=True)
+class Site:
+    """A fix's expression, before and after, for the verifier's site check.
+
+    ``before`` and ``after`` are Python expressions written with the file's own
+    import aliases, whose free variables are the keys of ``inputs``; each input
+    is a tensor spec such as ``"float(4, 8)"``, ``"bool(4, 8)"``, ``"long(6)"``.
+    ``edge_values`` says whether zeros, negatives and large magnitudes are
+    inside the fix's contract.
+    """
+
+    before: str
+    after: str
+    inputs: Mapping[str, str]
+    edge_values: bool = True
+
+
+@dataclass(frozen=True)
+class Fix:
+    """The edits that implement one fix, keyed by original node identity."""
+
+    applicability: Applicability
+    edits: Mapping[cst.CSTNode, Edit]
+    imports: Sequence["ImportRequest"] = ()
+    #: for an unsafe fix, the one-sentence assumption it relies on
+    assumption: str = ""
+    site: Site | None = None
+
+    def __post_init__(self) -> None:
+        if self.applicability is Applicability.NONE:
+            raise ValueError("a Fix is safe or unsafe; report-only findings carry no Fix")
+        if self.applicability is Applicability.UNSAFE and not self.assumption:
+            raise ValueError("an unsafe fix states its assumption")
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a rule reported on one node (positions are resolved by the engine)."""
+
+    code: str
+    node: cst.CSTNode
+    message: str
+    fix: Fix | None = None
+
+
+@dataclass(frozen=True)
+class Example:
+    """A before/after pair: ``before`` must produce exactly ``after``.
+
+    ``after`` is the file with the fixes of ``applicability`` (and safer) applied;
+    ``after=None`` means the rule reports ``before`` without a fix (report only).
+    ``row`` names the catalogue row the example demonstrates (see
+    ``Rule.ROWS``). ``inputs`` are tensor specs (see :class:`Site`) for the
+    numerical property tests, and ``settings`` rule settings such as
+    ``{"buffer_persistent": True}``.
+    """
+
+    before: str
+    after: str | None
+    applicability: Applicability = Applicability.SAFE
+    row: str = ""
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    settings: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Valid:
+    """A near miss that must produce no finding, and why."""
+
+    code: str
+    why: str = ""
+
+
+@dataclass
+class FileContext:
+    """Per-file facts shared by every rule while a file is visited."""
+
+    module: cst.Module
+    names: "NameTable"
+    settings: Mapping[str, object] = field(default_factory=dict)
+
+
+class Rule(BatchableCSTVisitor):
+    """Base class of every rule; subclasses set the class attributes below."""
+
+    #: "TF007"
+    CODE: ClassVar[str]
+    #: "f-normalize"
+    SLUG: ClassVar[str]
+    #: the idiom in a few words: "F.normalize"
+    IDIOM: ClassVar[str]
+    #: one line, imperative
+    SUMMARY: ClassVar[str]
+    #: Markdown: why, fix safety, what could go wrong, the verify note
+    DOCS: ClassVar[str]
+    #: the safest applicability any of its fixes has (for `torchfix rules`)
+    FIX_SAFETY: ClassVar[str]
+    #: catalogue rows: marker -> one-line description; every marker has an example
+    ROWS: ClassVar[Mapping[str, str]] = {}
+    EXAMPLES: ClassVar[Sequence[Example]] = ()
+    VALID: ClassVar[Sequence[Valid]] = ()
+    #: substrings without which the rule cannot match (the engine's prefilter)
+    REQUIRES: ClassVar[Sequence[str]] = ()
+
+    def __init__(self, context: FileContext) -> None:
+        super().__init__()
+        self.context = context
+        self.reports: list[Report] = []
+
+    @property
+    def names(self) -> "NameTable":
+        return self.context.names
+
+    def report(self, node: cst.CSTNode, message: str, fix: Fix | None = None) -> None:
+        self.reports.append(Report(self.CODE, node, message, fix))
