@@ -1,0 +1,29 @@
+"""What a run produces per file, the common input of every reporter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torchfix.engine import AppliedFix, Finding
+
+
+@dataclass
+class FileReport:
+    """One file's outcome.
+
+    ``findings`` are the findings reported for the file: in ``check`` those of the
+    file as it is; in ``apply`` those that remain after the fixes (``fixed`` lists
+    what was fixed). ``error`` is the one-line reason a file could not be read,
+    parsed or written (the run goes on). ``source`` is the text the findings refer
+    to; ``previews`` pairs each fixable finding with the text after that fix alone
+    (filled only for reporters that show fixes, such as SARIF).
+    """
+
+    path: str
+    findings: list[Finding] = field(default_factory=list)
+    fixed: list[AppliedFix] = field(default_factory=list)
+    error: str | None = None
+    bug: str | None = None
+    source: str | None = None
+    previews: list[tuple[Finding, str]] | None = None
+    changed: bool = False
