@@ -16,7 +16,9 @@ class FileReport:
     what was fixed). ``error`` is the one-line reason a file could not be read,
     parsed or written (the run goes on). ``source`` is the text the findings refer
     to; ``previews`` pairs each fixable finding with the text after that fix alone
-    (filled only for reporters that show fixes, such as SARIF).
+    (filled only for reporters that show fixes, such as SARIF). ``bug`` is set
+    when a fix produced invalid code (a torchfix bug naming the rule); the file is
+    then left untouched.
     """
 
     path: str
@@ -26,4 +28,6 @@ class FileReport:
     bug: str | None = None
     source: str | None = None
     previews: list[tuple[Finding, str]] | None = None
+    #: the fixed text (apply and dry-run), and whether it was written or would be
+    new_source: str | None = None
     changed: bool = False

@@ -1,0 +1,6 @@
+"""``python -m torchfix``."""
+
+from torchfix.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""The command line: parse flags, build settings, run, report, choose the exit code.
+
+Exit codes: 0 clean; 1 findings remain (``check``), or a dry run would change
+something; 2 usage or configuration errors, and files that could not be read,
+parsed or written (the other files are still processed).
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.table import Table
+
+from torchfix import __version__
+from torchfix.config import ConfigError, Settings, load_settings, with_flags
+from torchfix.docs import explain_markdown, rules_table_markdown
+from torchfix.reporters import text
+from torchfix.results import FileReport
+from torchfix.rules import all_rules, rule_by_key
+from torchfix.runner import Job, Mode, run
+
+app = typer.Typer(
+    name="torchfix",
+    help="Rewrite PyTorch code toward ten idioms, and prove the rewrite changed nothing.",
+    no_args_is_help=True,
+    add_completion=True,
+    rich_markup_mode=None,
+)
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+    github = "github"
+
+
+class RulesFormat(str, Enum):
+    table = "table"
+    markdown = "markdown"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"torchfix {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """torchfix: modernise a PyTorch repository, safely."""
+
+
+PATHS = typer.Argument(None, help="Files and folders to process (default: the current folder).")
+SELECT = typer.Option([], "--select", help="Only these rules (codes or slugs, comma-separated).")
+IGNORE = typer.Option([], "--ignore", help="Skip these rules (codes or slugs, comma-separated).")
+FORMAT = typer.Option(Format.text, "--format", help="Output format.")
+UNSAFE = typer.Option(None, "--unsafe-fixes/--no-unsafe-fixes", help="Also apply (or count as fixable) unsafe fixes.")
+STATISTICS = typer.Option(False, "--statistics", help="Show the count per rule.")
+QUIET = typer.Option(False, "--quiet", "-q", help="Print findings only, no summary.")
+NO_COLOR = typer.Option(False, "--no-color", help="Plain output without colours.")
+CONFIG = typer.Option(None, "--config", help="The pyproject.toml to read instead of the nearest one.")
+
+
+def _consoles(no_color: bool) -> tuple[Console, Console]:
+    kwargs = {"highlight": False, "soft_wrap": True, "no_color": no_color or None}
+    return Console(**kwargs), Console(stderr=True, **kwargs)
+
+
+def _settings(paths, config, select, ignore, unsafe_fixes, err: Console) -> tuple[list[Path], Settings]:
+    paths = list(paths or [Path(".")])
+    try:
+        settings = with_flags(load_settings(paths, config), select, ignore, unsafe_fixes)
+    except ConfigError as error:
+        err.print(f"torchfix: {error}", markup=False)
+        raise typer.Exit(2) from None
+    return paths, settings
+
+
+def _machine_output(fmt: Format, reports: Sequence[FileReport]) -> None:
+    if fmt is Format.json:
+        from torchfix.reporters import json as reporter
+
+        sys.stdout.write(reporter.render(reports) + "\n")
+    elif fmt is Format.sarif:
+        from torchfix.reporters import sarif
+
+        sys.stdout.write(sarif.render(reports, all_rules()) + "\n")
+    else:
+        from torchfix.reporters import github
+
+        output = github.render(reports)
+        sys.stdout.write(output + ("\n" if output else ""))
+
+
+def _failed(reports: Sequence[FileReport]) -> bool:
+    return any(r.error or r.bug for r in reports)
+
+
+def _report_findings(out: Console, fmt: Format, reports, statistics: bool, quiet: bool) -> None:
+    if fmt is not Format.text:
+        _machine_output(fmt, reports)
+        return
+    text.print_findings(out, reports)
+    if statistics:
+        text.print_statistics(out, reports, {r.CODE: r.SLUG for r in all_rules()})
+    if not quiet:
+        out.print(text.summary_line(reports), markup=False)
+
+
+@app.command()
+def check(
+    paths: Optional[List[Path]] = PATHS,
+    select: List[str] = SELECT,
+    ignore: List[str] = IGNORE,
+    fmt: Format = FORMAT,
+    unsafe_fixes: Optional[bool] = UNSAFE,
+    statistics: bool = STATISTICS,
+    exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when findings remain."),
+    quiet: bool = QUIET,
+    no_color: bool = NO_COLOR,
+    config: Optional[Path] = CONFIG,
+) -> None:
+    """Report findings (the CI gate): exit 1 when any remain."""
+    out, err = _consoles(no_color)
+    paths, settings = _settings(paths, config, select, ignore, unsafe_fixes, err)
+    reports = run(paths, Job(Mode.CHECK, settings, previews=fmt is Format.sarif))
+    text.print_errors(err, reports)
+    _report_findings(out, fmt, reports, statistics, quiet)
+    if _failed(reports):
+        raise typer.Exit(2)
+    raise typer.Exit(1 if any(r.findings for r in reports) and not exit_zero else 0)
+
+
+@app.command()
+def apply(
+    paths: Optional[List[Path]] = PATHS,
+    select: List[str] = SELECT,
+    ignore: List[str] = IGNORE,
+    unsafe_fixes: Optional[bool] = UNSAFE,
+    dry_run: bool = typer.Option(False, "--dry-run", "--diff", help="Print a diff of every change; write nothing."),
+    exit_non_zero_on_fix: bool = typer.Option(False, "--exit-non-zero-on-fix", help="Exit 1 when anything was fixed."),
+    fmt: Format = FORMAT,
+    statistics: bool = STATISTICS,
+    quiet: bool = QUIET,
+    no_color: bool = NO_COLOR,
+    config: Optional[Path] = CONFIG,
+) -> None:
+    """Write the fixes in place (safe ones; unsafe ones too with --unsafe-fixes)."""
+    out, err = _consoles(no_color)
+    paths, settings = _settings(paths, config, select, ignore, unsafe_fixes, err)
+    reports = run(paths, Job(Mode.DIFF if dry_run else Mode.APPLY, settings))
+    text.print_errors(err, reports)
+    remaining = any(r.findings for r in reports)
+    if fmt is not Format.text:
+        _machine_output(fmt, reports)
+    else:
+        for report in reports:
+            if dry_run and report.changed:
+                text.print_diff(out, report)
+        if not quiet:
+            out.print(text.fixed_line(reports, dry_run), markup=False)
+        if remaining:
+            out.print("Not fixed:", markup=False)
+            _report_findings(out, fmt, reports, statistics, quiet)
+    changed = any(r.changed for r in reports)
+    if _failed(reports):
+        raise typer.Exit(2)
+    raise typer.Exit(1 if remaining or (changed and (dry_run or exit_non_zero_on_fix)) else 0)
+
+
+@app.command()
+def rules(
+    fmt: RulesFormat = typer.Option(RulesFormat.table, "--format", help="table, or markdown (the README's)."),
+) -> None:
+    """List every rule with its idiom and fix safety."""
+    if fmt is RulesFormat.markdown:
+        sys.stdout.write(rules_table_markdown())
+        return
+    table = Table("Code", "Slug", "Idiom", "Fix safety", "Summary", title="torchfix rules")
+    for rule in all_rules():
+        table.add_row(rule.CODE, rule.SLUG, rule.IDIOM, rule.FIX_SAFETY, rule.SUMMARY)
+    Console(highlight=False).print(table)
+
+
+@app.command()
+def explain(code: str = typer.Argument(..., help="A rule code (TF007) or slug (f-normalize).")) -> None:
+    """Show a rule's documentation with its before/after examples."""
+    rule = rule_by_key(code)
+    if rule is None:
+        Console(stderr=True).print(f"torchfix: unknown rule {code!r} (see `torchfix rules`)", markup=False)
+        raise typer.Exit(2)
+    Console(highlight=False).print(Markdown(explain_markdown(rule), code_theme="ansi_dark"))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,208 @@
+"""``[tool.torchfix]`` settings: found, validated, merged with the command line.
+
+Unknown keys and unknown rule codes are errors, never silence: a typo in a CI
+gate's config must not switch a rule off unnoticed.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import pathspec
+
+from torchfix.engine import RunOptions
+from torchfix.rule import Rule
+from torchfix.rules import all_rules, rule_by_key
+from torchfix.sourcefile import DEFAULT_MAX_FILE_SIZE
+
+KNOWN_KEYS = (
+    "select",
+    "ignore",
+    "exclude",
+    "per-file-ignores",
+    "unsafe-fixes",
+    "buffer-persistent",
+    "max-file-size",
+    "verify",
+)
+
+
+class ConfigError(Exception):
+    """A bad setting; the CLI reports it and exits 2."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Effective settings of one run (config file, then flags)."""
+
+    root: Path
+    config_file: Path | None = None
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    per_file_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: True: every rule's unsafe fixes; a tuple: those rules' only
+    unsafe_fixes: bool | tuple[str, ...] = False
+    buffer_persistent: bool = False
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    verify: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def rules(self) -> tuple[type[Rule], ...]:
+        chosen = self.select or tuple(rule.CODE for rule in all_rules())
+        return tuple(r for r in all_rules() if r.CODE in chosen and r.CODE not in self.ignore)
+
+    @property
+    def unsafe_codes(self) -> frozenset[str]:
+        if self.unsafe_fixes is True:
+            return frozenset(rule.CODE for rule in all_rules())
+        return frozenset(self.unsafe_fixes or ())
+
+    def exclude_spec(self) -> pathspec.PathSpec | None:
+        return pathspec.GitIgnoreSpec.from_lines(self.exclude) if self.exclude else None
+
+    def options_for(self, relative: str) -> RunOptions:
+        """The rules and fixes that apply to one file (``relative`` to the root, POSIX)."""
+        ignored: set[str] = set()
+        for pattern, codes in self.per_file_ignores.items():
+            if pathspec.GitIgnoreSpec.from_lines([pattern]).match_file(relative):
+                ignored.update(codes)
+        rules = tuple(rule for rule in self.rules if rule.CODE not in ignored)
+        return RunOptions(rules, self.unsafe_codes, {"buffer_persistent": self.buffer_persistent})
+
+    def fingerprint(self) -> str:
+        """What the cache key needs of the settings (everything that changes findings)."""
+        return repr(
+            (
+                tuple(r.CODE for r in self.rules),
+                sorted(self.unsafe_codes),
+                sorted(self.per_file_ignores.items()),
+                self.buffer_persistent,
+                self.max_file_size,
+            )
+        )
+
+
+def codes(values: Sequence[str] | str, where: str) -> tuple[str, ...]:
+    """Rule codes from codes or slugs (comma-separated strings allowed)."""
+    if isinstance(values, str):
+        values = [values]
+    result = []
+    for value in values:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected rule codes, got {value!r}")
+        for key in filter(None, (part.strip() for part in value.split(","))):
+            if key.upper() == "ALL":
+                result.extend(r.CODE for r in all_rules())
+                continue
+            rule = rule_by_key(key)
+            if rule is None:
+                raise ConfigError(f"{where}: unknown rule {key!r} (see `torchfix rules`)")
+            result.append(rule.CODE)
+    return tuple(dict.fromkeys(result))
+
+
+def find_config(paths: Sequence[Path]) -> Path | None:
+    """The nearest ``pyproject.toml`` with a ``[tool.torchfix]`` table above the paths."""
+    start = _common_folder(paths)
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+                raise ConfigError(f"{candidate}: cannot read: {error}") from None
+            if "torchfix" in data.get("tool", {}):
+                return candidate
+    return None
+
+
+def _common_folder(paths: Sequence[Path]) -> Path:
+    folders = [(p if p.is_dir() else p.parent).resolve() for p in paths] or [Path.cwd()]
+    common = folders[0]
+    for folder in folders[1:]:
+        while common not in (folder, *folder.parents):
+            common = common.parent
+    return common
+
+
+def _bool(table: Mapping, key: str, where: str) -> bool:
+    value = table[key]
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: `{key}` must be true or false")
+    return value
+
+
+def _strings(table: Mapping, key: str, where: str) -> tuple[str, ...]:
+    value = table[key]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: `{key}` must be a list of strings")
+    return tuple(value)
+
+
+def load_settings(paths: Sequence[Path], config_file: Path | None = None) -> Settings:
+    """Settings from ``config_file`` (or the nearest one above ``paths``)."""
+    config_file = config_file or find_config(paths)
+    if config_file is None:
+        return Settings(root=_common_folder(paths))
+    where = str(config_file)
+    try:
+        data = tomllib.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{where}: cannot read: {error}") from None
+    table = data.get("tool", {}).get("torchfix", {})
+    unknown = [key for key in table if key not in KNOWN_KEYS]
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) in [tool.torchfix]: {', '.join(unknown)}")
+    settings = Settings(root=config_file.parent.resolve(), config_file=config_file)
+    changes: dict[str, object] = {}
+    if "select" in table:
+        changes["select"] = codes(_strings(table, "select", where), where)
+    if "ignore" in table:
+        changes["ignore"] = codes(_strings(table, "ignore", where), where)
+    if "exclude" in table:
+        changes["exclude"] = _strings(table, "exclude", where)
+    if "per-file-ignores" in table:
+        value = table["per-file-ignores"]
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: `per-file-ignores` must be a table of pattern = [codes]")
+        changes["per_file_ignores"] = {
+            pattern: codes(value[pattern], f"{where}: per-file-ignores {pattern!r}") for pattern in value
+        }
+    if "unsafe-fixes" in table:
+        value = table["unsafe-fixes"]
+        changes["unsafe_fixes"] = value if isinstance(value, bool) else codes(
+            _strings(table, "unsafe-fixes", where), where
+        )
+    if "buffer-persistent" in table:
+        changes["buffer_persistent"] = _bool(table, "buffer-persistent", where)
+    if "max-file-size" in table:
+        value = table["max-file-size"]
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"{where}: `max-file-size` must be a positive number of bytes")
+        changes["max_file_size"] = value
+    if "verify" in table:
+        if not isinstance(table["verify"], dict):
+            raise ConfigError(f"{where}: [tool.torchfix.verify] must be a table")
+        changes["verify"] = table["verify"]
+    return replace(settings, **changes)
+
+
+def with_flags(
+    settings: Settings,
+    select: Sequence[str] = (),
+    ignore: Sequence[str] = (),
+    unsafe_fixes: bool | None = None,
+) -> Settings:
+    """Command-line flags override the config file."""
+    changes: dict[str, object] = {}
+    if select:
+        changes["select"] = codes(select, "--select")
+    if ignore:
+        changes["ignore"] = tuple(dict.fromkeys(settings.ignore + codes(ignore, "--ignore")))
+    if unsafe_fixes is not None:
+        changes["unsafe_fixes"] = unsafe_fixes
+    return replace(settings, **changes)

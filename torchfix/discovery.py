@@ -1,0 +1,148 @@
+"""Finding the Python files to check: recursive, .gitignore-aware, loop-safe, sorted."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import pathspec
+
+#: folders never descended into (tools' and environments' own files)
+SKIP_DIRS = frozenset(
+    {
+        ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "__pycache__", "build", "dist",
+        ".eggs", "node_modules", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".torchfix_cache",
+        "site-packages",
+    }
+)
+
+
+@dataclass
+class Discovery:
+    """The files found (sorted, deduplicated) and the paths that could not be read."""
+
+    files: list[Path] = field(default_factory=list)
+    errors: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def _git_root(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def _load_ignore(folder: Path) -> list[pathspec.PathSpec]:
+    specs = []
+    for name in (".gitignore", ".git/info/exclude"):
+        candidate = folder / name
+        try:
+            lines = candidate.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        specs.append(pathspec.GitIgnoreSpec.from_lines(lines))
+    return specs
+
+
+class _Ignores:
+    """The .gitignore files that apply below a start folder, each relative to its own folder."""
+
+    def __init__(self, start: Path) -> None:
+        root = _git_root(start) or start
+        self.specs: dict[Path, list[pathspec.PathSpec]] = {}
+        chain = [start, *start.parents]
+        for folder in reversed(chain[: chain.index(root) + 1] if root in chain else [start]):
+            self._add(folder)
+
+    def _add(self, folder: Path) -> None:
+        specs = _load_ignore(folder)
+        if specs:
+            self.specs[folder] = specs
+
+    def enter(self, folder: Path) -> None:
+        if folder not in self.specs:
+            self._add(folder)
+
+    def ignored(self, path: Path, is_dir: bool) -> bool:
+        for base, specs in self.specs.items():
+            try:
+                relative = path.relative_to(base).as_posix()
+            except ValueError:
+                continue
+            if is_dir:
+                relative += "/"
+            if any(spec.match_file(relative) for spec in specs):
+                return True
+        return False
+
+
+def _is_venv(folder: Path) -> bool:
+    return (folder / "pyvenv.cfg").is_file()
+
+
+def discover(
+    paths: Sequence[Path],
+    exclude: pathspec.PathSpec | None = None,
+    root: Path | None = None,
+) -> Discovery:
+    """Every ``.py`` file under ``paths``; a file named explicitly is always included.
+
+    ``exclude`` holds gitignore-style patterns relative to ``root``.
+    """
+    result = Discovery()
+    seen: set[Path] = set()
+
+    def add(path: Path) -> None:
+        real = Path(os.path.realpath(path))
+        if real not in seen:
+            seen.add(real)
+            result.files.append(path)
+
+    def excluded(path: Path, is_dir: bool) -> bool:
+        if exclude is None or root is None:
+            return False
+        try:
+            relative = path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            return False
+        return exclude.match_file(relative + "/" if is_dir else relative)
+
+    for given in paths:
+        if not given.exists() and not given.is_symlink():
+            result.errors.append((given, "cannot read: no such file or directory"))
+        elif given.is_dir():
+            _walk(given.absolute(), given, add, excluded, result)
+        else:
+            add(given)
+    result.files.sort(key=lambda p: p.as_posix())
+    result.errors.sort(key=lambda e: e[0].as_posix())
+    return result
+
+
+def _walk(absolute: Path, shown: Path, add, excluded, result: Discovery) -> None:
+    ignores = _Ignores(absolute)
+
+    def on_error(error: OSError) -> None:
+        where = Path(error.filename) if error.filename else absolute
+        result.errors.append((shown / where.relative_to(absolute), f"cannot read: {error.strerror}"))
+
+    # followlinks=False: a symlinked folder is never entered, so a symlink loop cannot recurse.
+    for folder, dirs, files in os.walk(absolute, onerror=on_error, followlinks=False):
+        here = Path(folder)
+        ignores.enter(here)
+        kept = []
+        for name in sorted(dirs):
+            child = here / name
+            if name in SKIP_DIRS or name.endswith(".egg-info") or _is_venv(child):
+                continue
+            if child.is_symlink() or ignores.ignored(child, True) or excluded(child, True):
+                continue
+            kept.append(name)
+        dirs[:] = kept
+        for name in sorted(files):
+            child = here / name
+            if not name.endswith(".py") or ignores.ignored(child, False) or excluded(child, False):
+                continue
+            add(shown / child.relative_to(absolute))

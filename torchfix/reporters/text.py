@@ -1,0 +1,105 @@
+"""The human reporter: finding lines, summaries, statistics and coloured diffs (Rich)."""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from typing import Sequence
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from torchfix.engine import Finding
+from torchfix.results import FileReport
+from torchfix.rule import Applicability
+
+
+def finding_line(path: str, finding: Finding) -> Text:
+    """``path:line:col: TF007 [*] message`` (``[*]``: fixable with the current settings)."""
+    return Text.assemble(
+        (path, "bold"),
+        f":{finding.line}:{finding.column}: ",
+        (finding.code, "bold red"),
+        " ",
+        ("[*] ", "cyan") if finding.fixable else "",
+        finding.message,
+    )
+
+
+def print_findings(console: Console, reports: Sequence[FileReport]) -> None:
+    for report in reports:
+        for finding in report.findings:
+            console.print(finding_line(report.path, finding))
+
+
+def print_errors(console: Console, reports: Sequence[FileReport]) -> None:
+    """One line per file that could not be read, parsed or written (to stderr)."""
+    for report in reports:
+        if report.error:
+            console.print(Text.assemble((report.path, "bold"), ": ", (report.error, "red")))
+        if report.bug:
+            console.print(
+                Text.assemble(
+                    (report.path, "bold"),
+                    ": torchfix bug, file left unchanged: ",
+                    (report.bug, "red"),
+                    " (please report it)",
+                )
+            )
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def summary_line(reports: Sequence[FileReport]) -> str:
+    """``Found 5 findings in 3 files: 2 fixable; 3 more with --unsafe-fixes.``"""
+    findings = [f for r in reports for f in r.findings]
+    if not findings:
+        return "No findings."
+    files = sum(1 for r in reports if r.findings)
+    fixable = sum(1 for f in findings if f.fixable)
+    hidden = sum(1 for f in findings if not f.fixable and f.applicability is Applicability.UNSAFE)
+    line = f"Found {_plural(len(findings), 'finding')} in {_plural(files, 'file')}"
+    parts = [f"{fixable} fixable with `torchfix apply`"]
+    if hidden:
+        parts.append(f"{hidden} more with `--unsafe-fixes`")
+    return f"{line}: {'; '.join(parts)}."
+
+
+def fixed_line(reports: Sequence[FileReport], dry_run: bool) -> str:
+    fixes = sum(len(r.fixed) for r in reports)
+    files = sum(1 for r in reports if r.changed)
+    verb = "Would fix" if dry_run else "Fixed"
+    return f"{verb} {_plural(fixes, 'finding')} in {_plural(files, 'file')}."
+
+
+def print_statistics(console: Console, reports: Sequence[FileReport], slugs: dict[str, str]) -> None:
+    counts = Counter(f.code for r in reports for f in r.findings)
+    fixable = Counter(f.code for r in reports for f in r.findings if f.fixable)
+    table = Table("count", "code", "rule", "fixable", box=None, pad_edge=False)
+    for code in sorted(counts, key=lambda c: (-counts[c], c)):
+        table.add_row(str(counts[code]), code, slugs.get(code, ""), str(fixable[code]))
+    console.print(table)
+
+
+def unified_diff(path: str, before: str, after: str) -> str:
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True),
+        after.splitlines(keepends=True),
+        fromfile=f"a/{path}",
+        tofile=f"b/{path}",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
+
+
+_DIFF_STYLES = (("+++", "bold"), ("---", "bold"), ("@@", "cyan"), ("+", "green"), ("-", "red"))
+
+
+def print_diff(console: Console, report: FileReport) -> None:
+    """The coloured unified diff of one changed file."""
+    assert report.source is not None and report.new_source is not None
+    for line in unified_diff(report.path, report.source, report.new_source).splitlines():
+        style = next((s for prefix, s in _DIFF_STYLES if line.startswith(prefix)), None)
+        console.print(Text(line, style=style or ""))
