@@ -89,16 +89,15 @@ def _machine_output(fmt: Format, reports: Sequence[FileReport]) -> None:
     if fmt is Format.json:
         from torchfix.reporters import json as reporter
 
-        sys.stdout.write(reporter.render(reports) + "\n")
+        sys.stdout.write(reporter.render(reports))
     elif fmt is Format.sarif:
         from torchfix.reporters import sarif
 
-        sys.stdout.write(sarif.render(reports, all_rules()) + "\n")
+        sys.stdout.write(sarif.render(reports, all_rules()))
     else:
         from torchfix.reporters import github
 
-        output = github.render(reports)
-        sys.stdout.write(output + ("\n" if output else ""))
+        sys.stdout.write(github.render(reports))
 
 
 def _failed(reports: Sequence[FileReport]) -> bool:

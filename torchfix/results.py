@@ -28,6 +28,7 @@ class FileReport:
     bug: str | None = None
     source: str | None = None
     previews: list[tuple[Finding, str]] | None = None
-    #: the fixed text (apply and dry-run), and whether it was written or would be
-    new_source: str | None = None
+    #: in apply and dry-run, the text before the fixes (``source`` is the fixed text)
+    original: str | None = None
+    #: whether fixes changed the text (written, or would be in a dry run)
     changed: bool = False

@@ -51,11 +51,6 @@ def may_match(text: str, options: RunOptions) -> bool:
     return any(needle in text for rule in options.rules for needle in rule.REQUIRES)
 
 
-def _syntax_error(error: cst.ParserSyntaxError) -> str:
-    message = error.message.strip().splitlines()[0] if error.message.strip() else "invalid syntax"
-    return f"cannot parse: line {error.raw_line}:{error.raw_column + 1}: {message}"
-
-
 def syntax_error(text: str, path: str) -> str | None:
     """Python's own syntax check (much cheaper than a LibCST parse), as an error line."""
     try:
@@ -89,7 +84,8 @@ def process_file(path: Path, job: Job, accept=None) -> FileReport:
             return report
         outcome = fix_text(source.text, options, accept=accept)
     except cst.ParserSyntaxError as error:
-        report.error = _syntax_error(error)
+        # Python's message points at the real spot; LibCST's only when Python accepts the code.
+        report.error = syntax_error(source.text, report.path) or f"cannot parse: {error.message.strip()}"
         return report
     except RecursionError:
         report.error = "cannot parse: the code is nested too deeply"
@@ -99,7 +95,7 @@ def process_file(path: Path, job: Job, accept=None) -> FileReport:
     if outcome.bug is not None or not outcome.changed:
         return report
     report.fixed = outcome.applied
-    report.new_source = outcome.text
+    report.original, report.source = source.text, outcome.text
     report.changed = True
     if job.mode is Mode.APPLY:
         try:

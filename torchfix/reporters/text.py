@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from torchfix.engine import Finding
+from torchfix.reporters._common import ordered
 from torchfix.results import FileReport
 from torchfix.rule import Applicability
 
@@ -28,8 +29,8 @@ def finding_line(path: str, finding: Finding) -> Text:
 
 
 def print_findings(console: Console, reports: Sequence[FileReport]) -> None:
-    for report in reports:
-        for finding in report.findings:
+    for report, findings in ordered(reports):
+        for finding in findings:
             console.print(finding_line(report.path, finding))
 
 
@@ -99,7 +100,7 @@ _DIFF_STYLES = (("+++", "bold"), ("---", "bold"), ("@@", "cyan"), ("+", "green")
 
 def print_diff(console: Console, report: FileReport) -> None:
     """The coloured unified diff of one changed file."""
-    assert report.source is not None and report.new_source is not None
-    for line in unified_diff(report.path, report.source, report.new_source).splitlines():
+    assert report.original is not None and report.source is not None
+    for line in unified_diff(report.path, report.original, report.source).splitlines():
         style = next((s for prefix, s in _DIFF_STYLES if line.startswith(prefix)), None)
         console.print(Text(line, style=style or ""))

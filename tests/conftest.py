@@ -1,0 +1,39 @@
+"""Shared fixtures: a CLI runner and small PyTorch sources with known findings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from torchfix.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+
+#: one safe TF007 finding on line 5
+NORMALIZE = "import torch\n\n\ndef embed(x):\n    return x / x.norm(dim=1, keepdim=True)\n"
+NORMALIZED = (
+    "import torch\nimport torch.nn.functional as F\n\n\ndef embed(x):\n    return F.normalize(x, dim=1)\n"
+)
+CLEAN = "import torch\n\n\ndef embed(x):\n    return x * 2\n"
+
+
+@pytest.fixture
+def cli(monkeypatch):
+    """Invoke the CLI in-process: ``cli(tmp_path, "check", ".")`` -> (exit code, stdout, stderr)."""
+
+    def invoke(cwd: Path, *args: str):
+        monkeypatch.chdir(cwd)
+        result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+        return result.exit_code, result.stdout, result.stderr
+
+    return invoke
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A project folder with a pyproject.toml (so no outer config leaks in)."""
+    (tmp_path / "pyproject.toml").write_text("[tool.torchfix]\n")
+    return tmp_path
