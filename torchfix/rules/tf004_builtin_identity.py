@@ -1,0 +1,537 @@
+"""TF004 builtin-identity: hand-written identity layers -> ``nn.Identity``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+import libcst.matchers as m
+
+from torchfix.names import dotted_name
+from torchfix.rule import Applicability, Example, Fix, Rule, Valid
+
+SAFE = Applicability.SAFE
+
+_NN = "from torch import nn\n"
+_MODULE_INITS = ("torch.nn.Module.__init__",)
+_MUTATORS = ("append", "extend", "insert", "add_module", "register_module")
+
+
+def _body(block: cst.BaseSuite) -> list[cst.BaseStatement | cst.BaseSmallStatement]:
+    """The statements of a suite without a leading docstring (one-line suites included)."""
+    items: list = []
+    for stmt in block.body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            items.extend(stmt.body)
+        else:
+            items.append(stmt)
+    if items and isinstance(items[0], cst.Expr) and isinstance(items[0].value, (cst.SimpleString, cst.ConcatenatedString)):
+        items = items[1:]
+    return items
+
+
+def _is_identity_lambda(node: cst.CSTNode) -> bool:
+    """``lambda x: x``: one plain parameter returned as is."""
+    if not isinstance(node, cst.Lambda):
+        return False
+    params = node.params
+    if params.posonly_params or params.kwonly_params or params.posonly_ind is not cst.MaybeSentinel.DEFAULT:
+        return False
+    if not isinstance(params.star_arg, cst.MaybeSentinel) or params.star_kwarg is not None:
+        return False
+    if len(params.params) != 1 or params.params[0].default is not None:
+        return False
+    return isinstance(node.body, cst.Name) and node.body.value == params.params[0].name.value
+
+
+def _branches(value: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """The values an assignment can store: both arms of ``a if c else b``, recursively."""
+    if isinstance(value, cst.IfExp):
+        return _branches(value.body) + _branches(value.orelse)
+    return [value]
+
+
+class _Loads(cst.CSTVisitor):
+    """Counts the reads of one name (attribute names and keywords are not reads)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.count = 0
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.count += node.value == self.name
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        node.value.visit(self)
+        return False
+
+
+def _loads(node: cst.CSTNode, name: str) -> int:
+    counter = _Loads(name)
+    node.visit(counter)
+    return counter.count
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """An identity expression (empty Sequential or ``lambda x: x``) and the attribute it lands in."""
+
+    node: cst.BaseExpression
+    attribute: str
+    #: the attribute node being assigned (its own occurrence is allowed)
+    target: cst.Attribute | None
+    kind: str
+    #: for a lambda, the class whose method assigns it (it must be an nn.Module)
+    owner: cst.ClassDef | None = None
+
+
+class BuiltinIdentity(Rule):
+    CODE = "TF004"
+    SLUG = "builtin-identity"
+    IDIOM = "nn.Identity"
+    SUMMARY = "Use nn.Identity instead of a hand-written identity layer, an empty nn.Sequential() or lambda x: x."
+    FIX_SAFETY = "safe"
+    REQUIRES = ("forward", "Sequential", "lambda")
+    DOCS = """\
+## Why
+`nn.Identity` is the built-in pass-through layer: it says what the code means,
+accepts and ignores any constructor arguments, shows up as `Identity()` in the
+model's printout, and has no parameters or buffers.
+
+## Fix safety
+Safe. None of the replaced layers holds parameters or buffers, so `state_dict()`
+keys, `parameters()` and checkpoints are unchanged, and each returns its input.
+
+- A hand-written identity class becomes `Name = nn.Identity`, so
+  `from mymodels import Identity` and `Identity(dim)` keep working. Only a class
+  whose `__init__` does nothing but call `super().__init__()` and whose
+  `forward(self, x)` returns `x` qualifies; other methods, attributes, a second
+  `forward` input or a subclass in the file leave it alone.
+- An empty `nn.Sequential()` stored in an attribute (or passed to another
+  `nn.Sequential`) becomes `nn.Identity()` only when the file never touches that
+  attribute except to call it with one input: `add_module`, `append`, `extend`,
+  `insert`, `+=`, `len()`, iteration, another assignment (the usual
+  "placeholder grown later" or conditional reassignment to a real block) or the
+  attribute's name in a string all leave it alone.
+- `lambda x: x` stored in an attribute of an `nn.Module` subclass (directly, in
+  a conditional expression, or through a constructor parameter that `__init__`
+  stores in one attribute) becomes `nn.Identity()` under the same condition.
+  Identity *functions* used as callables elsewhere are not layers and are left
+  alone.
+
+## What could go wrong
+Code in another file that grows the empty `Sequential` (`model.head.append(...)`)
+or assigns a function to the attribute fails after the fix; torchfix sees one
+file at a time. A call that passes the input by keyword (`self.act(x=h)`)
+worked with the lambda but not with `nn.Identity`, whose parameter is `input`.
+The model's printout and `modules()` gain an `Identity()` entry.
+
+## Verify
+Build the module before and after, load the old `state_dict()` with
+`strict=True` and compare outputs on random input.
+"""
+    ROWS = {
+        "class": "a module class whose __init__ only calls super().__init__() and whose forward(self, x) returns x -> Name = nn.Identity",
+        "sequential": "nn.Sequential() with no children, used as a layer and never modified -> nn.Identity()",
+        "lambda": "lambda x: x assigned where a layer goes -> nn.Identity()",
+    }
+    EXAMPLES = (
+        Example(
+            _NN + "\n\nclass Identity(nn.Module):\n    def __init__(self, *args, **kwargs):\n        super().__init__()\n\n"
+            "    def forward(self, x):\n        return x\n",
+            _NN + "\n\nIdentity = nn.Identity\n",
+            row="class",
+        ),
+        Example(
+            "import torch\nimport torch.nn as nn\n\n\n# pass-through used when a stage is disabled\n"
+            "class NoOp(nn.Module):\n    \"\"\"Does nothing.\"\"\"\n\n    def __init__(self, dim: int = 0):\n"
+            "        super(NoOp, self).__init__()\n\n    def forward(self, x: torch.Tensor) -> torch.Tensor:\n"
+            "        return x\n\n\nlayer = NoOp(64)\n",
+            "import torch\nimport torch.nn as nn\n\n\n# pass-through used when a stage is disabled\n"
+            "NoOp = nn.Identity\n\n\nlayer = NoOp(64)\n",
+            row="class",
+        ),
+        Example(
+            "import torch\n\n\nclass Passthrough(torch.nn.Module):\n    def forward(self, x):\n        return x\n",
+            "import torch\n\n\nPassthrough = torch.nn.Identity\n",
+            row="class",
+        ),
+        Example(
+            "import torch\nfrom torch.nn import Module\n\n\nclass Identity(Module):\n    def __init__(self):\n"
+            "        Module.__init__(self)\n\n    def forward(self, inputs):\n        \"\"\"Return the input.\"\"\"\n"
+            "        return inputs\n",
+            "import torch\nfrom torch.nn import Module\n\n\nIdentity = torch.nn.Identity\n",
+            row="class",
+        ),
+        Example(
+            _NN + "\n\nclass Block(nn.Module):\n    def __init__(self, dim):\n        super().__init__()\n"
+            "        self.fc = nn.Linear(dim, dim)\n        self.drop = nn.Sequential()\n\n"
+            "    def forward(self, x):\n        return self.drop(self.fc(x))\n",
+            _NN + "\n\nclass Block(nn.Module):\n    def __init__(self, dim):\n        super().__init__()\n"
+            "        self.fc = nn.Linear(dim, dim)\n        self.drop = nn.Identity()\n\n"
+            "    def forward(self, x):\n        return self.drop(self.fc(x))\n",
+            row="sequential",
+        ),
+        Example(
+            "import torch.nn as nn\n\n\nclass Residual(nn.Module):\n    def __init__(self, cin, cout):\n"
+            "        super().__init__()\n        self.body = nn.Linear(cin, cout)\n"
+            "        self.skip = nn.Linear(cin, cout) if cin != cout else nn.Sequential()\n\n"
+            "    def forward(self, x):\n        return self.body(x) + self.skip(x)\n",
+            "import torch.nn as nn\n\n\nclass Residual(nn.Module):\n    def __init__(self, cin, cout):\n"
+            "        super().__init__()\n        self.body = nn.Linear(cin, cout)\n"
+            "        self.skip = nn.Linear(cin, cout) if cin != cout else nn.Identity()\n\n"
+            "    def forward(self, x):\n        return self.body(x) + self.skip(x)\n",
+            row="sequential",
+        ),
+        Example(
+            "import torch\n\nmodel = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Sequential(), torch.nn.ReLU())\n",
+            "import torch\n\nmodel = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Identity(), torch.nn.ReLU())\n",
+            row="sequential",
+        ),
+        Example(
+            _NN + "\n\nclass MLP(nn.Module):\n    def __init__(self, dim, act=True):\n        super().__init__()\n"
+            "        self.fc = nn.Linear(dim, dim)\n        self.act = nn.GELU() if act else lambda x: x\n\n"
+            "    def forward(self, x):\n        return self.act(self.fc(x))\n",
+            _NN + "\n\nclass MLP(nn.Module):\n    def __init__(self, dim, act=True):\n        super().__init__()\n"
+            "        self.fc = nn.Linear(dim, dim)\n        self.act = nn.GELU() if act else nn.Identity()\n\n"
+            "    def forward(self, x):\n        return self.act(self.fc(x))\n",
+            row="lambda",
+        ),
+        Example(
+            "import torch\nimport torch.nn as nn\n\n\nclass Head(nn.Module):\n    def __init__(self, dim):\n"
+            "        super().__init__()\n        self.norm = lambda t: t\n        self.proj = nn.Linear(dim, 2)\n\n"
+            "    def forward(self, x):\n        return self.proj(self.norm(x))\n",
+            "import torch\nimport torch.nn as nn\n\n\nclass Head(nn.Module):\n    def __init__(self, dim):\n"
+            "        super().__init__()\n        self.norm = nn.Identity()\n        self.proj = nn.Linear(dim, 2)\n\n"
+            "    def forward(self, x):\n        return self.proj(self.norm(x))\n",
+            row="lambda",
+        ),
+        Example(
+            _NN + "\n\nclass Block(nn.Module):\n    def __init__(self, dim, act=None):\n        super().__init__()\n"
+            "        self.fc = nn.Linear(dim, dim)\n        self.act = act\n\n    def forward(self, x):\n"
+            "        return self.act(self.fc(x))\n\n\nblock = Block(8, act=lambda x: x)\n",
+            _NN + "\n\nclass Block(nn.Module):\n    def __init__(self, dim, act=None):\n        super().__init__()\n"
+            "        self.fc = nn.Linear(dim, dim)\n        self.act = act\n\n    def forward(self, x):\n"
+            "        return self.act(self.fc(x))\n\n\nblock = Block(8, act=nn.Identity())\n",
+            row="lambda",
+        ),
+        Example(
+            "import torch\n\n\nclass Net(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+            "        self.pre = lambda x: x\n        self.body = torch.nn.Sequential()\n\n"
+            "    def forward(self, x):\n        return self.body(self.pre(x))\n",
+            "import torch\n\n\nclass Net(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+            "        self.pre = torch.nn.Identity()\n        self.body = torch.nn.Identity()\n\n"
+            "    def forward(self, x):\n        return self.body(self.pre(x))\n",
+            row="lambda",
+        ),
+    )
+    VALID = (
+        Valid(
+            _NN + "\n\nclass Identity(nn.Module):\n    def forward(self, x, mask):\n        return x\n",
+            "forward takes a second input",
+        ),
+        Valid(
+            _NN + "\n\nclass Identity(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+            "        self.scale = 1.0\n\n    def forward(self, x):\n        return x\n",
+            "__init__ sets an attribute",
+        ),
+        Valid(
+            _NN + "\n\nclass Identity(nn.Module):\n    def forward(self, x):\n        return x\n\n"
+            "    def extra_repr(self):\n        return 'id'\n",
+            "another method",
+        ),
+        Valid(
+            _NN + "\n\nclass Identity(nn.Module):\n    def forward(self, x):\n        return x\n\n\n"
+            "class Tagged(Identity):\n    tag = 'skip'\n",
+            "a subclass in the file relies on the class",
+        ),
+        Valid(
+            _NN + "\n\nclass Net(nn.Module):\n    def __init__(self, layers):\n        super().__init__()\n"
+            "        self.blocks = nn.Sequential()\n        for i, layer in enumerate(layers):\n"
+            "            self.blocks.add_module(f'b{i}', layer)\n\n    def forward(self, x):\n        return self.blocks(x)\n",
+            "the Sequential is a placeholder grown with add_module",
+        ),
+        Valid(
+            _NN + "\n\nclass Net(nn.Module):\n    def __init__(self, deep):\n        super().__init__()\n"
+            "        self.extra = nn.Sequential()\n        if deep:\n            self.extra.append(nn.ReLU())\n\n"
+            "    def forward(self, x):\n        return self.extra(x)\n",
+            "the Sequential is appended to",
+        ),
+        Valid(
+            _NN + "\n\nclass BasicBlock(nn.Module):\n    def __init__(self, cin, cout):\n        super().__init__()\n"
+            "        self.shortcut = nn.Sequential()\n        if cin != cout:\n"
+            "            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1), nn.BatchNorm2d(cout))\n\n"
+            "    def forward(self, x):\n        return x + self.shortcut(x)\n",
+            "conditional reassignment to a real block",
+        ),
+        Valid(
+            _NN + "\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+            "        self.layers = nn.Sequential()\n        self.layers += [nn.ReLU()]\n\n"
+            "    def forward(self, x):\n        return self.layers(x)\n",
+            "the Sequential is extended with +=",
+        ),
+        Valid(
+            _NN + "\n\ndef identity(t, *args, **kwargs):\n    return t\n\n\nclass Net(nn.Module):\n"
+            "    def __init__(self, f=identity):\n        super().__init__()\n        self.f = f\n",
+            "an identity function used as a callable is not a layer",
+        ),
+        Valid(
+            "import torch\n\nfns = {'id': lambda x: x, 'sq': lambda x: x * x}\nsorted(xs, key=lambda x: x)\n",
+            "lambdas used as plain callables",
+        ),
+        Valid(
+            "import torch\n\n\nclass Config:\n    def __init__(self):\n        self.post = lambda x: x\n",
+            "not an nn.Module",
+        ),
+        Valid(
+            _NN + "\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+            "        self.post = lambda x: x\n\n    def set_post(self, fn):\n        self.post = fn\n",
+            "the attribute is reassigned to a function later",
+        ),
+    )
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        self._classes: list[cst.ClassDef] = []
+        self._class_stack: list[cst.ClassDef] = []
+        self._method_depth: list[int] = [0]
+        #: attribute name -> every Attribute node with that name in the file
+        self._attributes: dict[str, list[cst.Attribute]] = {}
+        #: Attribute nodes called with exactly one positional argument
+        self._called_once: set[cst.Attribute] = set()
+        self._strings: set[str] = set()
+        self._candidates: list[_Candidate] = []
+        self._layer_arguments: list[tuple[cst.Call, cst.Arg]] = []
+        self._module_classes: set[str] | None = None
+
+    # -- collection -----------------------------------------------------------
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._classes.append(node)
+        self._class_stack.append(node)
+        self._method_depth.append(0)
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self._class_stack.pop()
+        self._method_depth.pop()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._method_depth[-1] += 1
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self._method_depth[-1] -= 1
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self._attributes.setdefault(node.attr.value, []).append(node)
+
+    def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        value = node.evaluated_value
+        if isinstance(value, str):
+            self._strings.add(value)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Attribute) and len(node.args) == 1:
+            only = node.args[0]
+            if only.keyword is None and not only.star:
+                self._called_once.add(node.func)
+        if self.names.qualified(node.func) == "torch.nn.Sequential":
+            for argument in node.args:
+                if argument.keyword is None and not argument.star:
+                    for value in _branches(argument.value):
+                        if self._is_empty_sequential(value):
+                            self._candidates.append(_Candidate(value, "", None, "sequential"))
+        for argument in node.args:
+            if _is_identity_lambda(argument.value) and not argument.star:
+                self._layer_arguments.append((node, argument))
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if len(node.targets) == 1:
+            self._assigned(node.targets[0].target, node.value)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None:
+            self._assigned(node.target, node.value)
+
+    def _assigned(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
+        if not isinstance(target, cst.Attribute):
+            return
+        in_method = bool(self._class_stack) and self._method_depth[-1] > 0
+        is_self = isinstance(target.value, cst.Name) and target.value.value == "self"
+        for branch in _branches(value):
+            if self._is_empty_sequential(branch):
+                self._candidates.append(_Candidate(branch, target.attr.value, target, "sequential"))
+            elif _is_identity_lambda(branch) and in_method and is_self:
+                owner = self._class_stack[-1]
+                self._candidates.append(_Candidate(branch, target.attr.value, target, "lambda", owner))
+
+    def _is_empty_sequential(self, node: cst.CSTNode) -> bool:
+        return isinstance(node, cst.Call) and not node.args and self.names.qualified(node.func) == "torch.nn.Sequential"
+
+    # -- decisions ------------------------------------------------------------
+
+    def _module_class_names(self) -> set[str]:
+        """Classes of this file that are nn.Module subclasses, directly or through each other."""
+        if self._module_classes is None:
+            found: set[str] = set()
+            changed = True
+            while changed:
+                changed = False
+                for cls in self._classes:
+                    if cls.name.value in found:
+                        continue
+                    for base in cls.bases:
+                        name = dotted_name(base.value)
+                        if self.names.qualified(base.value) == "torch.nn.Module" or name in found:
+                            found.add(cls.name.value)
+                            changed = True
+                            break
+            self._module_classes = found
+        return self._module_classes
+
+    def _mutates_by_index(self) -> bool:
+        """Whether the file grows a container it reached by index (``model[1].append(...)``)."""
+        return any(
+            isinstance(node.value, (cst.Subscript, cst.Call))
+            for method in _MUTATORS
+            for node in self._attributes.get(method, ())
+        )
+
+    def _only_called(self, attribute: str, target: cst.Attribute | None) -> bool:
+        """Whether every other use of ``.attribute`` in the file calls it with one positional input."""
+        if attribute in self._strings:
+            return False
+        for node in self._attributes.get(attribute, ()):
+            if node is not target and node not in self._called_once:
+                return False
+        return True
+
+    def leave_Module(self, original_node: cst.Module) -> None:
+        self._module_classes = None
+        for cls in self._classes:
+            self._check_class(cls)
+        for candidate in self._candidates:
+            if candidate.owner is not None and candidate.owner.name.value not in self._module_class_names():
+                continue
+            if candidate.target is None:
+                if self._mutates_by_index():
+                    continue
+            elif not self._only_called(candidate.attribute, candidate.target):
+                continue
+            self._replace(candidate.node, candidate.kind)
+        for call, argument in self._layer_arguments:
+            target = self._stored_attribute(call, argument)
+            if target is not None and self._only_called(target.attr.value, target):
+                self._replace(argument.value, "lambda")
+
+    def _replace(self, node: cst.BaseExpression, kind: str) -> None:
+        ref = self.names.reference("torch.nn.Identity")
+        if ref is None:
+            return
+        replacement = cst.Call(func=ref.expr, lpar=node.lpar, rpar=node.rpar)
+        what = "an empty nn.Sequential()" if kind == "sequential" else "lambda x: x"
+        self.report(node, f"Use nn.Identity() instead of {what} as a layer.", Fix(SAFE, {node: replacement}, imports=ref.imports))
+
+    def _stored_attribute(self, call: cst.Call, argument: cst.Arg) -> cst.Attribute | None:
+        """The attribute a module class of this file stores the argument in, as its only use."""
+        name = dotted_name(call.func)
+        if name not in self._module_class_names():
+            return None
+        cls = next(c for c in reversed(self._classes) if c.name.value == name)
+        init = next((s for s in cls.body.body if isinstance(s, cst.FunctionDef) and s.name.value == "__init__"), None)
+        if init is None or init.params.star_arg is not cst.MaybeSentinel.DEFAULT or init.params.posonly_params:
+            return None
+        positional = [p for p in init.params.params][1:]
+        if argument.keyword is not None:
+            names = [p.name.value for p in (*positional, *init.params.kwonly_params)]
+            param = argument.keyword.value if argument.keyword.value in names else None
+        else:
+            index = [a for a in call.args if a.keyword is None].index(argument)
+            if any(a.star for a in call.args):
+                return None
+            param = positional[index].name.value if index < len(positional) else None
+        if param is None:
+            return None
+        uses = _loads(init.body, param)
+        stores = m.findall(
+            init.body,
+            m.Assign(targets=[m.AssignTarget(target=m.Attribute(value=m.Name("self")))], value=m.Name(param)),
+        )
+        if uses != 1 or len(stores) != 1:
+            return None
+        return stores[0].targets[0].target
+
+    def _check_class(self, cls: cst.ClassDef) -> None:
+        if cls.decorators or cls.keywords or len(cls.bases) != 1:
+            return
+        if self.names.qualified(cls.bases[0].value) != "torch.nn.Module":
+            return
+        methods: dict[str, cst.FunctionDef] = {}
+        for stmt in _body(cls.body):
+            if not isinstance(stmt, cst.FunctionDef) or stmt.decorators or stmt.name.value in methods:
+                return
+            methods[stmt.name.value] = stmt
+        if set(methods) - {"__init__", "forward"} or "forward" not in methods:
+            return
+        if not self._returns_input(methods["forward"]):
+            return
+        if "__init__" in methods and not self._only_super_init(methods["__init__"], cls.name.value):
+            return
+        if self._subclassed(cls.name.value):
+            return
+        ref = self.names.reference("torch.nn.Identity")
+        if ref is None or (isinstance(ref.expr, cst.Name) and ref.expr.value == cls.name.value):
+            return
+        alias = cst.SimpleStatementLine(
+            body=[cst.Assign(targets=[cst.AssignTarget(cst.Name(cls.name.value))], value=ref.expr)],
+            leading_lines=cls.leading_lines,
+        )
+        self.report(
+            cls.name,
+            f"Use nn.Identity instead of the hand-written identity module {cls.name.value}.",
+            Fix(SAFE, {cls: alias}, imports=ref.imports),
+        )
+
+    @staticmethod
+    def _returns_input(forward: cst.FunctionDef) -> bool:
+        params = forward.params
+        if params.star_arg is not cst.MaybeSentinel.DEFAULT or params.star_kwarg or params.kwonly_params:
+            return False
+        if params.posonly_params or len(params.params) != 2 or params.params[1].default is not None:
+            return False
+        body = _body(forward.body)
+        return (
+            len(body) == 1
+            and isinstance(body[0], cst.Return)
+            and isinstance(body[0].value, cst.Name)
+            and body[0].value.value == params.params[1].name.value
+        )
+
+    def _only_super_init(self, init: cst.FunctionDef, name: str) -> bool:
+        body = _body(init.body)
+        if len(body) != 1 or not isinstance(body[0], cst.Expr) or not isinstance(body[0].value, cst.Call):
+            return False
+        call = body[0].value
+        func = call.func
+        if self.names.qualified(func) in _MODULE_INITS:
+            return len(call.args) == 1 and m.matches(call.args[0].value, m.Name("self"))
+        if call.args or not m.matches(func, m.Attribute(value=m.Call(func=m.Name("super")), attr=m.Name("__init__"))):
+            return False
+        super_args = func.value.args
+        return not super_args or (
+            len(super_args) == 2
+            and m.matches(super_args[0].value, m.Name(name))
+            and m.matches(super_args[1].value, m.Name("self"))
+        )
+
+    def _subclassed(self, name: str) -> bool:
+        for cls in self._classes:
+            for base in cls.bases:
+                spelled = dotted_name(base.value)
+                if spelled is not None and spelled.split(".")[-1] == name:
+                    return True
+        return False
