@@ -15,9 +15,12 @@ from typing import List, Optional, Sequence
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from torchfix import __version__
+from torchfix.cache import CACHE_DIR, cache_root
+from torchfix.cache import clean as remove_cache
 from torchfix.config import ConfigError, Settings, load_settings, with_flags
 from torchfix.docs import explain_markdown, rules_table_markdown
 from torchfix.reporters import text
@@ -68,6 +71,8 @@ STATISTICS = typer.Option(False, "--statistics", help="Show the count per rule."
 QUIET = typer.Option(False, "--quiet", "-q", help="Print findings only, no summary.")
 NO_COLOR = typer.Option(False, "--no-color", help="Plain output without colours.")
 CONFIG = typer.Option(None, "--config", help="The pyproject.toml to read instead of the nearest one.")
+NO_CACHE = typer.Option(False, "--no-cache", help="Neither read nor write .torchfix_cache/.")
+JOBS = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes (default: one per CPU).")
 
 
 def _consoles(no_color: bool) -> tuple[Console, Console]:
@@ -100,6 +105,32 @@ def _machine_output(fmt: Format, reports: Sequence[FileReport]) -> None:
         sys.stdout.write(github.render(reports))
 
 
+def _run(paths, job: Job, err: Console, quiet: bool, accept=None) -> list[FileReport]:
+    """Run with a progress bar on a terminal; Ctrl-C stops cleanly (exit 130)."""
+    try:
+        if quiet or not err.is_terminal:
+            return run(paths, job, accept)
+        with Progress(
+            TextColumn("torchfix"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=err, transient=True,
+        ) as bar:
+            task = bar.add_task("files", total=None)
+
+            def progress(total: int):
+                bar.update(task, total=total)
+                return lambda done: bar.advance(task, done)
+
+            return run(paths, job, accept, progress)
+    except KeyboardInterrupt:
+        err.print("torchfix: interrupted; every file is either untouched or fully written.", markup=False)
+        raise typer.Exit(130) from None
+
+
+def _job(mode: Mode, settings: Settings, paths, no_cache: bool, jobs, previews: bool = False) -> Job:
+    root = None if no_cache else cache_root(settings.config_file, paths)
+    return Job(mode, settings, previews=previews, cache_root=root, jobs=jobs)
+
+
 def _failed(reports: Sequence[FileReport]) -> bool:
     return any(r.error or r.bug for r in reports)
 
@@ -127,11 +158,14 @@ def check(
     quiet: bool = QUIET,
     no_color: bool = NO_COLOR,
     config: Optional[Path] = CONFIG,
+    no_cache: bool = NO_CACHE,
+    jobs: Optional[int] = JOBS,
 ) -> None:
     """Report findings (the CI gate): exit 1 when any remain."""
     out, err = _consoles(no_color)
     paths, settings = _settings(paths, config, select, ignore, unsafe_fixes, err)
-    reports = run(paths, Job(Mode.CHECK, settings, previews=fmt is Format.sarif))
+    job = _job(Mode.CHECK, settings, paths, no_cache, jobs, previews=fmt is Format.sarif)
+    reports = _run(paths, job, err, quiet)
     text.print_errors(err, reports)
     _report_findings(out, fmt, reports, statistics, quiet)
     if _failed(reports):
@@ -152,11 +186,14 @@ def apply(
     quiet: bool = QUIET,
     no_color: bool = NO_COLOR,
     config: Optional[Path] = CONFIG,
+    no_cache: bool = NO_CACHE,
+    jobs: Optional[int] = JOBS,
 ) -> None:
     """Write the fixes in place (safe ones; unsafe ones too with --unsafe-fixes)."""
     out, err = _consoles(no_color)
     paths, settings = _settings(paths, config, select, ignore, unsafe_fixes, err)
-    reports = run(paths, Job(Mode.DIFF if dry_run else Mode.APPLY, settings))
+    job = _job(Mode.DIFF if dry_run else Mode.APPLY, settings, paths, no_cache, jobs)
+    reports = _run(paths, job, err, quiet)
     text.print_errors(err, reports)
     remaining = any(r.findings for r in reports)
     if fmt is not Format.text:
@@ -198,6 +235,16 @@ def explain(code: str = typer.Argument(..., help="A rule code (TF007) or slug (f
         Console(stderr=True).print(f"torchfix: unknown rule {code!r} (see `torchfix rules`)", markup=False)
         raise typer.Exit(2)
     Console(highlight=False).print(Markdown(explain_markdown(rule), code_theme="ansi_dark"))
+
+
+@app.command()
+def clean(paths: Optional[List[Path]] = PATHS, config: Optional[Path] = CONFIG) -> None:
+    """Remove the project's .torchfix_cache/."""
+    _, err = _consoles(False)
+    paths, settings = _settings(paths, config, [], [], None, err)
+    root = cache_root(settings.config_file, paths)
+    removed = remove_cache(root)
+    typer.echo(f"Removed {root / CACHE_DIR}" if removed else f"No cache at {root / CACHE_DIR}")
 
 
 def main() -> None:

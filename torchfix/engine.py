@@ -7,7 +7,7 @@ feeds it texts and :mod:`torchfix.sourcefile` reads and writes them.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Mapping, Sequence
 
 import libcst as cst
@@ -68,6 +68,10 @@ class AppliedFix:
     finding: Finding
     fix: Fix
     aliases: Mapping[str, str]
+
+    def portable(self) -> "AppliedFix":
+        """This record without the fix's node edits, so it pickles across processes."""
+        return replace(self, fix=replace(self.fix, edits={}))
 
 
 @dataclass

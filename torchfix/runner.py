@@ -1,24 +1,34 @@
-"""Run the engine over files: read, prefilter, check or fix, write safely.
+"""Run the engine over files: cache, prefilter, check or fix, write safely, in parallel.
 
-Each file is independent, so :func:`process_file` is a plain top-level function
-that a worker process can run; its result is a :class:`FileReport`.
+Each file is independent: :func:`process_file` is a plain top-level function a
+worker process runs on chunks of files; results come back as :class:`FileReport`
+and are sorted by path, so the output never depends on the number of workers or
+the order they finish in.
 """
 
 from __future__ import annotations
 
 import ast
 import enum
-from dataclasses import dataclass
+import os
+import signal
+import threading
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import libcst as cst
 
+from torchfix.cache import Cache, key
 from torchfix.config import Settings
 from torchfix.discovery import discover
 from torchfix.engine import RunOptions, check_text, fix_previews, fix_text
 from torchfix.results import FileReport
 from torchfix.sourcefile import SourceError, read_source, write_source
+
+#: at most this many files per task sent to a worker
+_MAX_CHUNK = 32
 
 
 class Mode(str, enum.Enum):
@@ -37,6 +47,18 @@ class Job:
     settings: Settings
     #: keep each fix's preview text (SARIF fixes)
     previews: bool = False
+    #: the project root whose .torchfix_cache/ to use; None: no cache
+    cache_root: Path | None = None
+    #: worker processes; None: one per CPU
+    jobs: int | None = None
+
+
+@dataclass
+class _Outcome:
+    """A file's report plus what the cache should learn from it."""
+
+    report: FileReport
+    learned: list[tuple[str, list, str | None]] = field(default_factory=list)
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -64,51 +86,153 @@ def syntax_error(text: str, path: str) -> str | None:
 
 def process_file(path: Path, job: Job, accept=None) -> FileReport:
     """Check or fix one file; every failure becomes a one-line ``error``."""
+    return _process(path, job, accept).report
+
+
+def _process(path: Path, job: Job, accept=None) -> _Outcome:
     report = FileReport(path.as_posix())
+    outcome = _Outcome(report)
     try:
         source = read_source(path, job.settings.max_file_size)
     except SourceError as error:
         report.error = str(error)
-        return report
+        return outcome
     options = job.settings.options_for(_relative(path, job.settings.root))
+    original_key = key(source.raw, options)
     if not may_match(source.text, options):
         # No rule can match, so LibCST need not parse it; a syntax error is still reported.
         report.error = syntax_error(source.text, report.path)
-        return report
-    report.source = source.text
+        outcome.learned.append((original_key, [], report.error))
+        return outcome
     try:
         if job.mode is Mode.CHECK:
             report.findings = check_text(source.text, options)
+            outcome.learned.append((original_key, report.findings, None))
             if job.previews:
+                report.source = source.text
                 report.previews = fix_previews(source.text, options)
-            return report
-        outcome = fix_text(source.text, options, accept=accept)
+            return outcome
+        fixed = fix_text(source.text, options, accept=accept)
     except cst.ParserSyntaxError as error:
         # Python's message points at the real spot; LibCST's only when Python accepts the code.
         report.error = syntax_error(source.text, report.path) or f"cannot parse: {error.message.strip()}"
-        return report
+        outcome.learned.append((original_key, [], report.error))
+        return outcome
     except RecursionError:
         report.error = "cannot parse: the code is nested too deeply"
-        return report
-    report.findings = outcome.remaining
-    report.bug = outcome.bug
-    if outcome.bug is not None or not outcome.changed:
-        return report
-    report.fixed = outcome.applied
-    report.original, report.source = source.text, outcome.text
+        return outcome
+    report.findings = fixed.remaining
+    report.bug = fixed.bug
+    outcome.learned.append((original_key, fixed.findings, None))
+    if fixed.bug is not None or not fixed.changed:
+        return outcome
+    report.fixed = [applied.portable() for applied in fixed.applied]
+    report.original, report.source = source.text, fixed.text
     report.changed = True
     if job.mode is Mode.APPLY:
         try:
-            write_source(source, outcome.text)
+            write_source(source, fixed.text)
         except SourceError as error:
             report.error = str(error)
             report.changed = False
-    return report
+            return outcome
+        outcome.learned.append((key(source.encode(fixed.text), options), fixed.remaining, None))
+    return outcome
 
 
-def run(paths: Sequence[Path], job: Job, accept=None) -> list[FileReport]:
-    """Every file's report, in path order; unreadable paths are reports with an error."""
+# -- workers ---------------------------------------------------------------------
+
+_STOP = threading.Event()
+
+
+def _worker_init() -> None:
+    # Ctrl-C reaches the whole process group: finish the current file, then stop.
+    signal.signal(signal.SIGINT, lambda *_: _STOP.set())
+
+
+def _process_chunk(paths: Sequence[Path], job: Job) -> list[_Outcome]:
+    results = []
+    for path in paths:
+        if _STOP.is_set():
+            break
+        results.append(_process(path, job))
+    return results
+
+
+def _chunks(paths: Sequence[Path], workers: int) -> list[Sequence[Path]]:
+    size = max(1, min(_MAX_CHUNK, len(paths) // (workers * 8) or 1))
+    return [paths[i : i + size] for i in range(0, len(paths), size)]
+
+
+def _process_all(paths: Sequence[Path], job: Job, accept, advance: Callable[[int], None]) -> list[_Outcome]:
+    workers = job.jobs or os.cpu_count() or 1
+    if accept is not None or workers == 1 or len(paths) < 2:
+        results = []
+        for path in paths:
+            results.append(_process(path, job, accept))
+            advance(1)
+        return results
+    chunks = _chunks(paths, workers)
+    results = []
+    with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), initializer=_worker_init) as pool:
+        futures = {pool.submit(_process_chunk, chunk, job): len(chunk) for chunk in chunks}
+        try:
+            for future in as_completed(futures):
+                results.extend(future.result())
+                advance(futures[future])
+        except KeyboardInterrupt:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return results
+
+
+# -- a run -------------------------------------------------------------------------
+
+
+def _cached(path: Path, job: Job, cache: Cache) -> FileReport | None:
+    """The report for an unchanged file straight from the cache, if it needs no work."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    if len(raw) > job.settings.max_file_size:
+        return None
+    hit = cache.get(key(raw, job.settings.options_for(_relative(path, job.settings.root))))
+    if hit is None:
+        return None
+    findings, error = hit
+    if job.mode is not Mode.CHECK or job.previews:
+        if any(f.fixable for f in findings):
+            return None
+    return FileReport(path.as_posix(), findings=findings, error=error)
+
+
+def run(
+    paths: Sequence[Path],
+    job: Job,
+    accept=None,
+    progress: Callable[[int], Callable[[int], None]] | None = None,
+) -> list[FileReport]:
+    """Every file's report, in path order; unreadable paths are reports with an error.
+
+    ``progress(total)`` may return a callback that is told how many files got done.
+    """
     found = discover(paths, job.settings.exclude_spec(), job.settings.root)
     reports = [FileReport(path.as_posix(), error=reason) for path, reason in found.errors]
-    reports += [process_file(path, job, accept) for path in found.files]
+    cache = Cache(job.cache_root) if job.cache_root is not None else None
+    pending = []
+    for path in found.files:
+        hit = _cached(path, job, cache) if cache is not None else None
+        if hit is None:
+            pending.append(path)
+        else:
+            reports.append(hit)
+    advance = progress(len(pending)) if progress is not None and pending else (lambda done: None)
+    outcomes = _process_all(pending, job, accept, advance)
+    reports += [outcome.report for outcome in outcomes]
+    if cache is not None and job.mode is not Mode.DIFF:  # a dry run writes nothing at all
+        for outcome in outcomes:
+            for cache_key, findings, error in outcome.learned:
+                cache.put(cache_key, findings, error)
+        cache.save()
     return sorted(reports, key=lambda r: r.path)

@@ -1,0 +1,118 @@
+"""The findings cache: a warm run on an unchanged tree parses nothing.
+
+One JSON file under ``.torchfix_cache/`` at the project root maps a key to a
+file's findings (or its syntax error). The key hashes the file's bytes, the
+torchfix version and the effective per-file options, so any change to the
+file, the tool or the settings misses. JSON, not pickle: a cache directory
+committed to a repository must never be able to run code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from torchfix import __version__
+from torchfix.engine import Finding, RunOptions
+from torchfix.rule import Applicability
+
+CACHE_DIR = ".torchfix_cache"
+_FILE = "findings-v1.json"
+#: above this many entries, only the current run's entries are kept
+_MAX_ENTRIES = 50_000
+
+
+def cache_root(config_file: Path | None, paths) -> Path:
+    """The project root: the config file's folder, else the git root, else the cwd."""
+    if config_file is not None:
+        return config_file.parent.resolve()
+    start = Path(paths[0]).resolve() if paths else Path.cwd()
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return Path.cwd().resolve()
+
+
+def key(data: bytes, options: RunOptions) -> str:
+    digest = hashlib.sha256()
+    digest.update(__version__.encode())
+    digest.update(repr((tuple(r.CODE for r in options.rules), sorted(options.unsafe_codes),
+                        sorted(options.rule_settings.items()))).encode())
+    digest.update(data)
+    return digest.hexdigest()
+
+
+def _encode(findings: list[Finding], error: str | None) -> dict:
+    return {
+        "error": error,
+        "findings": [
+            [f.code, f.slug, f.message, f.line, f.column, f.end_line, f.end_column, f.applicability.value, f.fixable]
+            for f in findings
+        ],
+    }
+
+
+def _decode(entry: dict) -> tuple[list[Finding], str | None]:
+    findings = [
+        Finding(code, slug, message, line, column, end_line, end_column, Applicability(applicability), fixable)
+        for code, slug, message, line, column, end_line, end_column, applicability, fixable in entry["findings"]
+    ]
+    return findings, entry["error"]
+
+
+class Cache:
+    """Findings by key; loaded once, saved once at the end of a run (atomically)."""
+
+    def __init__(self, root: Path) -> None:
+        self.folder = root / CACHE_DIR
+        self.old: dict[str, dict] = {}
+        self.new: dict[str, dict] = {}
+        try:
+            data = json.loads((self.folder / _FILE).read_text(encoding="utf-8"))
+            if data.get("version") == __version__ and isinstance(data.get("entries"), dict):
+                self.old = data["entries"]
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def get(self, cache_key: str) -> tuple[list[Finding], str | None] | None:
+        entry = self.new.get(cache_key) or self.old.get(cache_key)
+        if entry is None:
+            return None
+        try:
+            result = _decode(entry)
+        except (KeyError, TypeError, ValueError):
+            return None
+        self.new[cache_key] = entry
+        return result
+
+    def put(self, cache_key: str, findings: list[Finding], error: str | None) -> None:
+        self.new[cache_key] = _encode(findings, error)
+
+    def save(self) -> None:
+        entries = {**self.old, **self.new}
+        if len(entries) > _MAX_ENTRIES:
+            entries = self.new
+        try:
+            self.folder.mkdir(exist_ok=True)
+            ignore = self.folder / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("# Created by torchfix.\n*\n")
+            handle, temp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                json.dump({"version": __version__, "entries": entries}, stream, separators=(",", ":"))
+            os.replace(temp, self.folder / _FILE)
+        except OSError:
+            pass  # a read-only checkout still gets its findings, just no cache
+
+
+def clean(root: Path) -> bool:
+    """Remove the cache folder; whether there was one."""
+    folder = root / CACHE_DIR
+    if not folder.is_dir():
+        return False
+    shutil.rmtree(folder)
+    return True
