@@ -23,6 +23,7 @@ from torchfix.cache import CACHE_DIR, cache_root
 from torchfix.cache import clean as remove_cache
 from torchfix.config import ConfigError, Settings, load_settings, with_flags
 from torchfix.docs import explain_markdown, rules_table_markdown
+from torchfix.interactive import Review
 from torchfix.reporters import text
 from torchfix.results import FileReport
 from torchfix.rules import all_rules, rule_by_key
@@ -181,6 +182,9 @@ def apply(
     unsafe_fixes: Optional[bool] = UNSAFE,
     dry_run: bool = typer.Option(False, "--dry-run", "--diff", help="Print a diff of every change; write nothing."),
     exit_non_zero_on_fix: bool = typer.Option(False, "--exit-non-zero-on-fix", help="Exit 1 when anything was fixed."),
+    interactive: bool = typer.Option(
+        False, "--interactive", "-i", help="Show each fix and ask: [y]es / [n]o / [a]ll remaining / [q]uit."
+    ),
     fmt: Format = FORMAT,
     statistics: bool = STATISTICS,
     quiet: bool = QUIET,
@@ -193,7 +197,10 @@ def apply(
     out, err = _consoles(no_color)
     paths, settings = _settings(paths, config, select, ignore, unsafe_fixes, err)
     job = _job(Mode.DIFF if dry_run else Mode.APPLY, settings, paths, no_cache, jobs)
-    reports = _run(paths, job, err, quiet)
+    review = Review(out, sys.stdin) if interactive else None
+    reports = _run(paths, job, err, quiet or interactive, review.for_file if review else None)
+    if review is not None and review.stopped:
+        out.print("Stopped: the remaining fixes were not applied.", markup=False)
     text.print_errors(err, reports)
     remaining = any(r.findings for r in reports)
     if fmt is not Format.text:

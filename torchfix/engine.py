@@ -227,8 +227,9 @@ def _culprits(module: cst.Module, chosen: Sequence[_Candidate]) -> list[str]:
 def fix_text(text: str, options: RunOptions, accept=None) -> FixOutcome:
     """Apply every applicable fix in passes until the text stops changing.
 
-    ``accept(finding, fix)`` may veto a fix (interactive review and the
-    verifier's site check use it); it is asked once per fix, in source order.
+    ``accept(finding, fix, preview)`` may veto a fix (interactive review and the
+    verifier's site check use it); ``preview()`` returns the current text and the
+    text with that fix alone applied. It is asked once per fix, in source order.
     Raises ``libcst.ParserSyntaxError`` when ``text`` does not parse.
     """
     module = parse(text)
@@ -244,7 +245,8 @@ def fix_text(text: str, options: RunOptions, accept=None) -> FixOutcome:
         for candidate in _choose(
             [c for c in candidates if (c.finding.code, _key(c)) not in declined]
         ):
-            if accept is None or accept(candidate.finding, candidate.report.fix):
+            fix = candidate.report.fix
+            if accept is None or accept(candidate.finding, fix, lambda m=module, f=fix: (m.code, apply_fixes(m, [f]))):
                 chosen.append(candidate)
             else:
                 declined.add((candidate.finding.code, _key(candidate)))

@@ -85,7 +85,11 @@ def syntax_error(text: str, path: str) -> str | None:
 
 
 def process_file(path: Path, job: Job, accept=None) -> FileReport:
-    """Check or fix one file; every failure becomes a one-line ``error``."""
+    """Check or fix one file; every failure becomes a one-line ``error``.
+
+    ``accept(path)``, if given, returns the file's veto callback for
+    :func:`torchfix.engine.fix_text` (interactive review, verification).
+    """
     return _process(path, job, accept).report
 
 
@@ -112,7 +116,7 @@ def _process(path: Path, job: Job, accept=None) -> _Outcome:
                 report.source = source.text
                 report.previews = fix_previews(source.text, options)
             return outcome
-        fixed = fix_text(source.text, options, accept=accept)
+        fixed = fix_text(source.text, options, accept=accept(report.path) if accept else None)
     except cst.ParserSyntaxError as error:
         # Python's message points at the real spot; LibCST's only when Python accepts the code.
         report.error = syntax_error(source.text, report.path) or f"cannot parse: {error.message.strip()}"

@@ -101,6 +101,10 @@ _DIFF_STYLES = (("+++", "bold"), ("---", "bold"), ("@@", "cyan"), ("+", "green")
 def print_diff(console: Console, report: FileReport) -> None:
     """The coloured unified diff of one changed file."""
     assert report.original is not None and report.source is not None
-    for line in unified_diff(report.path, report.original, report.source).splitlines():
+    print_unified_diff(console, report.path, report.original, report.source)
+
+
+def print_unified_diff(console: Console, path: str, before: str, after: str) -> None:
+    for line in unified_diff(path, before, after).splitlines():
         style = next((s for prefix, s in _DIFF_STYLES if line.startswith(prefix)), None)
         console.print(Text(line, style=style or ""))
