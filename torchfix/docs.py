@@ -45,3 +45,18 @@ def explain_markdown(rule: type[Rule]) -> str:
         parts += [f"## Example{label}", "", "Before:", "", "```python", example.before.rstrip(), "```", ""]
         parts += ["After:", "", "```python", (example.after or "").rstrip(), "```", ""]
     return "\n".join(parts)
+
+
+def with_rules_table(readme: str) -> str:
+    """``readme`` with the generated rule table between its markers."""
+    head, _, rest = readme.partition(README_BEGIN)
+    _, _, tail = rest.partition(README_END)
+    return f"{head}{README_BEGIN}\n{rules_table_markdown()}{README_END}{tail}"
+
+
+if __name__ == "__main__":  # python -m torchfix.docs README.md: regenerate the table
+    import sys
+    from pathlib import Path
+
+    target = Path(sys.argv[1])
+    target.write_text(with_rules_table(target.read_text(encoding="utf-8")), encoding="utf-8")
