@@ -1,0 +1,219 @@
+"""TF005 pairwise-cdist: distances through a broadcast (N, M, D) difference -> ``torch.cdist``."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchfix.patterns import arg, is_pure, make_call, number_value, same_code
+from torchfix.rule import Applicability, Example, Fix, Rule, Valid
+from torchfix.rules._axes import Pairwise, pair, parse_broadcast
+from torchfix.rules._exprs import parse_sum_of_squares
+from torchfix.rules._norms import parse_vector_norm
+from torchfix.rules._rewrite import Parents, assumption, fit, make_site, short
+
+UNSAFE = Applicability.UNSAFE
+_SHAPES = {2: ("float(5, 3)", "float(6, 3)"), 3: ("float(2, 5, 3)", "float(2, 6, 3)")}
+
+
+def _example(before: str, after: str | None, row: str, imports: str = "import torch\n", **kw):
+    """A module that assigns ``before`` to ``y``; a fix is unsafe (every TF005 fix assumes a rank)."""
+    if after is None:
+        return Example(f"{imports}\ny = {before}\n", None, row=row, **kw)
+    return Example(f"{imports}\ny = {before}\n", f"{imports}\ny = {after}\n", UNSAFE, row=row, **kw)
+
+
+def _alpha(call: cst.Call) -> float | None:
+    """The ``alpha`` of ``addmm``/``addmm_`` (keyword, or the legacy ``addmm_(beta, alpha, a, b)``)."""
+    keyword = arg(call, "alpha")
+    if keyword is not None:
+        return number_value(keyword.value)
+    positional = [a for a in call.args if a.keyword is None]
+    if len(positional) == 4 and isinstance(call.func, cst.Attribute):
+        return number_value(positional[1].value)
+    return None
+
+
+class PairwiseCdist(Rule):
+    CODE = "TF005"
+    SLUG = "pairwise-cdist"
+    IDIOM = "torch.cdist"
+    SUMMARY = "Use torch.cdist instead of a broadcast (N, M, D) difference for pairwise distances."
+    FIX_SAFETY = "unsafe"
+    # Squared distances sum (also under sqrt); p-norms call a norm; the expansion calls addmm.
+    REQUIRES = ("sum", "norm", "addmm")
+    DOCS = """\
+## Why
+`((a[:, None] - b[None]) ** 2).sum(-1).sqrt()` builds an (N, M, D) tensor to
+return an (N, M) one; `torch.cdist(a, b)` computes the same distances in O(N*M)
+memory.
+
+## Fix safety
+Every fix is unsafe: the rewrite is only equal for the rank the broadcast
+implies, which is not visible statically.
+- `sqrt(sum((a.unsqueeze(1) - b.unsqueeze(0)) ** 2, -1))` in any spelling
+  (`[:, None]`/`[None]`/plain `b`, `.pow(2)`/`.square()`/`torch.square`,
+  `.sqrt()`/`torch.sqrt`/`** 0.5`, `.sum(-1)`/`torch.sum(..., dim=2)`) and the
+  norm of the difference (`.norm(dim=-1)`, `torch.norm`, `torch.linalg.norm`,
+  `torch.linalg.vector_norm`, `p=` kept) become `torch.cdist(a, b[, p=p])`,
+  assuming a and b are 2-D: (N, D) and (M, D).
+- The batched broadcast `a.unsqueeze(2) - b.unsqueeze(1)` reduced over the last
+  axis becomes `torch.cdist(a, b)`, assuming (B, N, D) and (B, M, D).
+- The squared forms without a root become `torch.cdist(a, b) ** 2`.
+
+The unsqueezed axes, the reduced axis and the pinned rank must agree: one operand
+gets a new axis just before the reduced last axis (it gives the rows), the other
+one axis earlier (or, 2-D, none), and `keepdim` is False. The subtraction may come
+in either order (distance is symmetric); when the row operand comes second and an
+operand may have side effects, the finding has no fix, since `torch.cdist(a, b)`
+evaluates `a` first. `.expand(...)` after an unsqueeze is accepted, with its
+assumption added to the message.
+
+## What could go wrong
+`torch.cdist` requires floating-point inputs and `p >= 0`: a `p` that is not a
+non-negative literal gets no fix. For `p=2` with more than 25 rows on either side
+`torch.cdist` uses the matrix-product expansion, which rounds differently: the
+distance between nearly equal points (the diagonal of `cdist(x, x)`) can be about
+`1e-3` instead of `0` in float32; pass `compute_mode="donot_use_mm_for_euclid_dist"`
+where that matters. The expansion `a2 + b2 - 2ab` through `addmm_` is reported
+without a fix (it spans statements). Relative-position code
+(`coords[:, :, None] - coords[:, None, :]` without a reduction over the last axis)
+is not a distance and is left alone.
+
+## Verify
+`torchfix verify` evaluates both expressions on random, zero, negative and large
+inputs of the assumed shapes and compares them.
+"""
+    ROWS = {
+        "sqrt": "((a[:, None] - b[None]) ** 2).sum(-1).sqrt() and torch.sqrt/.pow(2) forms -> torch.cdist(a, b)",
+        "norm": "(a.unsqueeze(1) - b.unsqueeze(0)).norm(dim=-1), torch.norm, torch.linalg.norm, p= -> torch.cdist(a, b, p=p)",
+        "batched": "a.unsqueeze(2) - b.unsqueeze(1) over (B, N, D), (B, M, D) -> torch.cdist(a, b) (assumes 3-D)",
+        "squared": "the squared forms without sqrt -> torch.cdist(a, b) ** 2",
+    }
+    AB = {"a": "float(5, 3)", "b": "float(6, 3)"}
+    BATCH = {"a": "float(2, 5, 3)", "b": "float(2, 6, 3)"}
+    EXAMPLES = (
+        _example("((a[:, None] - b[None]) ** 2).sum(-1).sqrt()", "torch.cdist(a, b)", "sqrt", inputs=AB),
+        _example(
+            "torch.sqrt(((a.unsqueeze(1) - b.unsqueeze(0)) ** 2).sum(dim=2))", "torch.cdist(a, b)", "sqrt", inputs=AB
+        ),
+        _example("(a.unsqueeze(1) - b).pow(2).sum(-1).sqrt()", "torch.cdist(a, b)", "sqrt", inputs=AB),
+        _example("torch.sum((b[None, :, :] - a[:, None, :]).square(), -1) ** 0.5", "torch.cdist(a, b)", "sqrt", inputs=AB),
+        _example(
+            "t.sqrt(t.sum(t.square(a.unsqueeze(-2) - b.unsqueeze(-3)), dim=-1))",
+            "t.cdist(a, b)",
+            "sqrt",
+            imports="import torch as t\n",
+            inputs=AB,
+        ),
+        _example("(a.unsqueeze(1) - b.unsqueeze(0)).norm(dim=-1)", "torch.cdist(a, b)", "norm", inputs=AB),
+        _example("torch.norm(a[:, None] - b, dim=2)", "torch.cdist(a, b)", "norm", inputs=AB),
+        _example("torch.linalg.norm(a[:, None] - b[None], dim=-1)", "torch.cdist(a, b)", "norm", inputs=AB),
+        _example("(a[:, None] - b[None]).norm(p=1, dim=-1)", "torch.cdist(a, b, p=1)", "norm", inputs=AB),
+        _example("torch.linalg.vector_norm(a[:, None] - b, 3, -1)", "torch.cdist(a, b, p=3)", "norm", inputs=AB),
+        _example(
+            "torch.linalg.norm(a.unsqueeze(1) - b.unsqueeze(0), dim=-1).pow(2)", "torch.cdist(a, b).pow(2)", "norm", inputs=AB
+        ),
+        _example(
+            "(x.unsqueeze(1).expand(n, m, -1) - x.unsqueeze(0).expand(n, m, -1)).norm(dim=2)",
+            "torch.cdist(x, x)",
+            "norm",
+            inputs={"x": "float(5, 3)", "n": "int:5", "m": "int:5"},
+        ),
+        # torch.cdist needs p >= 0; a name could hold anything.
+        _example("(a[:, None] - b[None]).norm(p=p, dim=-1)", None, "norm"),
+        _example("((a.unsqueeze(2) - b.unsqueeze(1)) ** 2).sum(-1).sqrt()", "torch.cdist(a, b)", "batched", inputs=BATCH),
+        _example("(a[:, :, None] - b[:, None]).norm(dim=3)", "torch.cdist(a, b)", "batched", inputs=BATCH),
+        _example("((a[:, None] - b[None]) ** 2).sum(-1)", "torch.cdist(a, b) ** 2", "squared", inputs=AB),
+        _example("torch.sum((a.unsqueeze(1) - b.unsqueeze(0)).pow(2), dim=2)", "torch.cdist(a, b) ** 2", "squared", inputs=AB),
+        _example("-((a[:, None] - b) ** 2).sum(-1) / 2", "-torch.cdist(a, b) ** 2 / 2", "squared", inputs=AB),
+        _example("((a[:, None] - b) ** 2).sum(-1).exp()", "(torch.cdist(a, b) ** 2).exp()", "squared", inputs=AB),
+        # torch.cdist(a, b) would evaluate a before b: the subtraction names b first.
+        _example("((g()[None] - f()[:, None]) ** 2).sum(-1)", None, "squared"),
+        _example("dist.addmm_(1, -2, a, b.t())", None, "squared"),
+        _example("torch.addmm(dist, a, b.T, beta=1, alpha=-2)", None, "squared"),
+    )
+    VALID = (
+        Valid("import torch\ny = coords[:, :, None] - coords[:, None, :]\n", "relative positions, not a distance"),
+        Valid(
+            "import torch\nrel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)\n",
+            "relative positions are reshaped, not reduced",
+        ),
+        Valid("import torch\ny = ((a.unsqueeze(1) - b.unsqueeze(0)) ** 2).sum(1)\n", "reduces the M axis, not D"),
+        Valid("import torch\ny = ((a.unsqueeze(0) - b.unsqueeze(0)) ** 2).sum(-1)\n", "both operands get the same axis"),
+        Valid("import torch\ny = (a.unsqueeze(1) - b.unsqueeze(0)).norm(dim=-1, keepdim=True)\n", "keepdim=True"),
+        Valid("import torch\ny = ((a[:, None] - b[None]) ** 3).sum(-1)\n", "cubes, not squares"),
+        Valid("import torch\ny = (a[:, None] - b[None]).abs().max(-1).values\n", "a max, not a sum of squares"),
+        Valid("import torch\ny = ((a - b) ** 2).sum(-1).sqrt()\n", "an elementwise distance, not pairwise"),
+        Valid("import torch\ny = ((a[:, None] - b.view(1, m, d)) ** 2).sum(-1)\n", "the reshaped operand's rank is unknown"),
+        Valid("import torch\ndist.addmm_(a, b.t(), beta=1, alpha=1)\n", "a plain addmm, not the distance expansion"),
+    )
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        self.parents = Parents(context.module)
+        #: sums of squares already reported under their root
+        self.claimed: set[cst.CSTNode] = set()
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if self.names.qualified(node.func) == "torch.addmm" or (
+            isinstance(node.func, cst.Attribute) and node.func.attr.value in ("addmm", "addmm_")
+        ):
+            if _alpha(node) == -2.0:
+                why = "the expansion spans statements and rounds differently"
+                self.report(node, f"a2 + b2 - 2ab is a pairwise squared distance, torch.cdist(a, b) ** 2; no fix: {why}.")
+            return
+        self._check(node)
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        if isinstance(node.operator, cst.Power):
+            self._check(node)
+
+    def _check(self, node: cst.BaseExpression) -> None:
+        if node in self.claimed:
+            return
+        norm = parse_vector_norm(node, self.names)
+        if norm is not None:
+            difference, dim, keepdim, p, squared = norm.operand, norm.dim, norm.keepdim, norm.p, False
+            if norm.radicand is not None:
+                self.claimed.add(norm.radicand)
+        else:
+            total = parse_sum_of_squares(node, self.names)
+            if total is None:
+                return
+            difference, dim, keepdim, p, squared = total.operand, total.dim, total.keepdim, None, True
+        if keepdim or not (isinstance(difference, cst.BinaryOperation) and isinstance(difference.operator, cst.Subtract)):
+            return
+        first, second = parse_broadcast(difference.left, self.names), parse_broadcast(difference.right, self.names)
+        pairing = pair(first, second, dim) if first is not None and second is not None else None
+        if pairing is not None:
+            self._fix(node, pairing, p, squared)
+
+    def _fix(self, node: cst.BaseExpression, pairing: Pairwise, p, squared: bool) -> None:
+        row, col = pairing.row.operand, pairing.col.operand
+        message = "Pairwise distance through a broadcast difference: use torch.cdist"
+        if p is not None and not (number_value(p) is not None and number_value(p) >= 0):
+            self.report(node, f"{message}; no fix: torch.cdist needs a literal p >= 0.")
+            return
+        if pairing.swapped and not (is_pure(row) and is_pure(col)):
+            self.report(node, f"{message}; no fix: torch.cdist({short(row)}, ...) would change the order of evaluation.")
+            return
+        ref = self.names.reference("torch.cdist")
+        if ref is None:
+            return
+        keywords = [] if p is None or number_value(p) == 2.0 else [("p", p)]
+        replacement: cst.BaseExpression = make_call(ref.expr, [row, col], keywords)
+        if squared:
+            replacement = cst.BinaryOperation(replacement, cst.Power(), cst.Integer("2"))
+        if same_code(row, col):
+            clauses = [f"{short(row)} is {('2-D: (N, D)', '3-D: (B, N, D)')[pairing.rank - 2]}"]
+        else:
+            shape = ("2-D: (N, D) and (M, D)", "3-D: (B, N, D) and (B, M, D)")[pairing.rank - 2]
+            clauses = [f"{short(row)} and {short(col)} are {shape}"]
+        site = None
+        if pairing.row.expanded or pairing.col.expanded:
+            clauses.append("the .expand only repeats them to the pairwise shape")
+        else:
+            specs = _SHAPES[pairing.rank]
+            site = make_site(node, replacement, [(row, "a", specs[0]), (col, "b", specs[1])], self.names, ref.imports)
+        fix = Fix(UNSAFE, {node: fit(replacement, node, self.parents)}, ref.imports, assumption(clauses), site=site)
+        self.report(node, f"{message}({short(row)}, {short(col)}){' ** 2' if squared else ''}.", fix)
