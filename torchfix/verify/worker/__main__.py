@@ -1,0 +1,81 @@
+"""``python -m torchfix.verify.worker REQUEST.json RESULT.jsonl``: one batch of checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def _emitter(path: str):
+    stream = open(path, "a", encoding="utf-8")
+
+    def emit(line: dict) -> None:
+        stream.write(json.dumps(line) + "\n")
+        stream.flush()
+
+    return emit
+
+
+def available(torch) -> tuple[bool, bool]:
+    """CUDA and MPS availability; the fake-devices variable stands in for torch's answer."""
+    from torchfix.verify.device import FAKE_DEVICES_ENV
+
+    fake = os.environ.get(FAKE_DEVICES_ENV)
+    if fake is not None:
+        names = {part.strip() for part in fake.split(",")}
+        return "cuda" in names, "mps" in names
+    mps = getattr(torch.backends, "mps", None)
+    return torch.cuda.is_available(), bool(mps is not None and mps.is_available())
+
+
+def deterministic(torch) -> None:
+    """TF32 off and deterministic algorithms on: both sides compute in full precision."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.set_float32_matmul_precision("highest")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def main(argv: list[str]) -> int:
+    request = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
+    emit = _emitter(argv[2])
+    sys.dont_write_bytecode = True
+    import torch
+
+    from torchfix.verify.device import DeviceError, select_device
+
+    cuda, mps = available(torch)
+    try:
+        device = select_device(request["device"], cuda, mps)
+    except DeviceError as error:
+        emit({"error": str(error)})
+        return 3
+    emit({"device": device, "torch": torch.__version__, "cuda": cuda, "mps": mps})
+    if request["task"] == "probe":
+        return 0
+    deterministic(torch)
+    from torchfix.verify.worker.compare import Tolerance
+
+    tolerance = Tolerance(request.get("rtol"), request.get("atol"))
+    seed = request.get("seed", 0)
+    if request["task"] == "sites":
+        from torchfix.verify.worker.sites import run_sites
+
+        run_sites(request["sites"], torch.device(device), tolerance, seed, emit)
+        return 0
+    from torchfix.verify import overlay
+    from torchfix.verify.worker.models import Side, run_after, run_before
+
+    sys.path.insert(0, request["root"])
+    overlay.install(request["overlay"])
+    side = Side(torch.device(device), seed, Path(request["workdir"]), tolerance, emit)
+    (run_before if request["task"] == "before" else run_after)(request["entries"], side)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,146 @@
+"""Comparing nested outputs and gradients with dtype-aware tolerances."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import torch
+
+#: (rtol, atol) per floating dtype: a few units of rounding after a fused or reordered reduction
+DEFAULT_TOLERANCES = {
+    torch.float64: (1e-7, 1e-7),
+    torch.float32: (1e-5, 1e-5),
+    torch.float16: (1e-3, 1e-3),
+    torch.bfloat16: (1.6e-2, 1e-2),
+}
+_COMPLEX = {torch.complex128: torch.float64, torch.complex64: torch.float32, torch.complex32: torch.float16}
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """``--rtol``/``--atol`` override every floating dtype's default."""
+
+    rtol: float | None = None
+    atol: float | None = None
+
+    def of(self, dtype: torch.dtype) -> tuple[float, float]:
+        rtol, atol = DEFAULT_TOLERANCES.get(_COMPLEX.get(dtype, dtype), (0.0, 0.0))
+        return (rtol if self.rtol is None else self.rtol, atol if self.atol is None else self.atol)
+
+
+@dataclass
+class Comparison:
+    """The worst errors seen and the first mismatch, over any number of leaves."""
+
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def equal(self) -> bool:
+        return not self.problems
+
+    def merge(self, other: "Comparison") -> None:
+        self.max_abs = max(self.max_abs, other.max_abs)
+        self.max_rel = max(self.max_rel, other.max_rel)
+        self.problems.extend(other.problems)
+
+    def as_dict(self) -> dict:
+        return {"max_abs": self.max_abs, "max_rel": self.max_rel, "problems": self.problems[:5]}
+
+
+def flatten(value: Any, path: str = "out") -> list[tuple[str, Any]]:
+    """Leaves of nested tuples, lists, dicts, named tuples and dataclasses, with their paths."""
+    if isinstance(value, torch.Tensor):
+        return [(path, value)]
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return [leaf for name in value._fields for leaf in flatten(getattr(value, name), f"{path}.{name}")]
+    if isinstance(value, (tuple, list)):
+        return [leaf for i, item in enumerate(value) for leaf in flatten(item, f"{path}[{i}]")]
+    if isinstance(value, Mapping):
+        return [leaf for key, item in value.items() for leaf in flatten(item, f"{path}[{key!r}]")]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [
+            leaf for f in dataclasses.fields(value) for leaf in flatten(getattr(value, f.name), f"{path}.{f.name}")
+        ]
+    if value is None or isinstance(value, (bool, int, float, complex, str, torch.dtype, torch.device)):
+        return [(path, value)]
+    return [(path, f"<{type(value).__qualname__}>")]
+
+
+def compare_tensor(name: str, before: torch.Tensor, after: torch.Tensor, tolerance: Tolerance) -> Comparison:
+    """Elementwise ``|after - before| <= atol + rtol * |before|`` where ``before`` is finite.
+
+    Where the original produced NaN or inf the rewrite may differ (the catalogue's
+    definition of safe). The reported relative error is ``max|after - before| /
+    max|before|`` over the finite values: element-wise ratios blow up near zero
+    and say nothing there.
+    """
+    result = Comparison()
+    if before.shape != after.shape:
+        result.problems.append(f"{name}: shape {tuple(after.shape)} instead of {tuple(before.shape)}")
+        return result
+    if before.dtype != after.dtype:
+        result.problems.append(f"{name}: dtype {after.dtype} instead of {before.dtype}")
+        return result
+    if before.device != after.device:
+        result.problems.append(f"{name}: on {after.device} instead of {before.device}")
+        return result
+    rtol, atol = tolerance.of(before.dtype)
+    b = before.detach().cpu()
+    a = after.detach().cpu()
+    if not (b.is_floating_point() or b.is_complex()):
+        b, a = b.to(torch.float64), a.to(torch.float64)
+        finite = torch.ones_like(b, dtype=torch.bool)
+    else:
+        b = b.to(torch.complex128 if b.is_complex() else torch.float64)
+        a = a.to(b.dtype)
+        finite = torch.isfinite(b)
+    if b.numel() == 0:
+        return result
+    lost = finite & ~torch.isfinite(a)
+    if bool(lost.any()):
+        result.problems.append(f"{name}: {int(lost.sum())} non-finite value(s) where the original is finite")
+    zero = torch.zeros((), dtype=torch.float64)
+    diff = torch.where(finite & ~lost, (a - b).abs(), zero)
+    scale = float(torch.where(finite, b.abs(), zero).max())
+    result.max_abs = float(diff.max())
+    result.max_rel = result.max_abs / scale if scale > 0 else (0.0 if result.max_abs == 0 else float("inf"))
+    bad = diff > atol + rtol * b.abs()
+    if bool(bad.any()):
+        result.problems.append(
+            f"{name}: {int(bad.sum())} of {b.numel()} value(s) differ beyond rtol={rtol:g}, atol={atol:g} "
+            f"(max abs err {result.max_abs:.3g})"
+        )
+    return result
+
+
+def compare_values(
+    before: list[tuple[str, Any]], after: list[tuple[str, Any]], tolerance: Tolerance
+) -> Comparison:
+    """Compare two flattened structures leaf by leaf."""
+    result = Comparison()
+    before_paths = [path for path, _ in before]
+    after_paths = [path for path, _ in after]
+    if before_paths != after_paths:
+        missing = [p for p in before_paths if p not in after_paths]
+        extra = [p for p in after_paths if p not in before_paths]
+        detail = "; ".join(filter(None, [missing and f"missing {missing[:3]}", extra and f"new {extra[:3]}"]))
+        result.problems.append(f"output structure differs: {detail or 'order changed'}")
+        return result
+    for (path, b), (_, a) in zip(before, after):
+        if isinstance(b, torch.Tensor) and isinstance(a, torch.Tensor):
+            result.merge(compare_tensor(path, b, a, tolerance))
+        elif isinstance(b, torch.Tensor) or isinstance(a, torch.Tensor):
+            result.problems.append(f"{path}: {type(a).__name__} instead of {type(b).__name__}")
+        elif not _same_scalar(b, a):
+            result.problems.append(f"{path}: {a!r} instead of {b!r}")
+    return result
+
+
+def _same_scalar(before: Any, after: Any) -> bool:
+    if isinstance(before, float) and isinstance(after, float):
+        return before == after or (before != before and after != after)
+    return type(before) is type(after) and before == after

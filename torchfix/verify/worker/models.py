@@ -1,0 +1,523 @@
+"""The module check's two sides: build each model, run it, save (before) or compare (after).
+
+The before side builds every requested model from the original sources, saves
+its ``state_dict()``, inputs, outputs and gradients, and says how it built the
+model (the recipe). The after side rebuilds each model the same way from the
+rewritten sources, loads the saved ``state_dict()`` with ``strict=True``, runs
+the saved inputs and compares.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import dataclasses
+import importlib
+import inspect
+import re
+import textwrap
+import time
+import types
+import typing
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from torchfix.verify.mapping import map_parameters
+from torchfix.verify.worker.compare import Comparison, Tolerance, compare_tensor, compare_values, flatten
+
+#: timed forward calls after the first: up to this many, within this much time; the fastest counts
+_REPEATS = 20
+_TIME_BUDGET = 0.25
+_LINE = 300
+
+
+class Skip(Exception):
+    """A model that cannot be checked: the reason, and the config that would make it work."""
+
+    def __init__(self, reason: str, hint: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.hint = hint
+
+
+def one_line(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}".strip().splitlines()[0] if str(error) else type(error).__name__
+    return text if len(text) <= _LINE else text[: _LINE - 3] + "..."
+
+
+def resolve(target: str) -> Any:
+    """The object a ``"package.module:attribute.path"`` target names."""
+    module, _, attribute = target.partition(":")
+    value: Any = importlib.import_module(module)
+    for part in attribute.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def qualified(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def hint(entry: dict, needs: str) -> str:
+    """The ``[tool.torchfix.verify]`` entry that would let the check build (``needs="factory"``)
+    or run (``needs="inputs"``) this model."""
+    name = entry["name"]
+    module, _, attribute = name.partition(":")
+    snake = _snake(attribute.split(".")[-1])
+    inputs = f'inputs = "{module}:{snake}_inputs"'
+    if needs == "factory":
+        return (
+            f'models = [{{ factory = "{module}:make_{snake}", {inputs} }}]  '
+            f"(make_{snake}() returns the model, {snake}_inputs() its forward arguments)"
+        )
+    key = "factory" if "factory" in entry else "class"
+    return f'models = [{{ {key} = "{name}", {inputs} }}]  ({snake}_inputs() returns its forward arguments)'
+
+
+# --- building --------------------------------------------------------------------------------
+
+
+def _config_class(annotation: Any) -> type | None:
+    """A class the argument can be built from with defaults (a dataclass or similar config)."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        annotation = options[0] if len(options) == 1 else None
+    if not isinstance(annotation, type) or annotation.__module__ == "builtins":
+        return None
+    if issubclass(annotation, (nn.Module, torch.Tensor)) or annotation.__module__.startswith("torch"):
+        return None
+    if dataclasses.is_dataclass(annotation):
+        return annotation
+    try:
+        parameters = inspect.signature(annotation).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    free = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return annotation if all(p.default is not p.empty or p.kind in free for p in parameters) else None
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls.__init__)
+    except Exception:  # unresolvable annotations: fall back to the raw ones
+        return {}
+
+
+def auto_config(cls: type, entry: dict) -> dict[str, str]:
+    """How to call ``cls``: argument name -> config class target; raises Skip when impossible."""
+    try:
+        signature = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return {}
+    hints = _hints(cls)
+    config: dict[str, str] = {}
+    missing = []
+    for parameter in signature.parameters.values():
+        if parameter.default is not parameter.empty or parameter.kind in (
+            parameter.VAR_POSITIONAL,
+            parameter.VAR_KEYWORD,
+        ):
+            continue
+        found = _config_class(hints.get(parameter.name, parameter.annotation))
+        if found is None or parameter.kind is parameter.POSITIONAL_ONLY:
+            missing.append(parameter.name)
+        else:
+            config[parameter.name] = qualified(found)
+    if missing:
+        raise Skip(
+            f"{cls.__name__}() needs {', '.join(missing)}: no default and no config-class annotation",
+            hint(entry, "factory"),
+        )
+    return config
+
+
+def build(recipe: dict) -> nn.Module:
+    """The model a recipe describes: ``factory()``, or ``class(**{arg: Config()})``."""
+    if "factory" in recipe:
+        model = resolve(recipe["factory"])()
+    else:
+        cls = resolve(recipe["class"])
+        model = cls(**{arg: resolve(target)() for arg, target in recipe.get("config", {}).items()})
+    if not isinstance(model, nn.Module):
+        raise Skip(f"{recipe.get('factory') or recipe['class']} returned {type(model).__name__}, not an nn.Module")
+    return model
+
+
+# --- inputs ----------------------------------------------------------------------------------
+
+
+def normalize_inputs(value: Any) -> tuple[tuple, dict]:
+    """A tensor, a tuple/list of positional arguments, or a dict of keyword arguments."""
+    if isinstance(value, dict):
+        return (), dict(value)
+    if isinstance(value, (tuple, list)):
+        return tuple(value), {}
+    return (value,), {}
+
+
+def _forward_order(module: nn.Module) -> list[str] | None:
+    """The ``self.<name>`` attributes ``forward`` mentions, in source order (None: no source)."""
+    try:
+        source = textwrap.dedent(inspect.getsource(type(module).forward))
+        tree = ast.parse(source)
+    except (OSError, TypeError, SyntaxError):
+        return None
+    found = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
+    ]
+    found.sort(key=lambda node: (node.lineno, node.col_offset))
+    return list(dict.fromkeys(node.attr for node in found))
+
+
+_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+_LAYERS = (nn.Linear, nn.Embedding, nn.EmbeddingBag, nn.LayerNorm, nn.RNNBase, *_CONV)
+
+
+def first_layer(module: nn.Module, depth: int = 0) -> nn.Module | None:
+    """The first layer with a known input shape that ``forward`` reaches."""
+    if isinstance(module, _LAYERS):
+        return module
+    if depth > 20:
+        return None
+    children = dict(module.named_children())
+    order = None if isinstance(module, (nn.Sequential, nn.ModuleList, nn.ModuleDict)) else _forward_order(module)
+    names = [name for name in order if name in children] if order is not None else list(children)
+    for name in names:
+        found = first_layer(children[name], depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def layer_input(layer: nn.Module) -> torch.Tensor:
+    weight = getattr(layer, "weight", None)
+    dtype = weight.dtype if isinstance(weight, torch.Tensor) and weight.is_floating_point() else torch.float32
+    if isinstance(layer, nn.Linear):
+        return torch.randn(2, layer.in_features, dtype=dtype)
+    if isinstance(layer, (nn.Embedding, nn.EmbeddingBag)):
+        return torch.randint(0, layer.num_embeddings, (2, 8))
+    if isinstance(layer, nn.LayerNorm):
+        return torch.randn(2, *layer.normalized_shape, dtype=dtype)
+    if isinstance(layer, nn.RNNBase):
+        shape = (2, 8, layer.input_size) if layer.batch_first else (8, 2, layer.input_size)
+        return torch.randn(*shape, dtype=dtype)
+    dims = len(layer.kernel_size)
+    return torch.randn(2, layer.in_channels, *([16, 16, 8][dims - 1],) * dims, dtype=dtype)
+
+
+def _required_inputs(model: nn.Module) -> int | None:
+    try:
+        parameters = inspect.signature(model.forward).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(1 for p in parameters if p.kind in kinds and p.default is p.empty)
+
+
+def infer_inputs(model: nn.Module, entry: dict) -> tuple[tuple, dict, str]:
+    """The model's ``example_input(s)``, else a batch of 2 for its first layer; and how they were found."""
+    for attribute in ("example_inputs", "example_input"):
+        value = getattr(model, attribute, None)
+        if value is not None and not isinstance(value, nn.Module):
+            value = value() if callable(value) else value
+            return (*normalize_inputs(value), f"{attribute} attribute")
+    needs = _required_inputs(model)
+    if needs != 1:
+        raise Skip(
+            f"cannot infer inputs: forward takes {needs if needs is not None else 'unknown'} required arguments",
+            hint(entry, "inputs"),
+        )
+    layer = first_layer(model)
+    if layer is None:
+        raise Skip(
+            "cannot infer inputs: forward's first layer is not a Linear, ConvNd, Embedding, LayerNorm or RNN",
+            hint(entry, "inputs"),
+        )
+    tensor = layer_input(layer)
+    return (tensor,), {}, f"inferred from {type(layer).__name__}: {tuple(tensor.shape)} {tensor.dtype}"
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+def to_device(value: Any, device: torch.device) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*(to_device(v, device) for v in value))
+    if isinstance(value, (tuple, list)):
+        return type(value)(to_device(v, device) for v in value)
+    if isinstance(value, dict):
+        return {k: to_device(v, device) for k, v in value.items()}
+    return value
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def timed_forward(model: nn.Module, args: tuple, kwargs: dict, device: torch.device) -> tuple[Any, float]:
+    """The first call's output and the fastest later call's time in milliseconds (no grad).
+
+    The fastest of several calls is the least disturbed by other processes; a model
+    slower than the time budget is timed once more.
+    """
+    times = []
+    output = None
+    with torch.no_grad():
+        for index in range(1 + _REPEATS):
+            call_args, call_kwargs = copy.deepcopy((args, kwargs))
+            _sync(device)
+            start = time.perf_counter()
+            result = model(*call_args, **call_kwargs)
+            _sync(device)
+            times.append(time.perf_counter() - start)
+            if index == 0:
+                output = result
+            elif sum(times) > _TIME_BUDGET:
+                break
+    return output, 1000 * min(times[1:])
+
+
+def _leaf_inputs(value: Any, leaves: list) -> Any:
+    """A copy of the inputs whose floating tensors require grad (collected in ``leaves``)."""
+    if isinstance(value, torch.Tensor):
+        if value.is_floating_point():
+            leaf = value.detach().clone().requires_grad_(True)
+            leaves.append(leaf)
+            return leaf
+        return value
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*(_leaf_inputs(v, leaves) for v in value))
+    if isinstance(value, (tuple, list)):
+        return type(value)(_leaf_inputs(v, leaves) for v in value)
+    if isinstance(value, dict):
+        return {k: _leaf_inputs(v, leaves) for k, v in value.items()}
+    return value
+
+
+def gradients(model: nn.Module, args: tuple, kwargs: dict, seed: int) -> dict | None:
+    """Gradients of a fixed random projection of the outputs, w.r.t. parameters and float inputs."""
+    model.zero_grad(set_to_none=True)
+    leaves: list[torch.Tensor] = []
+    args, kwargs = _leaf_inputs(copy.deepcopy((args, kwargs)), leaves)
+    with torch.enable_grad():
+        output = model(*args, **kwargs)
+        outputs = [t for _, t in flatten(output) if isinstance(t, torch.Tensor) and t.requires_grad]
+        if not outputs:
+            return None
+        loss = sum(_projection(t, seed, i) for i, t in enumerate(outputs))
+        loss.backward()
+    parameters = {
+        name: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p))
+        for name, p in model.named_parameters()
+        if p.requires_grad
+    }
+    inputs = [leaf.grad if leaf.grad is not None else torch.zeros_like(leaf) for leaf in leaves]
+    model.zero_grad(set_to_none=True)
+    return {"parameters": parameters, "inputs": inputs}
+
+
+def _projection(tensor: torch.Tensor, seed: int, index: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed + 1000 + index)
+    real = tensor.real if tensor.is_complex() else tensor
+    weight = torch.randn(tensor.shape, generator=generator, dtype=torch.float64)
+    return (real * weight.to(device=real.device, dtype=real.dtype)).sum()
+
+
+def compare_gradients(before: dict | None, after: dict | None, tolerance: Tolerance) -> Comparison:
+    result = Comparison()
+    if before is None or after is None:
+        if (before is None) != (after is None):
+            result.problems.append("only one side's outputs carry gradients")
+        return result
+    mapping = map_parameters(
+        {k: tuple(v.shape) for k, v in before["parameters"].items()},
+        {k: tuple(v.shape) for k, v in after["parameters"].items()},
+    )
+    for key, parts in mapping.parts.items():
+        expected = torch.cat([before["parameters"][p] for p in parts]) if len(parts) > 1 else before["parameters"][key]
+        result.merge(compare_tensor(f"grad {key}", expected, after["parameters"][key], tolerance))
+    for key in mapping.unmatched_after:
+        result.problems.append(f"grad {key}: a trainable parameter without counterpart in the original")
+    for key in mapping.unmatched_before:
+        result.problems.append(f"grad {key}: the original's trainable parameter has no counterpart")
+    for i, (b, a) in enumerate(zip(before["inputs"], after["inputs"])):
+        result.merge(compare_tensor(f"grad input[{i}]", b, a, tolerance))
+    return result
+
+
+def load_state(model: nn.Module, state: dict) -> str | None:
+    """Load with ``strict=True``; if the keys changed, through the fused mapping (returns a note)."""
+    try:
+        model.load_state_dict(state, strict=True)
+        return None
+    except RuntimeError as error:
+        direct = one_line(error)
+    target = model.state_dict()
+    mapping = map_parameters({k: tuple(v.shape) for k, v in state.items()}, {k: tuple(v.shape) for k, v in target.items()})
+    if not mapping.complete:
+        raise RuntimeError(f"load_state_dict(strict=True) failed: {direct}")
+    mapped = {k: torch.cat([state[p] for p in parts]) if len(parts) > 1 else state[k] for k, parts in mapping.parts.items()}
+    model.load_state_dict(mapped, strict=True)
+    return (
+        "the original's state_dict loads only through key mapping ("
+        + "; ".join(mapping.describe())
+        + "): checkpoints saved before the rewrite need the same mapping"
+    )
+
+
+# --- the two sides ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Side:
+    device: torch.device
+    seed: int
+    workdir: Path
+    tolerance: Tolerance
+    emit: Callable[[dict], None]
+
+    def artifact(self, entry_id: str) -> Path:
+        return self.workdir / f"{entry_id}.pt"
+
+
+def _prepare(model: nn.Module, side: Side) -> nn.Module:
+    return model.to(side.device).eval()
+
+
+def _build_before(entry: dict) -> tuple[nn.Module, dict] | None:
+    """Build a requested model; None for an automatic candidate that is not an nn.Module."""
+    if "factory" in entry:
+        return build({"factory": entry["factory"]}), {"factory": entry["factory"]}
+    cls = resolve(entry["class"])
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        if entry.get("auto"):
+            return None
+        raise Skip(f"{entry['class']} is not an nn.Module subclass")
+    if inspect.isabstract(cls):
+        raise Skip(f"{cls.__name__} is abstract")
+    recipe = {"class": entry["class"], "config": auto_config(cls, entry)}
+    return build(recipe), recipe
+
+
+def _attempt(what: str, action: Callable[[], Any], advice: str = "") -> Any:
+    """Run one step of the original's check; an error there means the model cannot be checked."""
+    try:
+        return action()
+    except Skip:
+        raise
+    except Exception as error:
+        raise Skip(f"{what} raised {one_line(error)}", advice) from None
+
+
+def _check_before(entry: dict, side: Side) -> tuple[dict, str, set[str]] | None:
+    """Build, run and save one model; its result line, its class and its modules' classes.
+
+    Only an automatic candidate, or inputs torchfix inferred, get a config hint
+    on failure: otherwise the user's own factory or inputs function needs fixing.
+    """
+    torch.manual_seed(side.seed)
+    advice = hint(entry, "factory") if entry.get("auto") else ""
+    made = _attempt("building the original", lambda: _build_before(entry), advice)
+    if made is None:
+        return None
+    model, recipe = made
+    torch.manual_seed(side.seed)
+    if entry.get("inputs"):
+        args, kwargs = _attempt(entry["inputs"], lambda: normalize_inputs(_call(resolve(entry["inputs"]))))
+        source, advice = entry["inputs"], ""
+    else:
+        args, kwargs, source = infer_inputs(model, entry)
+        advice = hint(entry, "inputs")
+    args, kwargs = to_device((args, kwargs), side.device)
+    model = _prepare(model, side)
+    output, elapsed = _attempt(
+        f"the original's forward on inputs {source}", lambda: timed_forward(model, args, kwargs, side.device), advice
+    )
+    grads = _attempt("the original's backward", lambda: gradients(model, args, kwargs, side.seed))
+    saved = {"state": model.state_dict(), "inputs": (args, kwargs), "outputs": flatten(output), "grads": grads}
+    torch.save(saved, side.artifact(entry["id"]))
+    line = {"id": entry["id"], "status": "built", "recipe": recipe, "inputs": source, "time_ms": elapsed}
+    return line, qualified(type(model)), {qualified(type(m)) for m in model.modules()}
+
+
+def run_before(entries: list[dict], side: Side) -> None:
+    """Check every entry's original; an automatic candidate that cannot be built alone but
+    sits inside a checked model is reported as covered, not skipped."""
+    checked: set[str] = set()
+    inside: set[str] = set()
+    pending: list[tuple[dict, Skip]] = []
+    for entry in entries:
+        if entry.get("auto") and entry["class"] in checked:
+            continue
+        try:
+            result = _check_before(entry, side)
+        except Skip as skip:
+            if entry.get("auto"):
+                pending.append((entry, skip))
+            else:
+                side.emit({"id": entry["id"], "status": "skipped", "reason": skip.reason, "hint": skip.hint})
+            continue
+        if result is not None:
+            line, cls, classes = result
+            checked.add(cls)
+            inside.update(classes)
+            side.emit(line)
+    for entry, skip in pending:
+        if entry["class"] in inside:
+            side.emit({"id": entry["id"], "status": "covered"})
+        else:
+            side.emit({"id": entry["id"], "status": "skipped", "reason": skip.reason, "hint": skip.hint})
+
+
+def _call(value: Any) -> Any:
+    return value() if callable(value) else value
+
+
+def run_after(entries: list[dict], side: Side) -> None:
+    """Rebuild each model the before side built, load its state, compare outputs and gradients."""
+    for entry in entries:
+        try:
+            result = _check_after(entry, side)
+        except Exception as error:
+            result = {"status": "differs", "problems": [f"the rewritten model raised {one_line(error)}"]}
+        side.emit({"id": entry["id"], **result})
+
+
+def _check_after(entry: dict, side: Side) -> dict:
+    saved = torch.load(side.artifact(entry["id"]), map_location=side.device, weights_only=False)
+    torch.manual_seed(side.seed)
+    model = build(entry["recipe"])
+    model = _prepare(model, side)
+    notes = []
+    note = load_state(model, saved["state"])
+    if note:
+        notes.append(note)
+    args, kwargs = saved["inputs"]
+    output, elapsed = timed_forward(model, args, kwargs, side.device)
+    outputs = compare_values(saved["outputs"], flatten(output), side.tolerance)
+    grads = Comparison()
+    if outputs.equal:
+        grads = compare_gradients(saved["grads"], gradients(model, args, kwargs, side.seed), side.tolerance)
+    problems = outputs.problems + grads.problems
+    return {
+        "status": "equal" if not problems else "differs",
+        "time_ms": elapsed,
+        "outputs": outputs.as_dict(),
+        "gradients": grads.as_dict(),
+        "problems": problems[:5],
+        "notes": notes,
+    }
