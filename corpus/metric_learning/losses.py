@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .model import EMBED_DIM
+
 
 def class_prototypes(embeddings: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Mean embedding of each class, shape (C, D); a class absent from the batch gets zeros."""
@@ -52,4 +54,4 @@ def info_nce_loss(first: torch.Tensor, second: torch.Tensor, temperature: float 
 def example_inputs() -> tuple[torch.Tensor, torch.Tensor]:
     """Twelve embeddings of four classes (three each), and their labels."""
     generator = torch.Generator().manual_seed(2)
-    return torch.randn(12, 16, generator=generator), torch.arange(12) % 4
+    return torch.randn(12, EMBED_DIM, generator=generator), torch.arange(12) % 4

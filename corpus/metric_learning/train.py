@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from .heads import NUM_CLASSES, AdditiveMarginHead
 from .losses import prototypical_loss
-from .model import IN_FEATURES, EmbeddingNet
+from .model import EMBED_DIM, IN_FEATURES, EmbeddingNet
 
 
 def train_step(
@@ -42,8 +42,8 @@ def example_batch(batch_size: int = 20, seed: int = 0) -> tuple[torch.Tensor, to
 def run(steps: int = 3, seed: int = 0) -> tuple[EmbeddingNet, AdditiveMarginHead, list[dict[str, float]]]:
     """A few seeded steps on one batch (a smoke run)."""
     torch.manual_seed(seed)
-    model = EmbeddingNet(IN_FEATURES, 16)
-    head = AdditiveMarginHead(16, NUM_CLASSES)
+    model = EmbeddingNet(IN_FEATURES, EMBED_DIM)
+    head = AdditiveMarginHead(EMBED_DIM, NUM_CLASSES)
     optimizer = torch.optim.SGD([*model.parameters(), *head.parameters()], lr=0.1)
     batch = example_batch(seed=seed)
     history = [train_step(model, head, batch, optimizer) for _ in range(steps)]
