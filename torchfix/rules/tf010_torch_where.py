@@ -1,0 +1,439 @@
+"""TF010 torch-where: ``m * a + (1 - m) * b`` with a 0/1 mask -> ``torch.where(c, a, b)``."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import libcst as cst
+
+from torchfix.patterns import arg, code, make_call, number_value, same_code
+from torchfix.rule import Applicability, Example, Fix, Rule, Valid
+from torchfix.rules._masks import (
+    DTYPE_CASTS,
+    TORCH_DTYPES,
+    Provenance,
+    ScopeTracker,
+    atom,
+    free_names,
+    is_one_minus,
+    pure,
+    method_name,
+    receiver,
+    site,
+    uses_numpy,
+    with_method,
+)
+
+SAFE, UNSAFE = Applicability.SAFE, Applicability.UNSAFE
+_NOT = ("torch.logical_not",)
+
+
+def _example(body: str, after: str | None, row: str, inputs=None, **kw) -> Example:
+    """A module importing torch; ``after`` is the fixed body (None: report only)."""
+    before = f"import torch\n\n{body}"
+    return Example(before, None if after is None else f"import torch\n\n{after}", row=row, inputs=inputs or {}, **kw)
+
+
+_ABM = {"a": "float(4, 8)", "b": "float(4, 8)"}
+_XAB = {"x": "float(4, 8)", **_ABM}
+
+
+class TorchWhere(ScopeTracker, Rule):
+    CODE = "TF010"
+    SLUG = "torch-where"
+    IDIOM = "torch.where"
+    SUMMARY = "Use torch.where instead of blending two tensors with a 0/1 mask."
+    FIX_SAFETY = "safe/unsafe"
+    REQUIRES = ("*", "mul", "clone")
+    DOCS = """\
+## Why
+`m * a + (1 - m) * b` with a mask of zeros and ones selects `a` where `m` is 1
+and `b` elsewhere: that is `torch.where(c, a, b)`. The `where` form says so, does
+one pass instead of four, and does not turn an inf in the branch it does not
+select into NaN (`0 * inf`).
+
+## Fix safety
+Safe when the mask is provably 0/1: a comparison, `~`, `&`, `|`, `^` of booleans,
+`logical_*`, `isnan`/`isinf`/`isfinite`, `.bool()`, any `.float()`/`.int()`/
+`.to(...)`/`.type_as(...)` or reshaping of one, or a local variable assigned only
+from such in its function. The complement may be `1 - m`, `~c`, `c.logical_not()`
+or `torch.logical_not(c)`; products may be `*`, `torch.mul` or `.mul`, in either
+order, and the two terms in either order. The condition written is the boolean
+itself (`.float()` and other dtype casts are dropped), or `m.bool()` for a 0/1
+local of another dtype. Scalars stay scalars: `torch.where(c, x, 0.0)`.
+
+A mask that is a parameter, an attribute, `F.interpolate(...)`, an EMA or mixup
+weight is a soft blend, not a selection: nothing is reported.
+
+The mask is written twice, so it must be free of side effects; otherwise the
+finding has no fix. When the terms are swapped (`(1 - m) * b + m * a`) and `a`
+or `b` has side effects, the fix is unsafe: `torch.where` evaluates `a` first.
+In a file that imports numpy, a mask that is not visibly a torch tensor makes
+the fix unsafe (numpy masks blend the same way, and `torch.where` rejects them).
+
+`y = x.clone(); y[c] = v` (on one line or two) becomes `y = torch.where(c, v, x)`
+when `c` is provably boolean: unsafe, because `c` must have `x`'s shape and `v`
+must broadcast to it in `x`'s dtype (the assignment casts `v`, `where`
+promotes), and boolean-index assignment synchronises with the GPU while
+`where` does not.
+
+## What could go wrong
+Where `a` or `b` holds inf or NaN in the unselected positions, the original gives
+NaN and `torch.where` the selected value: the allowed difference of "safe".
+Two number literals (`m * 1 + (1 - m) * 0`) are left without a fix unless the
+mask is boolean, because `torch.where` would give them an integer or default
+dtype instead of the mask's. With a float mask (`.float()`) and half-precision or
+integer operands, the original promotes the result to the mask's dtype and
+`torch.where` keeps the operands' dtype: same values, different dtype.
+
+## Verify
+`torchfix verify` evaluates both forms on random tensors and masks, with inf in
+the unselected branch, and compares them where the original is finite.
+"""
+    ROWS = {
+        "provable": "m * a + (1 - m) * b with m provably 0/1 (comparison, ~, &, logical_*, isnan, casts, locals)",
+        "complement": "c * a + (~c) * b, c.logical_not(), torch.mul, swapped operands, a * c + b * (1 - c)",
+        "clone-assign": "y = x.clone(); y[c] = v -> y = torch.where(c, v, x) (unsafe: v broadcasts to x)",
+    }
+    EXAMPLES = (
+        _example(
+            "y = (x > 0).float() * a + (1 - (x > 0).float()) * b\n",
+            "y = torch.where(x > 0, a, b)\n",
+            "provable",
+            _XAB,
+        ),
+        _example(
+            "m = (x > 0).float()\ny = m * a + (1 - m) * b\n",
+            "m = (x > 0).float()\ny = torch.where(m.bool(), a, b)\n",
+            "provable",
+            _XAB,
+        ),
+        _example(
+            "def blend(x, a, b):\n    keep = torch.isfinite(x) & (x < 1)\n"
+            "    return keep.float() * a + (1.0 - keep.float()) * b\n",
+            "def blend(x, a, b):\n    keep = torch.isfinite(x) & (x < 1)\n    return torch.where(keep, a, b)\n",
+            "provable",
+        ),
+        _example(
+            "y = x.isnan().to(a.dtype) * a + (1 - x.isnan().to(a.dtype)) * b\n",
+            "y = torch.where(x.isnan(), a, b)\n",
+            "provable",
+            _XAB,
+        ),
+        _example(
+            "c = x > 0.5\nc &= x < 2\ny = c * a + (~c) * b\n",
+            "c = x > 0.5\nc &= x < 2\ny = torch.where(c, a, b)\n",
+            "complement",
+            _XAB,
+        ),
+        _example(
+            "c = x > 0\ny = a * c + b * c.logical_not()\n",
+            "c = x > 0\ny = torch.where(c, a, b)\n",
+            "complement",
+            _XAB,
+        ),
+        _example(
+            "c = x > 0\ny = torch.mul(c, a) + torch.mul(torch.logical_not(c), b)\n",
+            "c = x > 0\ny = torch.where(c, a, b)\n",
+            "complement",
+            _XAB,
+        ),
+        _example(
+            "c = x < 0\ny = (~c) * b + (c * a)\n",
+            "c = x < 0\ny = torch.where(c, a, b)\n",
+            "complement",
+            _XAB,
+        ),
+        _example(
+            "c = x != 0\ny = c * x + (~c) * 0.0\n",
+            "c = x != 0\ny = torch.where(c, x, 0.0)\n",
+            "complement",
+            {"x": "float(4, 8)"},
+        ),
+        _example(
+            "c = x > 0\ny = (c.mul(a)) + b.mul(1 - c.float())\n",
+            "c = x > 0\ny = torch.where(c, a, b)\n",
+            "complement",
+            _XAB,
+        ),
+        Example(
+            "import torch as th\n\nvalid = th.isfinite(x)\ny = valid * x + th.logical_not(valid) * b\n",
+            "import torch as th\n\nvalid = th.isfinite(x)\ny = th.where(valid, x, b)\n",
+            row="complement",
+            inputs={"x": "float(4, 8)", "b": "float(4, 8)"},
+        ),
+        _example(
+            "y = x.clone()\ny[x < 0] = 0.0\n",
+            "y = torch.where(x < 0, 0.0, x)\n",
+            "clone-assign",
+            {"x": "float(4, 8)"},
+            applicability=UNSAFE,
+        ),
+        _example(
+            "def clip(x, limit):\n    y = x.clone(); y[y > limit] = limit\n    return y\n",
+            "def clip(x, limit):\n    y = torch.where(x > limit, limit, x)\n    return y\n",
+            "clone-assign",
+            applicability=UNSAFE,
+        ),
+        # The mask is drawn twice: the original is not a selection at all.
+        _example("y = (torch.rand(4) < p).float() * a + (1 - (torch.rand(4) < p).float()) * b\n", None, "provable"),
+        # Two literals: torch.where(c, 1, 0) is int64 where the float mask made float32.
+        _example("m = (x > 0).float()\ny = m * 1 + (1 - m) * 0\n", None, "provable"),
+    )
+    VALID = (
+        Valid("import torch\n\ndef mix(m, a, b):\n    return m * a + (1 - m) * b\n", "a parameter mask may be soft"),
+        Valid(
+            "import torch\nimport torch.nn.functional as F\n\n"
+            "def up(mask, a, b):\n    m = F.interpolate(mask, scale_factor=2)\n    return m * a + (1 - m) * b\n",
+            "an interpolated mask takes values between 0 and 1",
+        ),
+        Valid("import torch\n\nema = decay * ema + (1 - decay) * value\n", "an EMA is a blend, not a selection"),
+        Valid(
+            "import torch\n\nlam = torch.distributions.Beta(0.4, 0.4).sample()\nx = lam * a + (1 - lam) * b\n",
+            "mixup weights are soft",
+        ),
+        Valid(
+            "import torch\n\nm = (x > 0).float()\nm = m * 0.9\ny = m * a + (1 - m) * b\n",
+            "a local assigned once from a scaled mask is no longer 0/1",
+        ),
+        Valid("import torch\n\nc = x > 0\ny = c * a + (~d) * b\n", "different masks in the two terms"),
+        Valid("import torch\n\ny = x.clone()\ny[idx] = 0.0\n", "an integer index is not a mask"),
+        Valid("import torch\n\nc = x > 0\ny = c * a - (~c) * b\n", "a difference is not a selection"),
+    )
+
+    def _proof(self) -> Provenance:
+        return Provenance(self.names, self.scope())
+
+    # -- m * a + (1 - m) * b -------------------------------------------------
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        if not isinstance(node.operator, cst.Add):
+            return
+        proof = self._proof()
+        terms = (node.left, node.right)
+        for first in (0, 1):
+            for mask, a in self._factors(terms[first]):
+                for complement, b in self._factors(terms[1 - first]):
+                    if self._complements(complement, mask, proof) and proof.is_zero_one(mask):
+                        self._blend(node, mask, a, b, swapped=first == 1, proof=proof)
+                        return
+
+    def _factors(self, node: cst.BaseExpression) -> list[tuple[cst.BaseExpression, cst.BaseExpression]]:
+        """The two factors of a product, in both orders (``*``, ``torch.mul``, ``.mul``)."""
+        pair = None
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply):
+            pair = (node.left, node.right)
+        elif isinstance(node, cst.Call) and not any(a.star for a in node.args):
+            keywords = {a.keyword.value for a in node.args if a.keyword is not None}
+            if self.names.qualified(node.func) in ("torch.mul", "torch.multiply") and len(node.args) == 2:
+                left, right = arg(node, "input", 0), arg(node, "other", 1)
+                if left is not None and right is not None and keywords <= {"input", "other"}:
+                    pair = (left.value, right.value)
+            elif method_name(node, self.names) in ("mul", "multiply") and len(node.args) == 1:
+                other = arg(node, "other", 0)
+                if other is not None and keywords <= {"other"}:
+                    pair = (receiver(node), other.value)
+        return [] if pair is None else [pair, pair[::-1]]
+
+    def _complements(self, node: cst.BaseExpression, mask: cst.BaseExpression, proof: Provenance) -> bool:
+        """``node`` is ``1 - mask``, or the negation of mask's boolean (``~c``, ``logical_not``)."""
+        core = _strip_casts(mask, self.names, every=True)
+        if is_one_minus(node):
+            return same_code(_strip_casts(node.right, self.names, every=True), core)  # type: ignore[attr-defined]
+        negated = self._negated(_strip_casts(node, self.names, every=True))
+        return negated is not None and same_code(negated, core) and proof.is_bool(core)
+
+    def _negated(self, node: cst.BaseExpression) -> cst.BaseExpression | None:
+        if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.BitInvert):
+            return node.expression
+        if isinstance(node, cst.Call) and len(node.args) == 1 and self.names.qualified(node.func) in _NOT:
+            return node.args[0].value
+        if method_name(node, self.names) == "logical_not" and not node.args:  # type: ignore[union-attr]
+            return receiver(node)  # type: ignore[arg-type]
+        return None
+
+    def _blend(self, node, mask, a, b, swapped: bool, proof: Provenance) -> None:
+        if not pure(mask, self.names):
+            self.report(node, "This 0/1-mask blend is torch.where; no fix: the mask has side effects and is written twice.")
+            return
+        if _is_number(a) and _is_number(b) and not proof.is_bool(mask):
+            self.report(node, "This 0/1-mask blend is torch.where; no fix: with two literals the result dtype would change.")
+            return
+        ref = self.names.reference("torch.where")
+        if ref is None:
+            return
+        assumptions = []
+        if uses_numpy(self.names) and not proof.is_torch(mask):
+            assumptions.append("the mask is a torch tensor, not a numpy array")
+        if swapped and not (pure(a, self.names) and pure(b, self.names)):
+            assumptions.append(f"evaluating `{code(a)}` before `{code(b)}` changes nothing")
+        condition = self._condition(mask, proof)
+        replacement = make_call(ref.expr, [condition, a, b]).with_changes(lpar=node.lpar, rpar=node.rpar)
+        local = [n for n in _unique(free_names(node)) if n not in self.names.bindings]
+        operands = [(cst.Name(n), n, self._spec(n, mask, proof)) for n in local]
+        fix = Fix(
+            UNSAFE if assumptions else SAFE,
+            {node: replacement},
+            imports=ref.imports,
+            assumption=f"assumes {' and '.join(assumptions)}." if assumptions else "",
+            site=None if assumptions or any(s is None for _, _, s in operands) else site(node, replacement, operands, self.names),
+        )
+        self.report(node, "Use torch.where instead of blending with a 0/1 mask.", fix)
+
+    def _condition(self, mask: cst.BaseExpression, proof: Provenance) -> cst.BaseExpression:
+        """The boolean the mask was cast from, or ``mask.bool()``."""
+        if proof.is_bool(mask):
+            return mask
+        core = _strip_casts(mask, self.names, every=False)
+        return core if proof.is_bool(core) else with_method(core, "bool")
+
+    def _spec(self, name: str, mask: cst.BaseExpression, proof: Provenance) -> str | None:
+        """The site input for ``name``: a 0/1 local of a non-bool dtype has none."""
+        if name in free_names(mask):
+            if proof.is_bool(cst.Name(name)):
+                return "bool(4, 8)"
+            if proof.is_zero_one(cst.Name(name)):
+                return None
+        return "float(4, 8)"
+
+    # -- y = x.clone(); y[c] = v ---------------------------------------------
+
+    def visit_Module(self, node: cst.Module) -> None:
+        self._lines(node.body)
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self._lines(node.body)
+
+    def _lines(self, body: Sequence[cst.BaseStatement]) -> None:
+        for first, second in zip(body, body[1:]):
+            if not (isinstance(first, cst.SimpleStatementLine) and isinstance(second, cst.SimpleStatementLine)):
+                continue
+            if len(first.body) != 1 or len(second.body) != 1:
+                continue
+            assign = self._clone_assign(first.body[0], second.body[0])
+            if assign is None:
+                continue
+            new_assign, fix_parts = assign
+            if first.trailing_whitespace.comment is not None and second.trailing_whitespace.comment is not None:
+                self.report(second, _CLONE_MESSAGE + "; no fix: both lines carry a comment.")
+                continue
+            trailing = first.trailing_whitespace if first.trailing_whitespace.comment else second.trailing_whitespace
+            merged = first.with_changes(
+                body=[new_assign.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)],
+                leading_lines=[*first.leading_lines, *second.leading_lines],
+                trailing_whitespace=trailing,
+            )
+            self._report_clone(second, {first: merged, second: cst.RemovalSentinel.REMOVE}, *fix_parts)
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        self._smalls(node)
+
+    def visit_SimpleStatementSuite(self, node: cst.SimpleStatementSuite) -> None:
+        self._smalls(node)
+
+    def _smalls(self, node) -> None:
+        body = list(node.body)
+        for i, (first, second) in enumerate(zip(body, body[1:])):
+            assign = self._clone_assign(first, second)
+            if assign is not None:
+                new_assign, fix_parts = assign
+                new_body = [*body[:i], new_assign.with_changes(semicolon=second.semicolon), *body[i + 2 :]]
+                self._report_clone(second, {node: node.with_changes(body=new_body)}, *fix_parts)
+
+    def _clone_assign(self, first: cst.BaseSmallStatement, second: cst.BaseSmallStatement):
+        """``y = x.clone()`` then ``y[c] = v`` with a boolean ``c``: the new assignment and its parts."""
+        if not (isinstance(first, cst.Assign) and isinstance(second, cst.Assign)):
+            return None
+        if len(first.targets) != 1 or len(second.targets) != 1:
+            return None
+        target, store = first.targets[0].target, second.targets[0].target
+        if not (isinstance(target, cst.Name) and isinstance(store, cst.Subscript)):
+            return None
+        if not (isinstance(store.value, cst.Name) and store.value.value == target.value and len(store.slice) == 1):
+            return None
+        key = store.slice[0].slice
+        source = self._cloned(first.value)
+        proof = self._proof()
+        if source is None or not isinstance(key, cst.Index) or not proof.is_bool(key.value) or not pure(source, self.names):
+            return None
+        ref = self.names.reference("torch.where")
+        if ref is None:
+            return None
+        mask = _substitute(key.value, target.value, atom(source))
+        value = _substitute(second.value, target.value, atom(source))
+        call = make_call(ref.expr, [mask, value, source])
+        return first.with_changes(value=call), (ref.imports, mask, value, source)
+
+    def _cloned(self, node: cst.BaseExpression) -> cst.BaseExpression | None:
+        if method_name(node, self.names) == "clone" and not node.args:  # type: ignore[union-attr]
+            return receiver(node)  # type: ignore[arg-type]
+        if isinstance(node, cst.Call) and self.names.qualified(node.func) == "torch.clone" and len(node.args) == 1:
+            only = node.args[0]
+            return only.value if only.keyword is None and not only.star else None
+        return None
+
+    def _report_clone(self, node, edits, imports, mask, value, source) -> None:
+        assumption = (
+            f"assumes `{code(mask)}` has the shape of `{code(source)}` and `{code(value)}` "
+            f"broadcasts to it in its dtype."
+        )
+        fix = Fix(UNSAFE, edits, imports=imports, assumption=assumption)
+        self.report(node, _CLONE_MESSAGE + ".", fix)
+
+
+_CLONE_MESSAGE = "Use torch.where instead of cloning and assigning through a boolean mask"
+
+
+def _strip_casts(node: cst.BaseExpression, names, every: bool) -> cst.BaseExpression:
+    """``node`` without outer dtype casts (``every``: also ``.to(...)``/``.type_as(...)``)."""
+    while isinstance(node, cst.Call):
+        method = method_name(node, names)
+        if method in DTYPE_CASTS and not node.args:
+            pass
+        elif method in ("to", "type", "type_as") and node.args and (every or _dtype_only(node, names)):
+            pass
+        else:
+            break
+        node = receiver(node)
+    return node
+
+
+def _dtype_only(call: cst.Call, names) -> bool:
+    """``.to(torch.float32)``, ``.to(dtype=...)``, ``.type(torch.float)``: only a dtype."""
+    if len(call.args) != 1:
+        return False
+    only = call.args[0]
+    if only.keyword is not None:
+        return only.keyword.value == "dtype"
+    value = only.value
+    is_attribute = isinstance(value, cst.Attribute) and value.attr.value == "dtype"
+    return not only.star and (is_attribute or names.qualified(value) in TORCH_DTYPES)
+
+
+def _is_number(node: cst.BaseExpression) -> bool:
+    return number_value(node) is not None
+
+
+def _unique(items):
+    return list(dict.fromkeys(items))
+
+
+class _Substitute(cst.CSTTransformer):
+    """Replaces a name by an expression, leaving attribute names and keywords alone."""
+
+    def __init__(self, name: str, value: cst.BaseExpression) -> None:
+        super().__init__()
+        self.name, self.value = name, value
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name):
+        return self.value if original_node.value == self.name else updated_node
+
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute):
+        return updated_node.with_changes(attr=original_node.attr)
+
+    def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg):
+        return updated_node.with_changes(keyword=original_node.keyword)
+
+
+def _substitute(node: cst.BaseExpression, name: str, value: cst.BaseExpression) -> cst.BaseExpression:
+    return node.visit(_Substitute(name, value))  # type: ignore[return-value]
