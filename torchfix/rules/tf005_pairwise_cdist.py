@@ -126,7 +126,7 @@ inputs of the assumed shapes and compares them.
         _example("((a[:, None] - b[None]) ** 2).sum(-1)", "torch.cdist(a, b) ** 2", "squared", inputs=AB),
         _example("torch.sum((a.unsqueeze(1) - b.unsqueeze(0)).pow(2), dim=2)", "torch.cdist(a, b) ** 2", "squared", inputs=AB),
         _example("-((a[:, None] - b) ** 2).sum(-1) / 2", "-torch.cdist(a, b) ** 2 / 2", "squared", inputs=AB),
-        _example("((a[:, None] - b) ** 2).sum(-1).exp()", "(torch.cdist(a, b) ** 2).exp()", "squared", inputs=AB),
+        _example("((a[:, None] - b) ** 2).sum(-1).mean(1)", "(torch.cdist(a, b) ** 2).mean(1)", "squared", inputs=AB),
         # torch.cdist(a, b) would evaluate a before b: the subtraction names b first.
         _example("((g()[None] - f()[:, None]) ** 2).sum(-1)", None, "squared"),
         _example("dist.addmm_(1, -2, a, b.t())", None, "squared"),

@@ -19,10 +19,10 @@ _COSINE = ("torch.nn.functional.cosine_similarity", "torch.cosine_similarity")
 
 
 def _example(before: str, after: str | None, row: str, imports: str = "import torch\n", added: str = _F, **kw):
-    """A module importing torch that assigns ``before`` to ``y``; the fix adds ``added`` to the imports."""
+    """A module importing torch that assigns ``before`` to ``sim``; the fix adds ``added`` to the imports."""
     if after is None:
-        return Example(f"{imports}\ny = {before}\n", None, row=row, **kw)
-    return Example(f"{imports}\ny = {before}\n", f"{imports}{added}\ny = {after}\n", row=row, **kw)
+        return Example(f"{imports}\nsim = {before}\n", None, row=row, **kw)
+    return Example(f"{imports}\nsim = {before}\n", f"{imports}{added}\nsim = {after}\n", row=row, **kw)
 
 
 def _unsafe(before: str, after: str, row: str, **kw):

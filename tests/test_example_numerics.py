@@ -1,0 +1,376 @@
+"""Numerical property test: every rule example that declares ``inputs`` keeps the numbers.
+
+Each example's ``before`` and ``after`` modules are executed with torch on inputs
+built from the example's tensor specs, the same ``torch.manual_seed`` before each
+side, in every variant of those specs; every name both modules bind (other than
+the inputs, modules and functions) must then agree under the catalogue's contract:
+
+- same type; tensors have the same shape, dtype and device;
+- floating-point values are equal (``torch.testing.assert_close``) wherever the
+  *before* value is finite; other values are exactly equal.
+
+Spec language (``Example.inputs`` and ``Site.inputs``):
+
+- ``"float(4, 8)"``: random normal values, run as float32 and float64, each with
+  the value variants random, zero rows (the first row and the first column set
+  to 0), all zeros, negatives, large magnitudes (1e15 in float32, 1e150 in
+  float64: large, yet squares and dot products stay finite) and infinities
+  (one +inf and one -inf).
+- ``"float32(4, 8)"`` / ``"float64(4, 8)"``: the same value variants, one dtype
+  only (for an unsafe fix whose assumption is the dtype).
+- ``"<spec> except <variant>, ..."``: leaves out the named value or mask variants
+  (``"bool(6) except single-True"`` for a fix that assumes more than one True).
+
+Pinned dtypes and ``except`` narrow the contract, so only unsafe examples may use
+them: their assumption is what the narrowing encodes.
+- ``"bool(4, 8)"``: a random mask, then all-False, single-True and all-True.
+- ``"long(4, 8)"``: random integers in [0, 5).
+- ``"int:3"`` / ``"float:1e-6"``: a Python number; ``"device"``: ``torch.device("cpu")``.
+
+The eps guards of the contract (norms below 1e-12 for ``F.normalize``, 1e-8 for
+``F.cosine_similarity``) need no exclusion of their own: the variants put exact
+zeros where a vector vanishes, so an unguarded original divides 0 by 0 (NaN, not
+compared) and a guarded one has the replacement's own formula; no variant makes
+a norm that is tiny but not zero. Unsafe examples are checked under their
+assumption, which their declared shapes (and pinned dtypes) encode.
+
+Every fix that carries a :class:`~torchfix.rule.Site` is checked the same way,
+evaluating the site's two expressions with the file's import aliases.
+
+Examples whose modules bind no value at the top level but define ``nn.Module``
+classes (the module idioms, TF003/TF004/TF008) are compared by the verifier's
+module check (build both, load the ``state_dict``, run ``forward``), not here; a
+test below makes sure nothing else is left out that way.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import itertools
+import math
+import re
+import types
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Mapping
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from torchfix.engine import RunOptions, fix_text  # noqa: E402
+from torchfix.rule import Applicability, Example, Site  # noqa: E402
+from torchfix.rules import all_rules  # noqa: E402
+
+SEED = 1234
+_TENSOR = re.compile(r"^(float|float32|float64|bool|long)\(\s*(\d+(?:\s*,\s*\d+)*)?\s*,?\s*\)$")
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+_LARGE = {torch.float32: 1e15, torch.float64: 1e150}
+FLOAT_VALUES = ("random", "zero-rows", "zeros", "negative", "large", "inf")
+MASKS = ("random", "all-False", "single-True", "all-True")
+
+
+@dataclass(frozen=True)
+class Spec:
+    kind: str
+    shape: tuple[int, ...] = ()
+    value: object = None
+    #: value or mask variants this input leaves out
+    excluded: frozenset[str] = frozenset()
+
+    @property
+    def narrowed(self) -> bool:
+        """Whether the spec narrows the contract (allowed only under an unsafe fix's assumption)."""
+        return bool(self.excluded) or self.kind in _DTYPES
+
+
+def parse_spec(text: str) -> Spec:
+    text, _, excluded = text.strip().partition(" except ")
+    names = frozenset(n.strip() for n in excluded.split(",") if n.strip())
+    if names - set(FLOAT_VALUES + MASKS) or "random" in names:
+        raise ValueError(f"unknown variants to leave out in {text!r}: {sorted(names)}")
+    match = _TENSOR.match(text)
+    if match:
+        shape = tuple(int(n) for n in match.group(2).split(",")) if match.group(2) else ()
+        return Spec(match.group(1), shape, excluded=names)
+    if text.startswith("int:"):
+        return Spec("int", value=int(text[4:]))
+    if text.startswith("float:"):
+        return Spec("number", value=float(text[6:]))
+    if text == "device":
+        return Spec("device")
+    raise ValueError(f"unknown input spec {text!r}")
+
+
+@dataclass(frozen=True)
+class Variant:
+    dtype: torch.dtype | None
+    values: str
+    mask: str
+
+    @property
+    def base(self) -> bool:
+        """The plain random variant: it must compare real numbers, not only NaN."""
+        return self.values == "random" and self.mask == "random" and self.dtype in (None, torch.float32)
+
+    def __str__(self) -> str:
+        return f"{self.dtype}/{self.values}/{self.mask}"
+
+
+def variants(specs: Mapping[str, Spec], edge_values: bool = True) -> list[Variant]:
+    kinds = {spec.kind for spec in specs.values()}
+    dtypes = [torch.float32, torch.float64] if "float" in kinds else [None]
+    has_float = bool(kinds & {"float", "float32", "float64"})
+    values = FLOAT_VALUES if has_float and edge_values else ("random",)
+    masks = MASKS if "bool" in kinds else ("random",)
+    excluded = frozenset().union(*(spec.excluded for spec in specs.values()))
+    return [
+        Variant(d, v, m)
+        for d, v, m in itertools.product(dtypes, values, masks)
+        if v not in excluded and m not in excluded
+    ]
+
+
+def _float_tensor(spec: Spec, variant: Variant, generator) -> torch.Tensor:
+    dtype = _DTYPES.get(spec.kind, variant.dtype)
+    t = torch.randn(spec.shape, generator=generator, dtype=torch.float64).to(dtype)
+    if variant.values == "zero-rows" and t.dim() > 0 and t.numel():
+        t[0] = 0
+        if t.dim() > 1:
+            t[..., 0] = 0
+    elif variant.values == "zeros":
+        t = torch.zeros_like(t)
+    elif variant.values == "negative":
+        t = -t.abs()
+    elif variant.values == "large":
+        t = t * _LARGE[dtype]
+    elif variant.values == "inf" and t.numel():
+        flat = t.view(-1)
+        flat[0] = math.inf
+        flat[-1] = -math.inf
+    return t
+
+
+def _mask(spec: Spec, variant: Variant, generator) -> torch.Tensor:
+    if variant.mask == "all-False":
+        return torch.zeros(spec.shape, dtype=torch.bool)
+    if variant.mask == "all-True":
+        return torch.ones(spec.shape, dtype=torch.bool)
+    if variant.mask == "single-True":
+        mask = torch.zeros(spec.shape, dtype=torch.bool)
+        if mask.numel():
+            mask.view(-1)[mask.numel() // 2] = True
+        return mask
+    return torch.rand(spec.shape, generator=generator) < 0.5
+
+
+def make_inputs(specs: Mapping[str, Spec], variant: Variant) -> dict[str, object]:
+    """The inputs of one variant, the same on every call (a fixed generator seed)."""
+    generator = torch.Generator().manual_seed(0)
+    inputs: dict[str, object] = {}
+    for name, spec in specs.items():
+        if spec.kind in ("float", "float32", "float64"):
+            inputs[name] = _float_tensor(spec, variant, generator)
+        elif spec.kind == "bool":
+            inputs[name] = _mask(spec, variant, generator)
+        elif spec.kind == "long":
+            inputs[name] = torch.randint(0, 5, spec.shape, generator=generator)
+        elif spec.kind == "device":
+            inputs[name] = torch.device("cpu")
+        else:
+            inputs[name] = spec.value
+    return inputs
+
+
+def _fresh(inputs: Mapping[str, object]) -> dict[str, object]:
+    """Copies, so that an in-place example cannot change the other side's inputs."""
+    return {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+
+
+def _comparable(value) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(_comparable(v) for v in value)
+    return isinstance(value, (torch.Tensor, bool, int, float, complex, str, type(None), torch.dtype, torch.device))
+
+
+def assert_same(before, after, where: str) -> int:
+    """Assert the contract between two values; returns how many finite numbers were compared."""
+    assert type(after) is type(before), f"{where}: {type(before).__name__} became {type(after).__name__}"
+    if isinstance(before, (list, tuple)):
+        assert len(after) == len(before), f"{where}: length {len(before)} became {len(after)}"
+        return sum(assert_same(b, a, f"{where}[{i}]") for i, (b, a) in enumerate(zip(before, after)))
+    if not isinstance(before, torch.Tensor):
+        if isinstance(before, float) and not math.isfinite(before):
+            return 0
+        if isinstance(before, (float, complex)):
+            torch.testing.assert_close(after, before, msg=lambda m: f"{where}: {m}")
+        else:
+            assert after == before, f"{where}: {before!r} became {after!r}"
+        return 1
+    assert after.shape == before.shape, f"{where}: shape {tuple(before.shape)} became {tuple(after.shape)}"
+    assert after.dtype == before.dtype, f"{where}: dtype {before.dtype} became {after.dtype}"
+    assert after.device == before.device, f"{where}: device {before.device} became {after.device}"
+    if not (before.is_floating_point() or before.is_complex()):
+        assert torch.equal(after, before), f"{where}: values differ"
+        return before.numel()
+    finite = torch.isfinite(before)
+    torch.testing.assert_close(after[finite], before[finite], msg=lambda m: f"{where} (where finite): {m}")
+    return int(finite.sum())
+
+
+def _run(code: types.CodeType, namespace: Mapping[str, object]) -> dict[str, object]:
+    scope = {"__name__": "torchfix_example", **_fresh(namespace)}
+    torch.manual_seed(SEED)
+    exec(code, scope)
+    return scope
+
+
+def check(before_code, after_code, specs: Mapping[str, Spec], base: Mapping[str, object], edge_values=True):
+    """Run both sides in every variant and assert the contract on the names both bind."""
+    for variant in variants(specs, edge_values):
+        inputs = {**base, **make_inputs(specs, variant)}
+        try:
+            before = _run(before_code, inputs)
+        except Exception:
+            assert not variant.base, "the original raises on the plain random inputs: a broken example"
+            continue  # the contract allows any result where the original raised
+        after = _run(after_code, inputs)
+        shared = sorted(
+            name
+            for name in set(before) & set(after)
+            if name not in inputs and not name.startswith("__") and _comparable(before[name])
+        )
+        assert shared, "the example binds no value to compare"
+        for name in shared:
+            compared = assert_same(before[name], after[name], f"{name} with {variant}")
+            if variant.base and isinstance(before[name], torch.Tensor) and before[name].numel():
+                assert compared, f"{name} with {variant}: nothing finite to compare"
+
+
+# -- examples ---------------------------------------------------------------------
+
+
+def _binds_values(example: Example) -> bool:
+    """Whether the module assigns a top-level name other than its inputs."""
+    for stmt in ast.parse(example.before).body:
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
+        for target in targets:
+            if target is not None and any(
+                isinstance(n, ast.Name) and n.id not in example.inputs for n in ast.walk(target)
+            ):
+                return True
+    return False
+
+
+def _examples_with_inputs():
+    for rule in all_rules():
+        for index, example in enumerate(rule.EXAMPLES):
+            if example.inputs and example.after is not None:
+                yield rule, index, example
+
+
+def _numeric_examples():
+    for rule, index, example in _examples_with_inputs():
+        if _binds_values(example):
+            yield pytest.param(rule, example, id=f"{rule.CODE}-examples-{index}")
+
+
+def test_only_module_examples_are_left_to_the_module_check():
+    left_out = [
+        f"{rule.CODE}-examples-{index}"
+        for rule, index, example in _examples_with_inputs()
+        if not _binds_values(example)
+        and not any(isinstance(stmt, ast.ClassDef) for stmt in ast.parse(example.before).body)
+    ]
+    assert left_out == [], "examples with inputs that neither bind a value nor define a module"
+
+
+@pytest.mark.parametrize("rule, example", list(_numeric_examples()))
+def test_example_keeps_the_numbers(rule, example: Example):
+    specs = {name: parse_spec(text) for name, text in example.inputs.items()}
+    if example.applicability is not Applicability.UNSAFE:
+        narrowed = sorted(name for name, spec in specs.items() if spec.narrowed)
+        assert not narrowed, f"a safe fix holds for every dtype and variant; {narrowed} narrow the contract"
+    before = compile(example.before, f"<{rule.CODE} before>", "exec")
+    after = compile(example.after, f"<{rule.CODE} after>", "exec")
+    check(before, after, specs, {})
+
+
+# -- sites --------------------------------------------------------------------------
+
+
+def _resolve(qualified: str):
+    try:
+        return importlib.import_module(qualified)
+    except ImportError:
+        module, _, attribute = qualified.rpartition(".")
+        return getattr(importlib.import_module(module), attribute)
+
+
+@lru_cache(maxsize=None)
+def _sites() -> tuple:
+    """(id, Site, aliases) for every fix with a site that the examples apply."""
+    found = []
+    for rule in all_rules():
+        for index, example in enumerate(rule.EXAMPLES):
+            if example.after is None:
+                continue
+            unsafe = frozenset({rule.CODE}) if example.applicability is Applicability.UNSAFE else frozenset()
+            outcome = fix_text(example.before, RunOptions((rule,), unsafe, dict(example.settings)))
+            for number, applied in enumerate(a for a in outcome.applied if a.fix.site is not None):
+                aliases = dict(applied.aliases)
+                for request in applied.fix.imports:
+                    target = request.module if request.name is None else f"{request.module}.{request.name}"
+                    aliases[request.bound_name] = target
+                found.append((f"{rule.CODE}-examples-{index}-site-{number}", applied.fix.site, aliases))
+    return tuple(found)
+
+
+@pytest.mark.parametrize("site, aliases", [pytest.param(s, a, id=i) for i, s, a in _sites()])
+def test_site_keeps_the_numbers(site: Site, aliases: Mapping[str, str]):
+    specs = {name: parse_spec(text) for name, text in site.inputs.items()}
+    base = {}
+    for local, qualified in aliases.items():
+        try:
+            base[local] = _resolve(qualified)
+        except (ImportError, AttributeError):
+            continue  # a non-torch import the site does not use
+    before = compile(f"site_value = {site.before}", "<site before>", "exec")
+    after = compile(f"site_value = {site.after}", "<site after>", "exec")
+    check(before, after, specs, base, site.edge_values)
+
+
+def test_spec_language():
+    assert parse_spec("float(4, 8)") == Spec("float", (4, 8))
+    assert parse_spec("float(8)") == Spec("float", (8,))
+    assert parse_spec("float32(2, 3)") == Spec("float32", (2, 3))
+    assert parse_spec("bool(4,)") == Spec("bool", (4,))
+    assert parse_spec("int:-1") == Spec("int", value=-1)
+    assert parse_spec("float:1e-6") == Spec("number", value=1e-6)
+    assert parse_spec("bool(6) except single-True, all-False").excluded == {"single-True", "all-False"}
+    for bad in ("tensor(4)", "bool(6) except random", "float(3) except sometimes"):
+        with pytest.raises(ValueError):
+            parse_spec(bad)
+    narrowed = {"m": parse_spec("bool(6) except single-True")}
+    assert [v.mask for v in variants(narrowed)] == ["random", "all-False", "all-True"]
+    specs = {"x": parse_spec("float(4, 8)"), "m": parse_spec("bool(4, 8)")}
+    assert len(variants(specs)) == 2 * len(FLOAT_VALUES) * len(MASKS)
+    pinned = make_inputs({"x": parse_spec("float64(3)")}, Variant(torch.float32, "zero-rows", "random"))
+    assert pinned["x"].dtype == torch.float64 and pinned["x"][0] == 0
+    masks = {m: make_inputs({"m": parse_spec("bool(4, 8)")}, Variant(None, "random", m))["m"] for m in MASKS}
+    assert [int(masks[m].sum()) for m in ("all-False", "single-True", "all-True")] == [0, 1, 32]
+    again = make_inputs(specs, Variant(torch.float32, "random", "random"))
+    assert torch.equal(again["x"], make_inputs(specs, Variant(torch.float32, "random", "random"))["x"])
+
+
+def test_the_contract_catches_a_wrong_rewrite():
+    """A rewrite that changes the shape, the dtype or a value where the original is finite fails."""
+    specs = {"x": parse_spec("float(4, 8)")}
+    before = compile("y = x / x.norm(dim=1, keepdim=True)", "<before>", "exec")
+    shape = compile("y = (x / x.norm(dim=1, keepdim=True)).sum(1)", "<shape>", "exec")
+    dtype = compile("y = (x / x.norm(dim=1, keepdim=True)).double()", "<dtype>", "exec")
+    values = compile("y = x / x.norm(dim=0, keepdim=True)", "<values>", "exec")
+    for wrong in (shape, dtype, values):
+        with pytest.raises(AssertionError):
+            check(before, wrong, specs, {})
