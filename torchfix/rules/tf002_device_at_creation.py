@@ -57,6 +57,8 @@ def _example(line: str, after: str | None, row: str, inputs=None, **kw) -> Examp
 
 
 _X = {"x": "float(4, 8)"}
+#: the default dtype: the assumption of the fixes that let the result take x's dtype
+_X32 = {"x": "float32(4, 8)"}
 _DEVICE = {"device": "device"}
 
 
@@ -132,21 +134,22 @@ A tensor whose shape, dtype and device come from an expression with side effects
             _X,
         ),
         _example(
-            "torch.randint(0, 10, x.shape, dtype=x.dtype, device=x.device)", "torch.randint_like(x, 0, 10)", "like"
+            "torch.randint(0, 10, x.shape, dtype=x.dtype, device=x.device)", "torch.randint_like(x, 0, 10)", "like", _X
         ),
+        _example("torch.randn(x.shape, dtype=x.dtype, device=x.device)", "torch.randn_like(x)", "like", _X),
         _example(
             "torch.zeros(x.shape, device=x.device)",
             "torch.zeros_like(x)",
             "like-no-dtype",
-            {"x": "float(4, 8)"},
+            _X32,
             applicability=UNSAFE,
         ),
         _example(
-            "torch.zeros(x.size()).to(x.device)", "torch.zeros_like(x)", "like-no-dtype", _X, applicability=UNSAFE
+            "torch.zeros(x.size()).to(x.device)", "torch.zeros_like(x)", "like-no-dtype", _X32, applicability=UNSAFE
         ),
         _example("torch.zeros(x.shape).to(x)", "torch.zeros_like(x)", "like-move", _X),
         _example("torch.ones(x.size()).type_as(x)", "torch.ones_like(x)", "like-move", _X),
-        _example("torch.randn(x.shape).to(x)", "torch.randn_like(x)", "like-move", applicability=UNSAFE),
+        _example("torch.randn(x.shape).to(x)", "torch.randn_like(x)", "like-move", _X32, applicability=UNSAFE),
         _example("torch.zeros(3, 4).to(device)", "torch.zeros(3, 4, device=device)", "device", _DEVICE),
         _example("torch.tensor([1.0, 2.0]).cuda()", 'torch.tensor([1.0, 2.0], device="cuda")', "device"),
         _example("torch.arange(10).to(device=device)", "torch.arange(10, device=device)", "device", _DEVICE),
@@ -156,7 +159,7 @@ A tensor whose shape, dtype and device come from an expression with side effects
             "device",
             _X,
         ),
-        _example("torch.eye(3).to(rank, non_blocking=True)", "torch.eye(3, device=rank)", "device"),
+        _example("torch.eye(3).to(rank, non_blocking=True)", "torch.eye(3, device=rank)", "device", {"rank": "device"}),
         _example("(torch.ones(2, 2)).cuda(0)", "torch.ones(2, 2, device=0)", "device"),
         Example(
             "from torch import zeros\n\ny = zeros(4).to(device)\n",
@@ -171,7 +174,7 @@ A tensor whose shape, dtype and device come from an expression with side effects
             inputs=_X,
         ),
         _example(
-            "torch.randn(4, 8).to(device)", "torch.randn(4, 8, device=device)", "device", applicability=UNSAFE
+            "torch.randn(4, 8).to(device)", "torch.randn(4, 8, device=device)", "device", _DEVICE, applicability=UNSAFE
         ),
         _example(
             "torch.linspace(0, 1, 5).to(device)",

@@ -123,7 +123,11 @@ single-true and all-true ones, and compares the selections.
         ),
         _example("y = x[mask.nonzero().flatten()] + 1\n", "y = x[mask.bool()] + 1\n", "pinned", _XM),
         _example(
-            "y = x[mask.nonzero().squeeze()]\n", "y = x[mask.bool()]\n", "squeeze", _XM, applicability=UNSAFE
+            "y = x[mask.nonzero().squeeze()]\n",
+            "y = x[mask.bool()]\n",
+            "squeeze",
+            {"x": "float(6, 3)", "mask": "bool(6) except single-True"},
+            applicability=UNSAFE,
         ),
         _example(
             "y = x.view(-1)[(x > 0).view(-1)]\n", "y = torch.masked_select(x, x > 0)\n", "flatten", {"x": "float(4, 8)"}
@@ -143,9 +147,10 @@ single-true and all-true ones, and compares the selections.
             applicability=UNSAFE,
         ),
         _example(
-            "x = torch.randn(6, 3)\nkeep = x[:, 0] > 0\ny = torch.stack([row for row, k in zip(x, keep) if k])\n",
-            "x = torch.randn(6, 3)\nkeep = x[:, 0] > 0\ny = x[keep]\n",
+            "x = torch.as_tensor(data)\nkeep = x[:, 0] > 0\ny = torch.stack([row for row, k in zip(x, keep) if k])\n",
+            "x = torch.as_tensor(data)\nkeep = x[:, 0] > 0\ny = x[keep]\n",
             "stack",
+            {"data": "float(6, 3)"},
         ),
         _example(
             "y = torch.stack([v for m, v in zip(mask, x) if m], dim=0)\n",

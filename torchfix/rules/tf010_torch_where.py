@@ -110,9 +110,11 @@ the unselected branch, and compares them where the original is finite.
         ),
         _example(
             "def blend(x, a, b):\n    keep = torch.isfinite(x) & (x < 1)\n"
-            "    return keep.float() * a + (1.0 - keep.float()) * b\n",
-            "def blend(x, a, b):\n    keep = torch.isfinite(x) & (x < 1)\n    return torch.where(keep, a, b)\n",
+            "    return keep.float() * a + (1.0 - keep.float()) * b\n\n\ny = blend(x, a, b)\n",
+            "def blend(x, a, b):\n    keep = torch.isfinite(x) & (x < 1)\n    return torch.where(keep, a, b)\n\n\n"
+            "y = blend(x, a, b)\n",
             "provable",
+            _XAB,
         ),
         _example(
             "y = x.isnan().to(a.dtype) * a + (1 - x.isnan().to(a.dtype)) * b\n",
@@ -170,9 +172,10 @@ the unselected branch, and compares them where the original is finite.
             applicability=UNSAFE,
         ),
         _example(
-            "def clip(x, limit):\n    y = x.clone(); y[y > limit] = limit\n    return y\n",
-            "def clip(x, limit):\n    y = torch.where(x > limit, limit, x)\n    return y\n",
+            "def clip(x, limit):\n    y = x.clone(); y[y > limit] = limit\n    return y\n\n\nz = clip(x, 0.5)\n",
+            "def clip(x, limit):\n    y = torch.where(x > limit, limit, x)\n    return y\n\n\nz = clip(x, 0.5)\n",
             "clone-assign",
+            {"x": "float(4, 8)"},
             applicability=UNSAFE,
         ),
         # The mask is drawn twice: the original is not a selection at all.
@@ -198,6 +201,11 @@ the unselected branch, and compares them where the original is finite.
         ),
         Valid("import torch\n\nc = x > 0\ny = c * a + (~d) * b\n", "different masks in the two terms"),
         Valid("import torch\n\ny = x.clone()\ny[idx] = 0.0\n", "an integer index is not a mask"),
+        Valid("import torch\n\nfor c in masks:\n    y = c * a + (~c) * b\n", "a loop target is not provably boolean"),
+        Valid(
+            "import torch\n\ndef outer(x, a, b):\n    c = x > 0\n\n    def inner():\n        return c * a + (~c) * b\n",
+            "only the function's own assignments are seen",
+        ),
         Valid("import torch\n\nc = x > 0\ny = c * a - (~c) * b\n", "a difference is not a selection"),
     )
 
