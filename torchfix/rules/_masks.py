@@ -255,24 +255,51 @@ class ScopeTracker:
         parent = self.scope()
         self._scopes.append(Scope(node, parent, transparent))
 
-    def _pop(self, node: cst.CSTNode) -> None:
+    def _pop(self) -> None:
         self._scopes.pop()
 
+    # The batched visitor finds methods by their own __name__: aliases would not be called.
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._push(node)
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self._pop()
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self._push(node)
 
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self._pop()
+
     def visit_Lambda(self, node: cst.Lambda) -> None:
         self._push(node, transparent=True)
 
-    def _visit_comprehension(self, node: cst.CSTNode) -> None:
+    def leave_Lambda(self, original_node: cst.Lambda) -> None:
+        self._pop()
+
+    def visit_ListComp(self, node: cst.ListComp) -> None:
         self._push(node, transparent=True)
 
-    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _visit_comprehension
-    leave_FunctionDef = leave_ClassDef = leave_Lambda = _pop
-    leave_ListComp = leave_SetComp = leave_DictComp = leave_GeneratorExp = _pop
+    def leave_ListComp(self, original_node: cst.ListComp) -> None:
+        self._pop()
+
+    def visit_SetComp(self, node: cst.SetComp) -> None:
+        self._push(node, transparent=True)
+
+    def leave_SetComp(self, original_node: cst.SetComp) -> None:
+        self._pop()
+
+    def visit_DictComp(self, node: cst.DictComp) -> None:
+        self._push(node, transparent=True)
+
+    def leave_DictComp(self, original_node: cst.DictComp) -> None:
+        self._pop()
+
+    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
+        self._push(node, transparent=True)
+
+    def leave_GeneratorExp(self, original_node: cst.GeneratorExp) -> None:
+        self._pop()
 
 
 # -- provenance --------------------------------------------------------------

@@ -123,6 +123,12 @@ the unselected branch, and compares them where the original is finite.
             _XAB,
         ),
         _example(
+            "c = x > 0\nsizes = [c.sum() for c in (x > 1, x > 2)]\ny = c * a + (~c) * b\n",
+            "c = x > 0\nsizes = [c.sum() for c in (x > 1, x > 2)]\ny = torch.where(c, a, b)\n",
+            "complement",
+            _XAB,
+        ),
+        _example(
             "c = x > 0.5\nc &= x < 2\ny = c * a + (~c) * b\n",
             "c = x > 0.5\nc &= x < 2\ny = torch.where(c, a, b)\n",
             "complement",
@@ -202,6 +208,10 @@ the unselected branch, and compares them where the original is finite.
         Valid("import torch\n\nc = x > 0\ny = c * a + (~d) * b\n", "different masks in the two terms"),
         Valid("import torch\n\ny = x.clone()\ny[idx] = 0.0\n", "an integer index is not a mask"),
         Valid("import torch\n\nfor c in masks:\n    y = c * a + (~c) * b\n", "a loop target is not provably boolean"),
+        Valid(
+            "import torch\n\ndef f(x):\n    c = x > 0\n    return c\n\n\nc = torch.rand(3)\ny = c * a + (1 - c) * b\n",
+            "the function's boolean c is not the module's",
+        ),
         Valid(
             "import torch\n\ndef outer(x, a, b):\n    c = x > 0\n\n    def inner():\n        return c * a + (~c) * b\n",
             "only the function's own assignments are seen",
