@@ -9,25 +9,13 @@ import libcst.matchers as m
 
 from torchfix.names import dotted_name
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
+from torchfix.rules._suites import statements
 
 SAFE = Applicability.SAFE
 
 _NN = "from torch import nn\n"
 _MODULE_INITS = ("torch.nn.Module.__init__",)
 _MUTATORS = ("append", "extend", "insert", "add_module", "register_module")
-
-
-def _body(block: cst.BaseSuite) -> list[cst.BaseStatement | cst.BaseSmallStatement]:
-    """The statements of a suite without a leading docstring (one-line suites included)."""
-    items: list = []
-    for stmt in block.body:
-        if isinstance(stmt, cst.SimpleStatementLine):
-            items.extend(stmt.body)
-        else:
-            items.append(stmt)
-    if items and isinstance(items[0], cst.Expr) and isinstance(items[0].value, (cst.SimpleString, cst.ConcatenatedString)):
-        items = items[1:]
-    return items
 
 
 def _is_identity_lambda(node: cst.CSTNode) -> bool:
@@ -212,12 +200,12 @@ Build the module before and after, load the old `state_dict()` with
             row="lambda",
         ),
         Example(
-            _NN + "\n\nclass Block(nn.Module):\n    def __init__(self, dim, act=None):\n        super().__init__()\n"
+            _NN + "\n\nclass Layer(nn.Module):\n    def __init__(self, dim, act=None):\n        super().__init__()\n"
             "        self.fc = nn.Linear(dim, dim)\n        self.act = act\n\n    def forward(self, x):\n"
-            "        return self.act(self.fc(x))\n\n\nblock = Block(8, act=lambda x: x)\n",
-            _NN + "\n\nclass Block(nn.Module):\n    def __init__(self, dim, act=None):\n        super().__init__()\n"
+            "        return self.act(self.fc(x))\n\n\nblock = Layer(8, act=lambda x: x)\n",
+            _NN + "\n\nclass Layer(nn.Module):\n    def __init__(self, dim, act=None):\n        super().__init__()\n"
             "        self.fc = nn.Linear(dim, dim)\n        self.act = act\n\n    def forward(self, x):\n"
-            "        return self.act(self.fc(x))\n\n\nblock = Block(8, act=nn.Identity())\n",
+            "        return self.act(self.fc(x))\n\n\nblock = Layer(8, act=nn.Identity())\n",
             row="lambda",
         ),
         Example(
@@ -471,7 +459,7 @@ Build the module before and after, load the old `state_dict()` with
         if self.names.qualified(cls.bases[0].value) != "torch.nn.Module":
             return
         methods: dict[str, cst.FunctionDef] = {}
-        for stmt in _body(cls.body):
+        for stmt in statements(cls.body):
             if not isinstance(stmt, cst.FunctionDef) or stmt.decorators or stmt.name.value in methods:
                 return
             methods[stmt.name.value] = stmt
@@ -503,7 +491,7 @@ Build the module before and after, load the old `state_dict()` with
             return False
         if params.posonly_params or len(params.params) != 2 or params.params[1].default is not None:
             return False
-        body = _body(forward.body)
+        body = statements(forward.body)
         return (
             len(body) == 1
             and isinstance(body[0], cst.Return)
@@ -512,7 +500,7 @@ Build the module before and after, load the old `state_dict()` with
         )
 
     def _only_super_init(self, init: cst.FunctionDef, name: str) -> bool:
-        body = _body(init.body)
+        body = statements(init.body)
         if len(body) != 1 or not isinstance(body[0], cst.Expr) or not isinstance(body[0].value, cst.Call):
             return False
         call = body[0].value

@@ -1,0 +1,20 @@
+"""Statement lists of class and function bodies, shared by the structural rules (TF001, TF004)."""
+
+from __future__ import annotations
+
+import libcst as cst
+import libcst.matchers as m
+
+
+def is_docstring(stmt: cst.CSTNode) -> bool:
+    return m.matches(stmt, m.Expr(value=m.SimpleString() | m.ConcatenatedString())) or m.matches(
+        stmt, m.SimpleStatementLine(body=[m.Expr(value=m.SimpleString() | m.ConcatenatedString())])
+    )
+
+
+def statements(block: cst.BaseSuite) -> list[cst.CSTNode]:
+    """A suite's statements, small statements flattened (one-line suites too), without a docstring."""
+    items: list[cst.CSTNode] = []
+    for stmt in block.body:
+        items.extend(stmt.body if isinstance(stmt, cst.SimpleStatementLine) else [stmt])
+    return items[1:] if items and is_docstring(items[0]) else items
