@@ -1,0 +1,1245 @@
+"""TF003 register-buffer: constant tensors held by an ``nn.Module`` -> ``register_buffer``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from torchfix.patterns import arg, code, is_false, make_call
+from torchfix.rule import Applicability, Example, Fix, Rule, Valid
+from torchfix.rules._nn_classes import (
+    FileIndex,
+    class_names_in_body,
+    file_index,
+    may_be_module_class,
+    method,
+    self_attribute,
+    self_name,
+)
+
+SAFE = Applicability.SAFE
+UNSAFE = Applicability.UNSAFE
+PARAMETER = ("torch.nn.Parameter", "torch.nn.parameter.Parameter")
+#: torch functions that build a tensor from anything
+CONSTRUCTORS = frozenset(
+    {
+        "tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "arange", "linspace", "logspace",
+        "eye", "empty", "rand", "randn", "randint", "randperm", "normal", "zeros_like", "ones_like",
+        "full_like", "empty_like", "rand_like", "randn_like", "randint_like", "tril_indices", "triu_indices",
+        "Tensor", "FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor",
+        "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor",
+        "hann_window", "hamming_window", "blackman_window", "bartlett_window", "kaiser_window",
+    }
+)
+#: torch functions that return a tensor when given one
+FUNCTIONS = frozenset(
+    {
+        "tril", "triu", "exp", "log", "sin", "cos", "sqrt", "rsqrt", "pow", "outer", "cat", "stack", "where",
+        "cumsum", "cumprod", "flip", "diag", "einsum", "matmul", "mm", "abs", "clamp", "sigmoid", "softmax",
+        "log_softmax", "polar", "complex", "view_as_real", "view_as_complex", "reshape", "unsqueeze",
+        "transpose", "repeat_interleave", "maximum", "minimum", "floor", "ceil", "round",
+    }
+)
+#: tensor methods that return a tensor
+METHODS = frozenset(
+    {
+        "float", "double", "half", "bfloat16", "long", "int", "bool", "byte", "view", "reshape", "unsqueeze",
+        "squeeze", "transpose", "permute", "t", "contiguous", "expand", "repeat", "flip", "clone", "detach",
+        "exp", "log", "sin", "cos", "sqrt", "rsqrt", "pow", "mul", "div", "add", "sub", "cumsum", "cumprod",
+        "sum", "mean", "masked_fill", "tril", "triu", "abs", "neg", "reciprocal", "flatten", "unflatten",
+        "narrow", "roll", "to", "type", "type_as", "clamp", "sigmoid", "softmax", "outer", "matmul", "diag",
+        "repeat_interleave", "fill_", "zero_", "uniform_", "normal_", "mul_", "add_", "div_", "sub_",
+        "clamp_", "masked_fill_", "floor", "ceil", "round", "cuda",
+    }
+)
+#: nn.Module attributes register_buffer refuses to shadow
+_MODULE_ATTRIBUTES = frozenset(
+    {
+        "training", "forward", "state_dict", "load_state_dict", "parameters", "buffers", "children",
+        "modules", "to", "cuda", "cpu", "half", "float", "double", "type", "apply", "train", "eval",
+        "zero_grad", "register_buffer", "register_parameter", "add_module", "dump_patches", "call_super_init",
+    }
+)
+BUFFER_ASSUMPTION = (
+    "assumes checkpoints are saved again: the persistent buffer is a new state_dict() key that checkpoints "
+    "saved before lack, so strict loading of those fails."
+)
+PARAMETER_ASSUMPTION = (
+    "assumes nothing relies on it being in parameters() (optimizer param groups, parameter counts); "
+    "its state_dict() key stays."
+)
+MOVE_ASSUMPTION = "assumes the module is moved to its inputs' device (model.to(device)), so the buffer is already there."
+
+
+@dataclass
+class _Attribute:
+    """A ``self.<name>`` assigned in ``__init__``: its assignments and what it holds."""
+
+    name: str
+    assigns: list[cst.Assign | cst.AnnAssign] = field(default_factory=list)
+    #: the tensor passed to nn.Parameter(t, requires_grad=False), for the parameter row
+    frozen: cst.BaseExpression | None = None
+    problem: str | None = None
+
+
+_EXAMPLES = (
+    # normalisation constants: non-persistent buffers keep state_dict() unchanged.
+    Example(
+        '''\
+import torch
+from torch import nn
+
+
+class Normalize(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+        self.std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+    def forward(self, img):
+        return (img - self.mean) / self.std
+''',
+        '''\
+import torch
+from torch import nn
+
+
+class Normalize(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, img):
+        return (img - self.mean) / self.std
+''',
+        row='buffer',
+        inputs={"img": "float(2, 3, 4, 4)"},
+    ),
+    # a tensor built in local variables first; the comment stays.
+    Example(
+        '''\
+import math
+
+import torch
+import torch.nn as nn
+
+
+class PositionalEncoding(nn.Module):
+    def __init__(self, d_model, max_len=64):
+        super().__init__()
+        position = torch.arange(max_len).unsqueeze(1)
+        div_term = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
+        pe = torch.zeros(max_len, d_model)
+        pe[:, 0::2] = torch.sin(position * div_term)
+        pe[:, 1::2] = torch.cos(position * div_term)
+        self.pe = pe.unsqueeze(0)  # (1, max_len, d_model)
+
+    def forward(self, x):
+        return x + self.pe[:, : x.size(1)]
+''',
+        '''\
+import math
+
+import torch
+import torch.nn as nn
+
+
+class PositionalEncoding(nn.Module):
+    def __init__(self, d_model, max_len=64):
+        super().__init__()
+        position = torch.arange(max_len).unsqueeze(1)
+        div_term = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
+        pe = torch.zeros(max_len, d_model)
+        pe[:, 0::2] = torch.sin(position * div_term)
+        pe[:, 1::2] = torch.cos(position * div_term)
+        self.register_buffer("pe", pe.unsqueeze(0), persistent=False)  # (1, max_len, d_model)
+
+    def forward(self, x):
+        return x + self.pe[:, : x.size(1)]
+''',
+        row='buffer',
+        inputs={"d_model": "int:8", "x": "float(2, 5, 8)"},
+    ),
+    # a causal mask, `import torch as t`.
+    Example(
+        '''\
+import torch as t
+
+
+class CausalMask(t.nn.Module):
+    def __init__(self, block_size):
+        super().__init__()
+        self.bias = t.tril(t.ones(block_size, block_size)).view(1, 1, block_size, block_size)
+
+    def forward(self, scores):
+        n = scores.size(-1)
+        return scores.masked_fill(self.bias[:, :, :n, :n] == 0, float("-inf")).softmax(dim=-1)
+''',
+        '''\
+import torch as t
+
+
+class CausalMask(t.nn.Module):
+    def __init__(self, block_size):
+        super().__init__()
+        self.register_buffer("bias", t.tril(t.ones(block_size, block_size)).view(1, 1, block_size, block_size), persistent=False)
+
+    def forward(self, scores):
+        n = scores.size(-1)
+        return scores.masked_fill(self.bias[:, :, :n, :n] == 0, float("-inf")).softmax(dim=-1)
+''',
+        row='buffer',
+        inputs={"block_size": "int:8", "scores": "float(2, 2, 6, 6)"},
+    ),
+    # a tensor in one branch and None in the other: both registered, so either way it is a buffer.
+    Example(
+        '''\
+import torch
+from torch import nn
+
+
+class Scaled(nn.Module):
+    def __init__(self, temperature=None):
+        super().__init__()
+        if temperature is None:
+            self.temperature = None
+        else:
+            self.temperature = torch.tensor(temperature)
+
+    def forward(self, logits):
+        if self.temperature is None:
+            return logits.softmax(-1)
+        return (logits / self.temperature).softmax(-1)
+''',
+        '''\
+import torch
+from torch import nn
+
+
+class Scaled(nn.Module):
+    def __init__(self, temperature=None):
+        super().__init__()
+        if temperature is None:
+            self.register_buffer("temperature", None, persistent=False)
+        else:
+            self.register_buffer("temperature", torch.tensor(temperature), persistent=False)
+
+    def forward(self, logits):
+        if self.temperature is None:
+            return logits.softmax(-1)
+        return (logits / self.temperature).softmax(-1)
+''',
+        row='buffer',
+        inputs={"temperature": "int:2", "logits": "float(4, 5)"},
+    ),
+    # class weights of a loss, `from torch import tensor`.
+    Example(
+        '''\
+import torch.nn.functional as F
+from torch import tensor
+from torch.nn import Module
+
+
+class WeightedLoss(Module):
+    def __init__(self):
+        super().__init__()
+        self.class_weights = tensor([0.1, 0.2, 0.3, 0.2, 0.2])
+
+    def forward(self, logits, target):
+        return F.cross_entropy(logits, target, weight=self.class_weights)
+''',
+        '''\
+import torch.nn.functional as F
+from torch import tensor
+from torch.nn import Module
+
+
+class WeightedLoss(Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("class_weights", tensor([0.1, 0.2, 0.3, 0.2, 0.2]), persistent=False)
+
+    def forward(self, logits, target):
+        return F.cross_entropy(logits, target, weight=self.class_weights)
+''',
+        row='buffer',
+        inputs={"logits": "float(4, 5)", "target": "long(4)"},
+    ),
+    # buffer-persistent = true: persistent buffers, a new state_dict() key.
+    Example(
+        '''\
+import torch
+from torch import nn
+
+
+class Normalize(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+        self.std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+    def forward(self, img):
+        return (img - self.mean) / self.std
+''',
+        '''\
+import torch
+from torch import nn
+
+
+class Normalize(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+
+    def forward(self, img):
+        return (img - self.mean) / self.std
+''',
+        applicability=UNSAFE,
+        row='persistent',
+        inputs={"img": "float(2, 3, 4, 4)"},
+        settings={'buffer_persistent': True},
+    ),
+    # the buffer and, with unsafe fixes, the `.to(x.device)` it no longer needs.
+    Example(
+        '''\
+import math
+
+import torch
+import torch.nn as nn
+
+
+class PositionalEncoding(nn.Module):
+    def __init__(self, d_model, max_len=64):
+        super().__init__()
+        position = torch.arange(max_len).unsqueeze(1)
+        div_term = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
+        pe = torch.zeros(max_len, d_model)
+        pe[:, 0::2] = torch.sin(position * div_term)
+        pe[:, 1::2] = torch.cos(position * div_term)
+        self.pe = pe.unsqueeze(0)
+
+    def forward(self, x):
+        return x + self.pe[:, : x.size(1)].to(x.device)
+''',
+        '''\
+import math
+
+import torch
+import torch.nn as nn
+
+
+class PositionalEncoding(nn.Module):
+    def __init__(self, d_model, max_len=64):
+        super().__init__()
+        position = torch.arange(max_len).unsqueeze(1)
+        div_term = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
+        pe = torch.zeros(max_len, d_model)
+        pe[:, 0::2] = torch.sin(position * div_term)
+        pe[:, 1::2] = torch.cos(position * div_term)
+        self.register_buffer("pe", pe.unsqueeze(0), persistent=False)
+
+    def forward(self, x):
+        return x + self.pe[:, : x.size(1)]
+''',
+        applicability=UNSAFE,
+        row='to-device',
+        inputs={"d_model": "int:8", "x": "float(2, 5, 8)"},
+    ),
+    # an existing buffer moved on every call.
+    Example(
+        '''\
+import torch
+from torch import nn
+
+
+class Rotary(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.register_buffer("inv_freq", 1.0 / (10000 ** (torch.arange(0, dim, 2).float() / dim)))
+
+    def forward(self, x):
+        t = torch.arange(x.shape[1], device=x.device).float()
+        freqs = torch.outer(t, self.inv_freq.to(x.device))
+        return x * freqs.cos().repeat_interleave(2, dim=-1)
+''',
+        '''\
+import torch
+from torch import nn
+
+
+class Rotary(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.register_buffer("inv_freq", 1.0 / (10000 ** (torch.arange(0, dim, 2).float() / dim)))
+
+    def forward(self, x):
+        t = torch.arange(x.shape[1], device=x.device).float()
+        freqs = torch.outer(t, self.inv_freq)
+        return x * freqs.cos().repeat_interleave(2, dim=-1)
+''',
+        applicability=UNSAFE,
+        row='to-device',
+        inputs={"dim": "int:8", "x": "float(2, 5, 8)"},
+    ),
+    # `.cuda()` on a buffer.
+    Example(
+        '''\
+import torch
+import torch.nn as nn
+
+
+class AnchorHead(nn.Module):
+    def __init__(self, anchors):
+        super().__init__()
+        self.register_buffer("anchors", torch.tensor(anchors, dtype=torch.float32))
+
+    def forward(self, offsets):
+        return self.anchors.cuda() + offsets
+''',
+        '''\
+import torch
+import torch.nn as nn
+
+
+class AnchorHead(nn.Module):
+    def __init__(self, anchors):
+        super().__init__()
+        self.register_buffer("anchors", torch.tensor(anchors, dtype=torch.float32))
+
+    def forward(self, offsets):
+        return self.anchors + offsets
+''',
+        applicability=UNSAFE,
+        row='to-device',
+        inputs={"anchors": "int:3", "offsets": "float(4, 2)"},
+    ),
+    # an annotated assignment, and `.to(device=...)`.
+    Example(
+        '''\
+import torch
+from torch import nn
+
+
+class Prior(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.loc: torch.Tensor = torch.zeros(dim)
+        self.table = torch.linspace(0, 1, dim)
+
+    def forward(self, x):
+        return (x - self.loc) * self.table.to(device=x.device)
+''',
+        '''\
+import torch
+from torch import nn
+
+
+class Prior(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.register_buffer("loc", torch.zeros(dim), persistent=False)
+        self.register_buffer("table", torch.linspace(0, 1, dim), persistent=False)
+
+    def forward(self, x):
+        return (x - self.loc) * self.table
+''',
+        applicability=UNSAFE,
+        row='to-device',
+        inputs={"dim": "int:6", "x": "float(3, 6)"},
+    ),
+    # a frozen parameter used as a constant: a persistent buffer keeps its state_dict() key.
+    Example(
+        '''\
+import torch
+import torch.nn as nn
+
+
+class LayerScale(nn.Module):
+    def __init__(self, dim, init_values=1e-5):
+        super().__init__()
+        self.gamma = nn.Parameter(init_values * torch.ones(dim), requires_grad=False)
+
+    def forward(self, x):
+        return x * self.gamma
+''',
+        '''\
+import torch
+import torch.nn as nn
+
+
+class LayerScale(nn.Module):
+    def __init__(self, dim, init_values=1e-5):
+        super().__init__()
+        self.register_buffer("gamma", init_values * torch.ones(dim))
+
+    def forward(self, x):
+        return x * self.gamma
+''',
+        applicability=UNSAFE,
+        row='parameter',
+        inputs={"dim": "int:8", "x": "float(2, 8)"},
+    ),
+    # reassigned in another method.
+    Example(
+        '''\
+import torch
+from torch import nn
+
+
+class Memory(nn.Module):
+    def __init__(self, size, dim):
+        super().__init__()
+        self.size = size
+        self.bank = torch.zeros(size, dim)
+
+    def reset(self):
+        self.bank = torch.zeros_like(self.bank)
+
+    def forward(self, x):
+        return x @ self.bank.T
+''',
+        None,
+        row='skip',
+    ),
+    # a tensor in one branch and a float in the other.
+    Example(
+        '''\
+import torch
+from torch import nn
+
+
+class Focal(nn.Module):
+    def __init__(self, alpha, per_class=False):
+        super().__init__()
+        if per_class:
+            self.alpha = torch.tensor(alpha)
+        else:
+            self.alpha = alpha
+
+    def forward(self, p):
+        return self.alpha * (1 - p) ** 2
+''',
+        None,
+        row='skip',
+    ),
+    # deleted later.
+    Example(
+        '''\
+import torch
+from torch import nn
+
+
+class Warmup(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.init_stats = torch.zeros(dim)
+
+    def finish_warmup(self):
+        del self.init_stats
+
+    def forward(self, x):
+        return x
+''',
+        None,
+        row='skip',
+    ),
+    # kept on the CPU on purpose for CPU-side sampling.
+    Example(
+        '''\
+import torch
+from torch import nn
+
+
+class Sampler(nn.Module):
+    def __init__(self, counts):
+        super().__init__()
+        self.probs = torch.tensor(counts, dtype=torch.float, device="cpu")
+
+    def forward(self, n):
+        return torch.multinomial(self.probs, n)
+''',
+        None,
+        row='skip',
+    ),
+    # a frozen parameter filled later with .data.copy_.
+    Example(
+        '''\
+import torch
+import torch.nn as nn
+
+
+class Codebook(nn.Module):
+    def __init__(self, size, dim):
+        super().__init__()
+        self.embed = nn.Parameter(torch.zeros(size, dim), requires_grad=False)
+
+    def load(self, vectors):
+        self.embed.data.copy_(vectors)
+
+    def forward(self, x):
+        return x @ self.embed.T
+''',
+        None,
+        row='skip',
+    ),
+    # assigned from outside the class.
+    Example(
+        '''\
+import torch
+from torch import nn
+
+
+class Scaler(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.ones(1)
+
+    def forward(self, x):
+        return x * self.scale
+
+
+def calibrate(model, value):
+    model.scale = value
+''',
+        None,
+        row='skip',
+    ),
+    # a class attribute of the same name makes register_buffer raise.
+    Example(
+        '''\
+import torch
+from torch import nn
+
+
+class Shift(nn.Module):
+    offset = None
+
+    def __init__(self, value):
+        super().__init__()
+        self.offset = torch.tensor(value)
+
+    def forward(self, x):
+        return x + self.offset
+''',
+        None,
+        row='skip',
+    ),
+    # requires grad: a parameter in disguise, not a constant.
+    Example(
+        '''\
+import torch
+from torch import nn
+
+
+class Bias(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.shift = torch.zeros(dim, requires_grad=True)
+
+    def forward(self, x):
+        return x + self.shift
+''',
+        None,
+        row='skip',
+    ),
+)
+_VALID = (
+    Valid(
+        '''\
+import torch
+
+
+class WarmupSchedule:
+    def __init__(self, steps):
+        self.lrs = torch.linspace(0, 1, steps)
+
+    def __call__(self, step):
+        return self.lrs[step]
+''',
+        'not an nn.Module: no register_buffer',
+    ),
+    Valid(
+        '''\
+import torch
+from torch import nn
+
+
+class Normalize(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(3), persistent=False)
+
+    def forward(self, x):
+        return x - self.mean
+''',
+        'already a buffer',
+    ),
+    Valid(
+        '''\
+import torch
+from torch import nn
+
+
+class Scale(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        return x * self.weight
+''',
+        'a trainable parameter',
+    ),
+    Valid(
+        '''\
+from torch import nn
+
+
+class Head(nn.Module):
+    def __init__(self, dim, classes):
+        super().__init__()
+        self.dim = dim
+        self.fc = nn.Linear(dim, classes)
+
+    def forward(self, x):
+        return self.fc(x)
+''',
+        'a submodule and an int',
+    ),
+    Valid(
+        '''\
+import torch
+from torch import nn
+
+
+class Cache(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.keys = None
+
+    def forward(self, k):
+        self.keys = k if self.keys is None else torch.cat([self.keys, k])
+        return self.keys
+''',
+        'a cache set in forward, not a constant of __init__',
+    ),
+    Valid(
+        '''\
+import numpy as np
+from torch import nn
+
+
+class Lookup(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.table = np.arange(10)
+
+    def forward(self, i):
+        return self.table[i]
+''',
+        'a numpy array, not a torch tensor',
+    ),
+    Valid(
+        '''\
+import torch
+from torch import nn
+
+
+class Normalize(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(3))
+
+    def forward(self, x):
+        return x - self.mean.to(x)
+''',
+        '`.to(x)` also converts the dtype',
+    ),
+)
+
+
+class RegisterBuffer(Rule):
+    CODE = "TF003"
+    SLUG = "register-buffer"
+    IDIOM = "register_buffer"
+    SUMMARY = "Register constant tensors of an nn.Module as buffers, so they move with the module."
+    FIX_SAFETY = "safe/unsafe"
+    REQUIRES = ("Module",)
+    DOCS = """\
+## Why
+A tensor stored as a plain attribute (`self.mask = torch.tril(...)`) does not
+follow `model.to(device)`, `.cuda()` or `.half()`, and is invisible to
+`buffers()`; code then moves it on every call (`self.mask.to(x.device)`).
+`self.register_buffer("mask", ..., persistent=False)` makes it part of the
+module's state while keeping `state_dict()` unchanged.
+
+## Fix safety
+Safe by default: the buffer is non-persistent, so `state_dict()` keys are the
+same and existing checkpoints load. Every assignment of the attribute in
+`__init__` becomes a `register_buffer` call (so a tensor in one branch and
+`None` in another stay consistent). With `buffer-persistent = true` in the
+config the buffer is persistent: unsafe, it adds a `state_dict()` key that
+older checkpoints lack.
+
+Second step, a separate unsafe finding: `self.<buffer>.to(x.device)`,
+`.to(device)` and `.cuda()` in the class's methods become `self.<buffer>`, on
+the assumption that the module is moved to its inputs' device (a module
+without parameters may be called with inputs on another device).
+
+`nn.Parameter(t, requires_grad=False)` used as a constant: reported; the fix
+(`register_buffer` with the default `persistent=True`, same `state_dict()`
+key) is unsafe, because the tensor leaves `parameters()` (optimizer param
+groups and their saved state change layout).
+
+Skipped, each with a reason in the finding: an attribute assigned a non-tensor
+anywhere (a buffer only accepts tensors or None; a tensor in one branch and a
+float in another), reassigned or deleted in another method, a subclass or
+outside the class, a name the class itself defines, a tensor created on the
+CPU on purpose (`device="cpu"`, `.cpu()`, used with `.numpy()`), a tensor that
+requires grad, and a frozen `nn.Parameter` that is filled or changed later
+(`.data.copy_`). Classes that are not `nn.Module` subclasses have no
+`register_buffer` and are not reported.
+
+## What could go wrong
+- `model.half()` / `model.to(torch.bfloat16)` now also casts a floating
+  buffer, where the plain attribute stayed float32.
+- `buffers()` grows: DDP broadcasts buffers from rank 0 (`broadcast_buffers`),
+  so a per-rank random constant becomes rank 0's.
+- A tensor kept on the CPU on purpose but not recognisably so (CPU-side
+  sampling) moves to the GPU with the module.
+
+## Verify
+`torchfix verify` builds the module before and after, loads the old
+`state_dict()` with `strict=True` and compares outputs and gradients.
+"""
+    ROWS = {
+        "buffer": "self.name = <tensor> in __init__ -> self.register_buffer(\"name\", <tensor>, persistent=False)",
+        "persistent": "with buffer-persistent = true -> a persistent buffer (unsafe: new state_dict key)",
+        "to-device": "self.<buffer>.to(x.device) / .to(device) / .cuda() -> self.<buffer> (unsafe)",
+        "parameter": "nn.Parameter(t, requires_grad=False) used as a constant -> register_buffer (unsafe)",
+        "skip": "a constant tensor attribute that cannot be a buffer: reported with the reason, no fix",
+    }
+    EXAMPLES = _EXAMPLES
+    VALID = _VALID
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        if not may_be_module_class(node, self.names):
+            return
+        init = method(node, "__init__")
+        self_ = self_name(init) if init is not None else None
+        if init is None or self_ is None:
+            return
+        registered = _registered(init, self_)
+        attributes = [a for a in self._attributes(init, self_) if a.name not in registered]
+        if not attributes and not registered:
+            return
+        index = file_index(self.context.module, self.names)
+        if not index.is_module_class(node):
+            return
+        _ClassBuffers(self, index, node, init, self_).run(attributes, registered)
+
+    # -- what __init__ assigns --------------------------------------------------
+
+    def _attributes(self, init: cst.FunctionDef, self_: str) -> list[_Attribute]:
+        """Attributes ``__init__`` assigns a tensor (or a frozen parameter), in source order."""
+        assigns = _self_assignments(init, self_)
+        tensors = self._tensor_locals(init)
+        by_name: dict[str, _Attribute] = {}
+        for assign in assigns:
+            name = assign.target.attr.value if isinstance(assign, cst.AnnAssign) else assign.targets[0].target.attr.value
+            by_name.setdefault(name, _Attribute(name)).assigns.append(assign)
+        # Attributes built from other tensor attributes (`self.v = self.w * 2`) count once those do.
+        found: set[str] = set()
+        while True:
+            known = tensors | {f"{self_}.{name}" for name in found}
+            new = {
+                attribute.name
+                for attribute in by_name.values()
+                if attribute.name not in found and self._holds_tensor(attribute, known | {f"{self_}.{attribute.name}"})
+            }
+            if not new:
+                break
+            found |= new
+        result = [a for a in by_name.values() if a.name in found]
+        for attribute in result:
+            values = [a.value for a in attribute.assigns]
+            if self._frozen_parameter(values[0]) is not None and len(values) == 1:
+                attribute.frozen = self._frozen_parameter(values[0])
+                continue
+            own = known | {f"{self_}.{attribute.name}"}
+            odd = next((v for v in values if not self.is_tensor(v, own) and not _is_none(v)), None)
+            alias = next((v for v in values if self_attribute(v, self_) not in (None, attribute.name)), None)
+            if odd is not None:
+                attribute.problem = f"it is also assigned a non-tensor (`{code(odd)}`)"
+            elif alias is not None:
+                attribute.problem = f"it is the same tensor as `{code(alias)}`"
+        return result
+
+    def _holds_tensor(self, attribute: _Attribute, tensors: set[str]) -> bool:
+        values = [a.value for a in attribute.assigns]
+        if len(values) == 1 and self._frozen_parameter(values[0]) is not None:
+            return True
+        return any(self.is_tensor(v, tensors) for v in values)
+
+    def _frozen_parameter(self, value: cst.BaseExpression) -> cst.BaseExpression | None:
+        """``t`` of ``nn.Parameter(t, requires_grad=False)``."""
+        if not isinstance(value, cst.Call) or self.names.qualified(value.func) not in PARAMETER:
+            return None
+        data, grad = arg(value, "data", 0), arg(value, "requires_grad", 1)
+        if data is None or grad is None or not is_false(grad.value) or len(value.args) != 2:
+            return None
+        return data.value
+
+    def _tensor_locals(self, init: cst.FunctionDef) -> set[str]:
+        """Local names that ``__init__`` only ever binds to tensor expressions."""
+        tensors: set[str] = set()
+        spoiled: set[str] = set()
+        rule = self
+
+        class _Bindings(cst.CSTVisitor):
+            def visit_Assign(self, node: cst.Assign) -> None:
+                for target in node.targets:
+                    if isinstance(target.target, cst.Name):
+                        name = target.target.value
+                        if rule.is_tensor(node.value, tensors) and name not in spoiled:
+                            tensors.add(name)
+                        else:
+                            spoiled.add(name)
+                            tensors.discard(name)
+                    elif isinstance(target.target, (cst.Tuple, cst.List)):
+                        for element in target.target.elements:
+                            if isinstance(element.value, cst.Name):
+                                spoiled.add(element.value.value)
+                                tensors.discard(element.value.value)
+
+            def _spoil(self, target: cst.CSTNode) -> None:
+                for name in _bound_names(target):
+                    spoiled.add(name)
+                    tensors.discard(name)
+
+            def visit_For(self, node: cst.For) -> None:
+                self._spoil(node.target)
+
+            def visit_AsName(self, node: cst.AsName) -> None:
+                self._spoil(node.name)
+
+            def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+                self._spoil(node.target)
+
+            def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+                return False
+
+        init.body.visit(_Bindings())
+        return tensors
+
+    def is_tensor(self, node: cst.BaseExpression, tensors: set[str]) -> bool:
+        """Whether ``node`` is built by torch constructors (and operations on them, and ``tensors``)."""
+        if isinstance(node, cst.Name):
+            return node.value in tensors
+        if isinstance(node, cst.Attribute):
+            if code(node) in tensors:
+                return True
+            return node.attr.value in ("T", "mT", "data") and self.is_tensor(node.value, tensors)
+        if isinstance(node, cst.Subscript):
+            return self.is_tensor(node.value, tensors)
+        if isinstance(node, cst.UnaryOperation):
+            return not isinstance(node.operator, cst.Not) and self.is_tensor(node.expression, tensors)
+        if isinstance(node, cst.BinaryOperation):
+            return self.is_tensor(node.left, tensors) or self.is_tensor(node.right, tensors)
+        if isinstance(node, cst.Comparison):
+            return self.is_tensor(node.left, tensors)
+        if isinstance(node, cst.Call):
+            return self._tensor_call(node, tensors)
+        return False
+
+    def _tensor_call(self, node: cst.Call, tensors: set[str]) -> bool:
+        qualified = self.names.qualified(node.func) or ""
+        name = qualified[len("torch."):] if qualified.startswith("torch.") else None
+        if name in CONSTRUCTORS:
+            return True
+        if name in FUNCTIONS:
+            values = [a.value for a in node.args if a.keyword is None]
+            items = [e.value for v in values if isinstance(v, (cst.List, cst.Tuple)) for e in v.elements]
+            return any(self.is_tensor(v, tensors) for v in values + items)
+        func = node.func
+        return (
+            not qualified
+            and isinstance(func, cst.Attribute)
+            and func.attr.value in METHODS
+            and self.is_tensor(func.value, tensors)
+        )
+
+
+def _is_none(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Name) and node.value == "None"
+
+
+def _bound_names(target: cst.CSTNode) -> list[str]:
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [n for e in target.elements for n in _bound_names(e.value)]
+    return []
+
+
+def _self_assignments(init: cst.FunctionDef, self_: str) -> list[cst.Assign | cst.AnnAssign]:
+    """``self.<name> = value`` (one target) and ``self.<name>: T = value`` in ``__init__``."""
+    found: list[cst.Assign | cst.AnnAssign] = []
+
+    class _Collect(cst.CSTVisitor):
+        def visit_Assign(self, node: cst.Assign) -> None:
+            if len(node.targets) == 1 and self_attribute(node.targets[0].target, self_) is not None:
+                found.append(node)
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            if node.value is not None and self_attribute(node.target, self_) is not None:
+                found.append(node)
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return False
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            return False
+
+    init.body.visit(_Collect())
+    return found
+
+
+def _registered(init: cst.FunctionDef, self_: str) -> list[str]:
+    """Names ``__init__`` registers with ``self.register_buffer("name", ...)``."""
+    found: list[str] = []
+
+    class _Collect(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            if self_attribute(node.func, self_) != "register_buffer":
+                return
+            name = arg(node, "name", 0)
+            if name is not None and isinstance(name.value, cst.SimpleString):
+                found.append(name.value.evaluated_value)
+
+    init.body.visit(_Collect())
+    return found
+
+
+def _store_kind(index: FileIndex, node: cst.Attribute) -> str | None:
+    """"deleted" or "reassigned" when ``node`` is written, else None."""
+    parent = index.parent.get(node)
+    while isinstance(parent, (cst.Element, cst.StarredElement, cst.Tuple, cst.List)):
+        node, parent = parent, index.parent.get(parent)
+    if isinstance(parent, cst.Del):
+        return "deleted"
+    if isinstance(parent, cst.AssignTarget) or (
+        isinstance(parent, (cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr)) and parent.target is node
+    ):
+        return "reassigned"
+    if isinstance(parent, cst.AsName) and parent.name is node:
+        return "reassigned"
+    return None
+
+
+def _pins_cpu(call: cst.Call, names) -> bool:
+    """``t.cpu()``, ``t.numpy()``, ``t.to("cpu")``, ``device="cpu"``: this call keeps a tensor on the CPU."""
+    func = call.func
+    if isinstance(func, cst.Attribute) and func.attr.value in ("cpu", "numpy") and not call.args:
+        return True
+    if isinstance(func, cst.Attribute) and func.attr.value == "to" and call.args:
+        return _is_cpu(call.args[0].value, names)
+    device = arg(call, "device")
+    return device is not None and _is_cpu(device.value, names)
+
+
+def _cpu_code(node: cst.CSTNode, names) -> str | None:
+    """The first call in ``node`` that keeps a tensor on the CPU on purpose."""
+    found: list[str] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            if _pins_cpu(call, names):
+                found.append(code(call))
+
+    node.visit(_Find())
+    return found[0] if found else None
+
+
+def _is_cpu(node: cst.BaseExpression, names) -> bool:
+    if isinstance(node, cst.SimpleString):
+        return node.evaluated_value == "cpu"
+    if isinstance(node, cst.Call) and names.qualified(node.func) == "torch.device" and node.args:
+        return _is_cpu(node.args[0].value, names)
+    return False
+
+
+class _ClassBuffers:
+    """The findings of one nn.Module class."""
+
+    def __init__(self, rule: RegisterBuffer, index: FileIndex, cls: cst.ClassDef, init: cst.FunctionDef, self_: str):
+        self.rule = rule
+        self.names = rule.names
+        self.index = index
+        self.cls = cls
+        self.init = init
+        self.self_ = self_
+
+    def run(self, attributes: list[_Attribute], registered: list[str]) -> None:
+        buffers = [name for name in registered if self._writes(name) is None]
+        for attribute in attributes:
+            reason = attribute.problem or self._reason(attribute)
+            if reason is None:
+                self._fix(attribute)
+                buffers.append(attribute.name)
+            else:
+                what = (
+                    "is a frozen nn.Parameter used as a constant"
+                    if attribute.frozen is not None
+                    else "holds a constant tensor that could be a buffer"
+                )
+                self.rule.report(attribute.assigns[0], f"`self.{attribute.name}` {what}; no fix: {reason}.")
+        for name in dict.fromkeys(buffers):
+            self._moves(name)
+
+    def _writes(self, name: str) -> str | None:
+        """Why the attribute is written where a buffer could break: another method, outside the class."""
+        for use in self.index.self_uses(self.cls, name):
+            kind = _store_kind(self.index, use.node)
+            if kind == "deleted":
+                return f"it is deleted in `{use.method.name.value}`"
+            if kind is not None and use.method is not self.init:
+                return f"it is {kind} in `{use.method.name.value}`"
+        for use in self.index.foreign_uses(self.cls, name):
+            kind = _store_kind(self.index, use.node)
+            if kind is not None:
+                return f"it is {kind} outside the class (`{code(use.node)}`)"
+        return None
+
+    def _reason(self, attribute: _Attribute) -> str | None:
+        name = attribute.name
+        if name in _MODULE_ATTRIBUTES or any(
+            name in class_names_in_body(c)
+            for classes in self.index.classes.values()
+            for c in classes
+            if self.index.related(self.cls, c)
+        ):
+            return f"the class already has an attribute `{name}` (register_buffer refuses it)"
+        written = self._writes(name)
+        if written is not None:
+            return written
+        for assign in attribute.assigns:
+            if _requires_grad(assign.value):
+                return "it requires grad (a parameter, not a constant)"
+            pinned = _cpu_code(assign.value, self.names)
+            if pinned is not None:
+                return f"it is kept on the CPU on purpose (`{pinned}`)"
+        for use in self.index.self_uses(self.cls, name):
+            parent = self.index.parent.get(use.node)
+            call = self.index.parent.get(parent)
+            if isinstance(call, cst.Call) and call.func is parent and _pins_cpu(call, self.names):
+                return f"it is used on the CPU on purpose (`{code(call)}`)"
+            if use.method is self.init and _stored(use.node, parent):
+                # `self.y = self.x`: after model.to(), the buffer moves and the alias does not.
+                holder = self.index.parent[parent] if isinstance(parent, cst.Arg) else parent
+                return f"`__init__` shares it (`{code(holder)}`)"
+            if attribute.frozen is not None:
+                changed = self._changed(use.node)
+                if changed is not None:
+                    return f"it is filled or changed later (`{changed}`)"
+        return None
+
+    def _changed(self, node: cst.Attribute) -> str | None:
+        """The code that changes a frozen parameter in place (``.data.copy_``, ``.requires_grad``)."""
+        current: cst.CSTNode = node
+        parent = self.index.parent.get(current)
+        while isinstance(parent, cst.Attribute) and parent.value is current:
+            attr = parent.attr.value
+            if attr == "requires_grad" or (attr.endswith("_") and not attr.startswith("_")):
+                return code(parent)
+            current, parent = parent, self.index.parent.get(parent)
+        if isinstance(parent, cst.Subscript) and _store_kind(self.index, parent) is not None:
+            return code(parent)
+        if isinstance(parent, cst.Arg):
+            call = self.index.parent.get(parent)
+            func = call.func if isinstance(call, cst.Call) else None
+            name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
+            if isinstance(name, str) and name.endswith("_"):
+                return code(call)
+        return None
+
+    # -- fixes -------------------------------------------------------------------
+
+    def _fix(self, attribute: _Attribute) -> None:
+        name = attribute.name
+        register = cst.Attribute(cst.Name(self.self_), cst.Name("register_buffer"))
+        label = cst.SimpleString(f'"{name}"')
+        if attribute.frozen is not None:
+            call = make_call(register, [label, attribute.frozen])
+            fix = Fix(UNSAFE, {attribute.assigns[0]: cst.Expr(call)}, assumption=PARAMETER_ASSUMPTION)
+            message = f"`self.{name}` is a frozen nn.Parameter used as a constant: register it as a buffer."
+            self.rule.report(attribute.assigns[0], message, fix)
+            return
+        persistent = bool(self.rule.context.settings.get("buffer_persistent"))
+        keywords = [] if persistent else [("persistent", cst.Name("False"))]
+        edits = {a: cst.Expr(make_call(register, [label, a.value], keywords)) for a in attribute.assigns}
+        if persistent:
+            fix = Fix(UNSAFE, edits, assumption=BUFFER_ASSUMPTION)
+        else:
+            fix = Fix(SAFE, edits)
+        message = f"`self.{name}` holds a constant tensor: register it as a buffer so it moves with the module."
+        self.rule.report(attribute.assigns[0], message, fix)
+
+    def _moves(self, name: str) -> None:
+        """The second step: ``self.<buffer>.to(x.device)`` / ``.cuda()`` in the methods -> ``self.<buffer>``
+        (also through indexing: ``self.pe[:, :n].to(x.device)``)."""
+        for use in self.index.self_uses(self.cls, name):
+            if use.method is self.init:
+                continue
+            moved: cst.BaseExpression = use.node
+            parent = self.index.parent.get(moved)
+            while isinstance(parent, cst.Subscript) and parent.value is moved:
+                moved, parent = parent, self.index.parent.get(parent)
+            call = self.index.parent.get(parent)
+            if not (isinstance(parent, cst.Attribute) and isinstance(call, cst.Call) and call.func is parent):
+                continue
+            if _is_move(parent.attr.value, call):
+                message = f"`self.{name}` is a buffer and moves with the module: this `.{parent.attr.value}()` is redundant."
+                replacement = moved.with_changes(lpar=call.lpar, rpar=call.rpar)
+                self.rule.report(call, message, Fix(UNSAFE, {call: replacement}, assumption=MOVE_ASSUMPTION))
+
+
+def _is_move(method_: str, call: cst.Call) -> bool:
+    """``.cuda()``, ``.to(x.device)``, ``.to(device)``, ``.to(device=...)``: a pure device move."""
+    if method_ == "cuda":
+        return not call.args
+    if method_ != "to" or len(call.args) != 1 or call.args[0].star:
+        return False
+    only = call.args[0]
+    if only.keyword is not None:
+        return only.keyword.value == "device"
+    value = only.value
+    if isinstance(value, cst.Attribute):
+        return value.attr.value == "device"
+    return isinstance(value, cst.Name) and value.value.endswith("device")
+
+
+def _stored(node: cst.CSTNode, parent: cst.CSTNode | None) -> bool:
+    """Whether ``node`` itself (not a value computed from it) is kept by ``parent``."""
+    if isinstance(parent, (cst.Assign, cst.AnnAssign, cst.NamedExpr)):
+        return parent.value is node
+    return isinstance(parent, (cst.Arg, cst.Element, cst.DictElement, cst.Return))
+
+
+def _requires_grad(node: cst.CSTNode) -> bool:
+    found: list[bool] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Arg(self, argument: cst.Arg) -> None:
+            if argument.keyword is not None and argument.keyword.value == "requires_grad" and not is_false(argument.value):
+                found.append(True)
+
+        def visit_Call(self, call: cst.Call) -> None:
+            if isinstance(call.func, cst.Attribute) and call.func.attr.value == "requires_grad_":
+                found.append(True)
+
+    node.visit(_Find())
+    return bool(found)
