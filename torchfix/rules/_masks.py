@@ -466,7 +466,8 @@ def _pure_slice(index: cst.BaseSlice, names: NameTable) -> bool:
 
 def _int_args(call: cst.Call) -> bool:
     """Every argument is an int literal (``view(-1, 1)``, never ``view(dtype)``)."""
-    return bool(call.args) and all(a.keyword is None and not a.star and int_value(a.value) is not None for a in call.args)
+    args = call.args
+    return bool(args) and all(a.keyword is None and not a.star and int_value(a.value) is not None for a in args)
 
 
 def is_one_minus(node: cst.CSTNode) -> bool:

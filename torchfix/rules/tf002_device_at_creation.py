@@ -14,7 +14,8 @@ SAFE, UNSAFE = Applicability.SAFE, Applicability.UNSAFE
 
 #: constructors whose values do not depend on the device they are computed on
 _DETERMINISTIC = frozenset(
-    {"zeros", "ones", "empty", "full", "arange", "eye", "tensor", "as_tensor", "zeros_like", "ones_like", "empty_like", "full_like"}
+    {"zeros", "ones", "empty", "full", "arange", "eye", "tensor", "as_tensor"}
+    | {"zeros_like", "ones_like", "empty_like", "full_like"}
 )
 #: constructors whose values the device can round differently (linspace is computed on the device)
 _ROUNDING = frozenset({"linspace", "logspace"})
@@ -32,7 +33,10 @@ _KEYWORDS = frozenset(
 #: identifier words that name a device (`device`, `self.dev`, `local_rank`, `gpu_id`)
 _DEVICE_WORDS = frozenset({"device", "dev", "rank", "gpu", "cuda"})
 _STREAM = "assumes a different random stream is acceptable: the numbers are drawn on the target device."
-_ROUNDS = "assumes the target device rounds the values as the CPU does (linspace and fractional arange may differ in the last bit)."
+_ROUNDS = (
+    "assumes the target device rounds the values as the CPU does "
+    "(linspace and fractional arange may differ in the last bit)."
+)
 _MOVE = "Create the tensor on its device instead of moving it after creation."
 
 
@@ -53,7 +57,8 @@ class _Constructor:
 def _example(line: str, after: str | None, row: str, inputs=None, **kw) -> Example:
     """A module importing torch and assigning ``y``."""
     before = f"import torch\n\ny = {line}\n"
-    return Example(before, None if after is None else f"import torch\n\ny = {after}\n", row=row, inputs=inputs or {}, **kw)
+    fixed = None if after is None else f"import torch\n\ny = {after}\n"
+    return Example(before, fixed, row=row, inputs=inputs or {}, **kw)
 
 
 _X = {"x": "float(4, 8)"}
@@ -191,14 +196,17 @@ A tensor whose shape, dtype and device come from an expression with side effects
     VALID = (
         Valid("import torch\n\ny = torch.zeros(3, requires_grad=True).to(device)\n", "the moved tensor is not a leaf"),
         Valid("import torch\n\ny = torch.randn(3, generator=g).to(device)\n", "a generator fixes the device"),
-        Valid("import torch\nimport numpy as np\n\ny = torch.from_numpy(a).to(device)\n", "from_numpy takes no device="),
+        Valid("import torch\n\ny = torch.from_numpy(a).to(device)\n", "from_numpy takes no device="),
         Valid("import torch\n\ny = torch.FloatTensor(3, 4).cuda()\n", "legacy constructor"),
         Valid("import torch\n\ny = torch.zeros(3).to(t)\n", "t may be a tensor: .to(t) would change the dtype too"),
         Valid("import torch\n\ny = torch.zeros(3).to(torch.float16)\n", "a dtype-only cast"),
         Valid("import torch\n\ny = torch.zeros(3).to(device, copy=True)\n", ".to() with other arguments"),
         Valid("import torch\n\ny = torch.zeros(x.shape[0], device=x.device)\n", "a partial shape is not a *_like"),
-        Valid("import torch\n\ny = torch.tensor([0.1]).to(device, torch.float64)\n", "casting after creation rounds twice"),
-        Valid("import torch\n\ny = torch.randn(x.shape, generator=g, dtype=x.dtype, device=x.device)\n", "randn_like takes no generator"),
+        Valid("import torch\n\ny = torch.tensor([0.1]).to(device, torch.float64)\n", "a cast after creation rounds twice"),
+        Valid(
+            "import torch\n\ny = torch.randn(x.shape, generator=g, dtype=x.dtype, device=x.device)\n",
+            "randn_like takes no generator",
+        ),
     )
 
     def visit_Call(self, node: cst.Call) -> None:
@@ -260,7 +268,7 @@ A tensor whose shape, dtype and device come from an expression with side effects
     def _like_by_keywords(self, node: cst.Call, made: _Constructor) -> None:
         source = made.shape_of
         device = made.keyword("device")
-        if not (isinstance(device, cst.Attribute) and device.attr.value == "device" and same_code(device.value, source)):
+        if not _is_device_of(device, source):
             return
         if made.keyword("requires_grad") is not None and not is_false(made.keyword("requires_grad")):
             return
@@ -277,7 +285,8 @@ A tensor whose shape, dtype and device come from an expression with side effects
         source = made.shape_of
         like = _LIKE[made.name]
         if not pure(source, self.names):
-            self.report(node, f"Use torch.{like}; no fix: `{code(source)}` has side effects and is written more than once.")
+            message = f"Use torch.{like}; no fix: `{code(source)}` has side effects and is written more than once."
+            self.report(node, message)
             return
         ref = self.names.reference(f"torch.{like}")
         if ref is None:
@@ -328,8 +337,7 @@ A tensor whose shape, dtype and device come from an expression with side effects
             return
         if method == "to" and not self._is_device(target, keyword=arg(node, "device") is not None):
             return
-        is_own_device = isinstance(target, cst.Attribute) and target.attr.value == "device"
-        if made.like_of is not None and is_own_device and dtype is None and same_code(target.value, made.like_of):
+        if made.like_of is not None and dtype is None and _is_device_of(target, made.like_of):
             if not _has_keywords(made, "device"):
                 self._redundant(node, made)
                 return
@@ -381,7 +389,8 @@ A tensor whose shape, dtype and device come from an expression with side effects
         """``torch.zeros_like(x).to(x.device)``: the move does nothing."""
         replacement = made.call.with_changes(lpar=node.lpar, rpar=node.rpar)
         fix = Fix(SAFE, {node: replacement})
-        self.report(node, f"Drop the move: torch.{made.name} already creates the tensor like `{code(made.like_of)}`.", fix)
+        message = f"Drop the move: torch.{made.name} already creates the tensor like `{code(made.like_of)}`."
+        self.report(node, message, fix)
 
     def _device_keyword(self, node: cst.Call, made: _Constructor, target, dtype, from_cuda: bool) -> None:
         """``torch.zeros(shape).to(device[, dtype])`` -> ``torch.zeros(shape, device=device[, dtype=dtype])``."""
@@ -410,6 +419,11 @@ _DTYPE_ASSUMPTION = {
     "randint": "assumes `{}` is int64: the result now takes its dtype.",
     "full": "assumes `{}` has the dtype of the fill value: the result now takes its dtype.",
 }
+
+
+def _is_device_of(node: cst.BaseExpression | None, tensor: cst.BaseExpression) -> bool:
+    """``node`` is ``tensor.device``."""
+    return isinstance(node, cst.Attribute) and node.attr.value == "device" and same_code(node.value, tensor)
 
 
 def _has_keywords(made: _Constructor, *names: str) -> bool:

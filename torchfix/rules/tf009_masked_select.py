@@ -21,6 +21,7 @@ from torchfix.rules._masks import (
 
 SAFE, UNSAFE = Applicability.SAFE, Applicability.UNSAFE
 _MESSAGE = "Index with the boolean mask instead of its nonzero() indices."
+_SQUEEZE = "assumes the mask never has exactly one nonzero element (the original index is then 0-d and drops a dimension)."
 
 
 def _example(body: str, after: str | None, row: str, inputs=None, **kw) -> Example:
@@ -31,6 +32,7 @@ def _example(body: str, after: str | None, row: str, inputs=None, **kw) -> Examp
 
 _XM = {"x": "float(6, 3)", "mask": "bool(6)"}
 _XL = {"x": "float(6, 3)", "mask": "long(6)"}
+_X = {"x": "float(6, 3)"}
 
 
 class MaskedSelect(ScopeTracker, Rule):
@@ -86,7 +88,7 @@ single-true and all-true ones, and compares the selections.
 """
     ROWS = {
         "tuple": "x[mask.nonzero(as_tuple=True)], x[torch.nonzero(mask, as_tuple=True)], x[torch.where(mask)] -> x[mask]",
-        "pinned": "x[mask.nonzero().squeeze(1)], x.index_select(0, ...), torch.index_select(x, 0, nonzero.view(-1)) -> x[mask]",
+        "pinned": "x[mask.nonzero().squeeze(1)], x.index_select(0, ...), torch.index_select(x, 0, ...view(-1)) -> x[mask]",
         "squeeze": "x[mask.nonzero().squeeze()] -> x[mask] (unsafe: a single True gives a 0-d index)",
         "flatten": "x.flatten()[mask.flatten()], x.view(-1)[mask.view(-1)] -> torch.masked_select(x, mask)",
         "stack": "torch.stack([v for v, m in zip(x, mask) if m]) -> x[mask]",
@@ -94,7 +96,7 @@ single-true and all-true ones, and compares the selections.
     EXAMPLES = (
         _example("y = x[mask.nonzero(as_tuple=True)]\n", "y = x[mask.bool()]\n", "tuple", _XM),
         _example("y = x[torch.nonzero(mask, as_tuple=True)]\n", "y = x[mask.bool()]\n", "tuple", _XL),
-        _example("m = x[:, 0] > 0\ny = x[torch.where(m)]\n", "m = x[:, 0] > 0\ny = x[m]\n", "tuple", {"x": "float(6, 3)"}),
+        _example("m = x[:, 0] > 0\ny = x[torch.where(m)]\n", "m = x[:, 0] > 0\ny = x[m]\n", "tuple", _X),
         _example(
             "y = x[(x[:, 0] > 0).nonzero(as_tuple=True)]\n", "y = x[x[:, 0] > 0]\n", "tuple", {"x": "float(6, 3)"}
         ),
@@ -230,17 +232,13 @@ single-true and all-true ones, and compares the selections.
         fix = Fix(
             applicability,
             {key: new_key},
-            assumption=(
-                "assumes the mask never has exactly one nonzero element (the original then drops the indexed dimension)."
-                if applicability is UNSAFE
-                else ""
-            ),
+            assumption=_SQUEEZE if applicability is UNSAFE else "",
             site=self._site(node, index(value, new_key), value, mask, proof) if applicability is SAFE else None,
         )
         self.report(node, _MESSAGE, fix)
 
     def _nonzero_tuple(self, node: cst.BaseExpression) -> cst.BaseExpression | None:
-        """The mask of ``mask.nonzero(as_tuple=True)``, ``torch.nonzero(mask, as_tuple=True)``, ``torch.where(mask)``."""
+        """The mask of ``m.nonzero(as_tuple=True)``, ``torch.nonzero(m, as_tuple=True)``, ``torch.where(m)``."""
         if not isinstance(node, cst.Call) or any(a.star for a in node.args):
             return None
         if method_name(node, self.names) == "nonzero":
@@ -276,16 +274,19 @@ single-true and all-true ones, and compares the selections.
         if method not in ("squeeze", "view", "reshape", "flatten"):
             return None
         mask = self._nonzero_matrix(receiver(node))  # type: ignore[arg-type]
-        if mask is None or any(a.star for a in node.args):  # type: ignore[union-attr]
-            return None
         args = node.args  # type: ignore[union-attr]
-        if method == "squeeze" and not args:
-            return mask, False
-        if method == "flatten":
-            return (mask, True) if not args else None
-        only = arg(node, "dim", 0) if method == "squeeze" else (args[0] if len(args) == 1 and args[0].keyword is None else None)  # type: ignore[arg-type]
-        wanted = (1, -1) if method == "squeeze" else (-1,)
-        return (mask, True) if len(args) == 1 and only is not None and int_value(only.value) in wanted else None
+        if mask is None or any(a.star for a in args):
+            return None
+        if not args:
+            return (mask, method == "flatten") if method in ("squeeze", "flatten") else None
+        if len(args) != 1:
+            return None
+        if method == "squeeze":
+            dim = arg(node, "dim", 0)  # type: ignore[arg-type]
+            return (mask, True) if dim is not None and int_value(dim.value) in (1, -1) else None
+        if method != "flatten" and args[0].keyword is None and int_value(args[0].value) == -1:
+            return mask, True
+        return None
 
     # -- x.index_select(0, ...) and torch.stack([...]) ------------------------
 
@@ -386,7 +387,9 @@ single-true and all-true ones, and compares the selections.
             SAFE if safe else UNSAFE,
             {node: replacement},
             imports=ref.imports,
-            assumption="" if safe else f"assumes `{code(source)}` and `{code(mask)}` are torch tensors of the same shape.",
+            assumption=(
+                "" if safe else f"assumes `{code(source)}` and `{code(mask)}` are torch tensors of the same shape."
+            ),
             site=self._site(node, replacement, source, mask, proof, flat=True) if safe else None,
         )
         self.report(node, "Use torch.masked_select instead of indexing a flattened tensor by a flattened mask.", fix)

@@ -272,10 +272,10 @@ the unselected branch, and compares them where the original is finite.
 
     def _blend(self, node, mask, a, b, swapped: bool, proof: Provenance) -> None:
         if not pure(mask, self.names):
-            self.report(node, "This 0/1-mask blend is torch.where; no fix: the mask has side effects and is written twice.")
+            self.report(node, _BLEND_NO_FIX + "the mask has side effects and is written twice.")
             return
         if _is_number(a) and _is_number(b) and not proof.is_bool(mask):
-            self.report(node, "This 0/1-mask blend is torch.where; no fix: with two literals the result dtype would change.")
+            self.report(node, _BLEND_NO_FIX + "with two literals the result dtype would change.")
             return
         ref = self.names.reference("torch.where")
         if ref is None:
@@ -289,12 +289,13 @@ the unselected branch, and compares them where the original is finite.
         replacement = make_call(ref.expr, [condition, a, b]).with_changes(lpar=node.lpar, rpar=node.rpar)
         local = [n for n in _unique(free_names(node)) if n not in self.names.bindings]
         operands = [(cst.Name(n), n, self._spec(n, mask, proof)) for n in local]
+        checkable = not assumptions and all(spec is not None for _, _, spec in operands)
         fix = Fix(
             UNSAFE if assumptions else SAFE,
             {node: replacement},
             imports=ref.imports,
             assumption=f"assumes {' and '.join(assumptions)}." if assumptions else "",
-            site=None if assumptions or any(s is None for _, _, s in operands) else site(node, replacement, operands, self.names),
+            site=site(node, replacement, operands, self.names) if checkable else None,
         )
         self.report(node, "Use torch.where instead of blending with a 0/1 mask.", fix)
 
@@ -371,8 +372,9 @@ the unselected branch, and compares them where the original is finite.
             return None
         key = store.slice[0].slice
         source = self._cloned(first.value)
-        proof = self._proof()
-        if source is None or not isinstance(key, cst.Index) or not proof.is_bool(key.value) or not pure(source, self.names):
+        if source is None or not isinstance(key, cst.Index) or not pure(source, self.names):
+            return None
+        if not self._proof().is_bool(key.value):
             return None
         ref = self.names.reference("torch.where")
         if ref is None:
@@ -399,6 +401,7 @@ the unselected branch, and compares them where the original is finite.
         self.report(node, _CLONE_MESSAGE + ".", fix)
 
 
+_BLEND_NO_FIX = "This 0/1-mask blend is torch.where; no fix: "
 _CLONE_MESSAGE = "Use torch.where instead of cloning and assigning through a boolean mask"
 
 
