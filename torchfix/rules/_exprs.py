@@ -158,3 +158,36 @@ def parse_division(node: cst.CSTNode, names: NameTable) -> tuple[cst.BaseExpress
     )
     other = found.arg("other", 0) if found is not None else None
     return None if other is None else (found.operand, other.value)
+
+
+#: tensor methods numpy arrays do not have: a call of one shows the operand is a torch tensor
+TORCH_ONLY_METHODS = frozenset(
+    {"norm", "unsqueeze", "pow", "square", "sqrt", "expand", "expand_as", "clamp", "clamp_min", "div", "true_divide",
+     "mul", "detach"}
+)
+
+
+class _TorchEvidence(cst.CSTVisitor):
+    def __init__(self, names: NameTable) -> None:
+        super().__init__()
+        self.names = names
+        self.found = False
+
+    def visit_Call(self, node: cst.Call) -> bool:
+        qualified = self.names.qualified(node.func)
+        if qualified is not None:
+            self.found = self.found or qualified == "torch" or qualified.startswith("torch.")
+        elif isinstance(node.func, cst.Attribute) and node.func.attr.value in TORCH_ONLY_METHODS:
+            self.found = True
+        return not self.found
+
+
+def is_visibly_torch(node: cst.CSTNode, names: NameTable) -> bool:
+    """Whether ``node`` calls a torch function or a tensor-only method.
+
+    ``((x ** 2).sum(-1, keepdims=True)) ** 0.5`` is valid numpy too; a rewrite to
+    a torch function is only safe where the code shows it works on tensors.
+    """
+    visitor = _TorchEvidence(names)
+    node.visit(visitor)
+    return visitor.found

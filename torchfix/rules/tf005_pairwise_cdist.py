@@ -7,7 +7,7 @@ import libcst as cst
 from torchfix.patterns import arg, is_pure, make_call, number_value, same_code
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._axes import Pairwise, pair, parse_broadcast
-from torchfix.rules._exprs import parse_sum_of_squares
+from torchfix.rules._exprs import is_visibly_torch, parse_sum_of_squares
 from torchfix.rules._norms import parse_vector_norm
 from torchfix.rules._rewrite import Parents, assumption, fit, make_site, short
 
@@ -66,7 +66,9 @@ one axis earlier (or, 2-D, none), and `keepdim` is False. The subtraction may co
 in either order (distance is symmetric); when the row operand comes second and an
 operand may have side effects, the finding has no fix, since `torch.cdist(a, b)`
 evaluates `a` first. `.expand(...)` after an unsqueeze is accepted, with its
-assumption added to the message.
+assumption added to the message. Code that is valid numpy as well (no torch call
+and no tensor-only method such as `.unsqueeze`, `.pow`, `.sqrt`, `.norm`) adds
+the assumption that the operands are torch tensors.
 
 ## What could go wrong
 `torch.cdist` requires floating-point inputs and `p >= 0`: a `p` that is not a
@@ -209,6 +211,8 @@ inputs of the assumed shapes and compares them.
         else:
             shape = ("2-D: (N, D) and (M, D)", "3-D: (B, N, D) and (B, M, D)")[pairing.rank - 2]
             clauses = [f"{short(row)} and {short(col)} are {shape}"]
+        if not is_visibly_torch(node, self.names):
+            clauses.append("they are torch tensors, not numpy arrays")
         site = None
         if pairing.row.expanded or pairing.col.expanded:
             clauses.append("the .expand only repeats them to the pairwise shape")

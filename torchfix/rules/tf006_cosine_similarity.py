@@ -9,7 +9,7 @@ import libcst as cst
 from torchfix.patterns import arg, has_star_args, int_value, is_pure, make_call, same_code
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._axes import Broadcast, pair, parse_broadcast, same_axis
-from torchfix.rules._exprs import parse_division, parse_product, parse_sum, receiver
+from torchfix.rules._exprs import is_visibly_torch, parse_division, parse_product, parse_sum, receiver
 from torchfix.rules._norms import EpsGuard, parse_eps_guard, parse_vector_norm
 from torchfix.rules._rewrite import Parents, assumption, fit, float_spec, make_site, short
 
@@ -66,7 +66,7 @@ F.normalize(b).T`, needs O(N*M) memory, by the identity
 ## Fix safety
 - `(a * b).sum(dim=d) / (a.norm(dim=d) * b.norm(dim=d))`, in any operand order,
   with `torch.sum`, `.mul`, `p=2`, `torch.norm`/`torch.linalg` norms or the
-  spelled-out `sqrt((a ** 2).sum(d))`: safe, equal wherever both norms are at
+  spelled-out `sqrt((a ** 2).sum(d))`, or divided by one norm after the other: safe, equal wherever both norms are at
   least `1e-8`. A `.clamp(min=eps)` on *each* norm is `F.cosine_similarity`'s own
   formula: safe with `eps=eps`.
 - `torch.dot(a, b) / (a.norm() * b.norm())`: safe, `dim=0` (`dot` only takes 1-D).
@@ -75,6 +75,9 @@ F.normalize(b).T`, needs O(N*M) memory, by the identity
 - `F.cosine_similarity(x.unsqueeze(1), y.unsqueeze(0), dim=-1)` (or `x[:, None]`,
   `y[None]`, plain `y`, `.expand`): unsafe, assumes x and y are 2-D. Either
   argument order is recognised; the operand with the new axis 1 gives the rows.
+
+A spelled-out form that is valid numpy as well (`(a ** 2).sum(-1) ** 0.5`
+norms, `a.dot(b)`, no torch call) gets an unsafe fix that assumes torch tensors.
 
 `a` and `b` appear twice in the original and once in the fix, so they must be
 the same code on both sides and free of side effects; otherwise the finding has
@@ -151,10 +154,23 @@ inputs of the example shapes and compares them.
             "sum",
             inputs=AB,
         ),
+        _example(
+            "torch.sum(a * b, -1) / a.norm(dim=-1) / b.norm(dim=-1)",
+            "F.cosine_similarity(a, b, dim=-1)",
+            "sum",
+            inputs=AB,
+        ),
         # Clamping each norm at eps is F.cosine_similarity's own formula.
         _example(
             "(a * b).sum(-1) / (a.norm(dim=-1).clamp(min=1e-8) * b.norm(dim=-1).clamp(min=1e-8))",
             "F.cosine_similarity(a, b, dim=-1, eps=1e-8)",
+            "sum",
+            inputs=AB,
+        ),
+        # Valid numpy too: unsafe, assuming a and b are tensors.
+        _unsafe(
+            "(a * b).sum(-1) / ((a ** 2).sum(-1) ** 0.5 * (b ** 2).sum(-1) ** 0.5)",
+            "F.cosine_similarity(a, b, dim=-1)",
             "sum",
             inputs=AB,
         ),
@@ -284,12 +300,16 @@ inputs of the example shapes and compares them.
         return (norm.operand, guard) if ok else None
 
     def _check_ratio(self, node, numerator, denominator) -> None:
+        chained = parse_division(numerator, self.names)
+        if chained is not None and self._dot(chained[0]) is not None:
+            # dot / a.norm(...) / b.norm(...)
+            (numerator, first_norm), guard = chained, None
+            factors = (first_norm, denominator)
+        else:
+            guard = parse_eps_guard(denominator, self.names)
+            factors = parse_product(guard.inner if guard is not None else denominator, self.names)
         dot = self._dot(numerator)
-        if dot is None:
-            return
-        guard = parse_eps_guard(denominator, self.names)
-        factors = parse_product(guard.inner if guard is not None else denominator, self.names)
-        if factors is None:
+        if dot is None or factors is None:
             return
         norms = [self._norm_of(f, dot.dim) for f in factors]
         if None in norms:
@@ -316,9 +336,13 @@ inputs of the example shapes and compares them.
         spec = float_spec(dot.dim)
         site = make_site(node, call, [(dot.a, "a", spec), (dot.b, "b", spec)], self.names, ref.imports)
         edits = {node: fit(call, node, self.parents)}
+        clauses = []
+        if not is_visibly_torch(node, self.names):
+            clauses.append(f"{short(dot.a)} and {short(dot.b)} are torch tensors, not numpy arrays")
         if additive:
-            clause = "clamping each norm at eps instead of the original eps guard does not matter"
-            fix = Fix(UNSAFE, edits, ref.imports, assumption=assumption([clause]), site=site)
+            clauses.append("clamping each norm at eps instead of the original eps guard does not matter")
+        if clauses:
+            fix = Fix(UNSAFE, edits, ref.imports, assumption=assumption(clauses), site=site)
         else:
             fix = Fix(SAFE, edits, ref.imports, site=site)
         self.report(node, "Use F.cosine_similarity instead of dividing the dot product by the norms.", fix)

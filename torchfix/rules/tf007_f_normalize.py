@@ -7,7 +7,7 @@ import libcst as cst
 from torchfix.patterns import int_value, is_pure, make_call, same_code
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._axes import parse_unsqueeze, same_axis
-from torchfix.rules._exprs import parse_division
+from torchfix.rules._exprs import is_visibly_torch, parse_division
 from torchfix.rules._norms import NormCall, parse_eps_guard, parse_vector_norm
 from torchfix.rules._rewrite import Parents, assumption, fit, float_spec, make_site, short
 
@@ -65,6 +65,10 @@ Unsafe, with the assumption in the message:
   only when `v` is 1-D.
 - `x /= x.norm(...)` becomes `x = F.normalize(x, ...)`: a new tensor, so other
   references to the old one no longer see the change.
+
+A spelled-out norm that is valid numpy as well (`x / (x ** 2).sum(-1, keepdims=True) ** 0.5`:
+no torch call, no tensor-only method) gets an unsafe fix that assumes `x` is a
+torch tensor.
 
 The divided tensor and the normed tensor must be the same code and free of side
 effects (names, attributes, constant or name subscripts, pure tensor methods);
@@ -136,9 +140,8 @@ inputs of the example shape and compares them.
         _example("x.div(x.norm(dim=-1, keepdim=True))", "F.normalize(x, dim=-1)", "keepdim", inputs=X),
         _example("torch.div(x, torch.linalg.norm(x, dim=1, keepdim=True))", "F.normalize(x, dim=1)", "keepdim", inputs=X),
         _example("x / torch.sqrt(x.pow(2).sum(-1, keepdim=True))", "F.normalize(x, dim=-1)", "keepdim", inputs=X),
-        _example(
-            "x / (x ** 2).sum(dim=1, keepdims=True) ** 0.5", "F.normalize(x, dim=1)", "keepdim", inputs=X
-        ),
+        # Valid numpy too: unsafe, assuming x is a tensor.
+        _unsafe("x / (x ** 2).sum(dim=1, keepdims=True) ** 0.5", "F.normalize(x, dim=1)", "keepdim", inputs=X),
         _example(
             "x / torch.sum(torch.square(x), dim=0, keepdim=True).sqrt()", "F.normalize(x, dim=0)", "keepdim", inputs=X
         ),
@@ -251,6 +254,8 @@ inputs of the example shape and compares them.
             keywords.append(("eps", guard.eps))
         call = make_call(ref.expr, [numerator], keywords)
         assumptions = []
+        if not is_visibly_torch(node, self.names):
+            assumptions.append(f"{short(numerator)} is a torch tensor, not a numpy array")
         if norm.dim is None:
             assumptions.append(f"{short(numerator)} is 1-D")
         if guard is not None and guard.additive:
