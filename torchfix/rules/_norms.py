@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import libcst as cst
 
 from torchfix.names import NameTable
-from torchfix.patterns import arg, has_star_args, is_false, is_true, number_value
-from torchfix.rules._exprs import parse_sqrt, parse_sum_of_squares
+from torchfix.patterns import arg, has_star_args, number_value
+from torchfix.rules._exprs import dim_value, keepdim_flag, parse_sqrt, parse_sum_of_squares
 
 #: qualified function -> the name of its order argument
 _FUNCTIONS = {
@@ -90,19 +90,15 @@ def parse_norm(node: cst.CSTNode, names: NameTable) -> NormCall | None:
     dim, keepdim = _named(node, "dim", 1 + shift, aliases), _named(node, "keepdim", 2 + shift, aliases)
     if sum(1 for a in node.args if a.keyword is None) > 3 + shift or (qualified in _FUNCTIONS and operand is None):
         return None
-    dim_value = dim.value if dim is not None else None
-    if isinstance(dim_value, cst.Name) and dim_value.value == "None":
-        dim_value = None
+    reduced, kept = dim_value(dim), keepdim_flag(keepdim)
     # torch.linalg.norm with ord over all elements is a matrix norm for 2-D input.
-    if qualified == "torch.linalg.norm" and dim_value is None and order is not None:
+    if qualified == "torch.linalg.norm" and reduced is None and order is not None:
         return None
     ok, p = _order(order.value if order is not None else None)
-    if not ok:
-        return None
-    if keepdim is not None and not (is_true(keepdim.value) or is_false(keepdim.value)):
+    if not ok or kept is None:
         return None
     base = operand.value if operand is not None else func.value  # type: ignore[union-attr]
-    return NormCall(node, base, p, dim_value, keepdim is not None and is_true(keepdim.value))
+    return NormCall(node, base, p, reduced, kept)
 
 
 def parse_vector_norm(node: cst.CSTNode, names: NameTable) -> NormCall | None:

@@ -71,8 +71,9 @@ and no tensor-only method such as `.unsqueeze`, `.pow`, `.sqrt`, `.norm`) adds
 the assumption that the operands are torch tensors.
 
 ## What could go wrong
-`torch.cdist` requires floating-point inputs and `p >= 0`: a `p` that is not a
-non-negative literal gets no fix. For `p=2` with more than 25 rows on either side
+`torch.cdist` requires both operands in the same floating-point dtype (float32 or
+float64 on CPU) and `p >= 0`: a `p` that is not a non-negative literal gets no
+fix; mixed or half-precision operands make the rewritten code raise. For `p=2` with more than 25 rows on either side
 `torch.cdist` uses the matrix-product expansion, which rounds differently: the
 distance between nearly equal points (the diagonal of `cdist(x, x)`) can be about
 `1e-3` instead of `0` in float32; pass `compute_mode="donot_use_mm_for_euclid_dist"`
