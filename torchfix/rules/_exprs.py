@@ -102,17 +102,24 @@ def parse_sum(node: cst.CSTNode, names: NameTable) -> Reduction | None:
     return Reduction(node, found.operand, dim_value(found.arg("dim", 0, "axis")), keepdim)
 
 
+def _is_exponent(node: cst.BaseExpression, exponent: float) -> bool:
+    """A literal ``exponent``; a square root must be spelled with ``.5`` (the prefilters look for it)."""
+    if exponent == 0.5 and not (isinstance(node, cst.Float) and ".5" in node.value):
+        return False
+    return number_value(node) == exponent
+
+
 def _power_of(node: cst.CSTNode, names: NameTable, exponent: float, method: str, function: str):
     """The base of ``b ** e``, ``b.method()``/``b.pow(e)``, ``torch.function(b)``/``torch.pow(b, e)``."""
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Power):
-        return node.left if number_value(node.right) == exponent else None
+        return node.left if _is_exponent(node.right, exponent) else None
     named = receiver(node, names, (method,), (function,), frozenset(), 0)
     if named is not None:
         return named.operand
     power = receiver(node, names, ("pow",), ("torch.pow",), frozenset({"exponent"}), 1)
     if power is not None:
         value = power.arg("exponent", 0)
-        return power.operand if value is not None and number_value(value.value) == exponent else None
+        return power.operand if value is not None and _is_exponent(value.value, exponent) else None
     return None
 
 
@@ -122,12 +129,7 @@ def parse_square(node: cst.CSTNode, names: NameTable) -> cst.BaseExpression | No
 
 
 def parse_sqrt(node: cst.CSTNode, names: NameTable) -> cst.BaseExpression | None:
-    """The radicand of ``r.sqrt()``, ``torch.sqrt(r)``, ``r ** 0.5``, ``r.pow(0.5)``, ``torch.pow(r, 0.5)``.
-
-    A power must be spelled with ``.5`` (``0.5``): the prefilters look for that text.
-    """
-    if isinstance(node, cst.BinaryOperation) and not (isinstance(node.right, cst.Float) and ".5" in node.right.value):
-        return None
+    """The radicand of ``r.sqrt()``, ``torch.sqrt(r)``, ``r ** 0.5``, ``r.pow(0.5)``, ``torch.pow(r, 0.5)``."""
     return _power_of(node, names, 0.5, "sqrt", "torch.sqrt")
 
 
