@@ -94,6 +94,8 @@ def parse_spec(text: str) -> Spec:
     if match:
         shape = tuple(int(n) for n in match.group(2).split(",")) if match.group(2) else ()
         return Spec(match.group(1), shape, excluded=names)
+    if names:
+        raise ValueError(f"only tensor inputs have variants to leave out: {text!r}")
     if text.startswith("int:"):
         return Spec("int", value=int(text[4:]))
     if text.startswith("float:"):
@@ -349,7 +351,7 @@ def test_spec_language():
     assert parse_spec("int:-1") == Spec("int", value=-1)
     assert parse_spec("float:1e-6") == Spec("number", value=1e-6)
     assert parse_spec("bool(6) except single-True, all-False").excluded == {"single-True", "all-False"}
-    for bad in ("tensor(4)", "bool(6) except random", "float(3) except sometimes"):
+    for bad in ("tensor(4)", "bool(6) except random", "float(3) except sometimes", "int:3 except zeros"):
         with pytest.raises(ValueError):
             parse_spec(bad)
     narrowed = {"m": parse_spec("bool(6) except single-True")}
