@@ -135,7 +135,7 @@ def test_sarif_describes_the_tool_and_every_rule():
     assert tf007["shortDescription"]["text"].startswith("Use F.normalize")
     assert tf007["fullDescription"]["text"].startswith("`F.normalize(x, dim=d)` says what the code means")
     assert "## Fix safety" in tf007["help"]["markdown"] and "## Example" in tf007["help"]["markdown"]
-    assert tf007["properties"]["fixSafety"] == "safe"
+    assert tf007["properties"]["fixSafety"] == "safe/unsafe"
     assert run["columnKind"] == "utf16CodeUnits"
     for result in run["results"]:
         assert driver["rules"][result["ruleIndex"]]["id"] == result["ruleId"]
@@ -268,7 +268,8 @@ def test_github_lines_from_engine_findings():
         "::warning file=pkg/model.py,line=5,col=9,endLine=5,endColumn=40,title=TF007 f-normalize"
         "::Use F.normalize instead of dividing by the norm.",
         "::warning file=pkg/model.py,line=6,col=9,endLine=6,endColumn=46,title=TF007 f-normalize"
-        "::Dividing by the norm is F.normalize; no fix: the operand has side effects.",
+        "::Dividing by the norm is F.normalize; no fix: f(h) may have side effects"
+        " and F.normalize evaluates it once.",
     ]
 
 
