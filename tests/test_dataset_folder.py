@@ -45,6 +45,8 @@ def _build(source: str):
 def _kind(source: str) -> str:
     if "np.load" in source:
         return "npy"
+    if "torch.load" in source:
+        return "pt"
     return "image" if "Image" in source else "text"
 
 
@@ -54,6 +56,8 @@ def _write(path: Path, kind: str, seed: int) -> None:
     if kind == "npy":
         with open(path, "wb") as f:
             np.save(f, rng.normal(size=(2, 3)).astype(np.float64))
+    elif kind == "pt":
+        torch.save(torch.from_numpy(rng.normal(size=(2, 3))), path)
     elif kind == "image":
         pixels = rng.integers(0, 255, size=(3, 4, 3), dtype=np.uint8)
         fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP"}.get(path.suffix.lower(), "PNG")
@@ -67,9 +71,10 @@ NAMES = {
     "text": ("a.txt", "b.md", "c.txt"),
     "image": ("a.png", "b.jpg", "c.png"),
     "npy": ("a.npy", "b.npy", "c.npy"),
+    "pt": ("a.pt", "b.pt", "c.pt"),
 }
-UPPER = {"text": "UPPER.TXT", "image": "UPPER.PNG", "npy": "UPPER.NPY"}
-HIDDEN = {"text": ".hidden.txt", "image": ".hidden.png", "npy": ".hidden.npy"}
+UPPER = {"text": "UPPER.TXT", "image": "UPPER.PNG", "npy": "UPPER.NPY", "pt": "UPPER.PT"}
+HIDDEN = {"text": ".hidden.txt", "image": ".hidden.png", "npy": ".hidden.npy", "pt": ".hidden.pt"}
 
 
 def make_tree(

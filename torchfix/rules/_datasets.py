@@ -121,6 +121,13 @@ class _Samples:
 
 
 @dataclass(frozen=True)
+class _Targets:
+    """``[label for _, label in samples]``: torchvision's ``targets``."""
+
+    samples: _Samples
+
+
+@dataclass(frozen=True)
 class _Value:
     """A pure expression of ``__init__`` parameters and module-level names."""
 
@@ -590,6 +597,9 @@ class FolderDataset:
             index = self._index(node)
             if index is not None:
                 return index
+        targets = self._targets(node)
+        if targets is not None:
+            return targets
         if isinstance(node, (cst.ListComp, cst.GeneratorExp)) and isinstance(node.elt, cst.Tuple):
             samples = _Samples()
             self._fill(samples, self._comp_clauses(node.for_in), node.elt)
@@ -597,6 +607,26 @@ class FolderDataset:
         if any(listing_kind(c, self.names) is not None for c in m.findall(node, m.Call())):
             raise Decline(f"__init__ lists folders in a way torchfix does not follow: `{snippet(node)}`")
         return _Value(self._value(node))
+
+    def _targets(self, node: cst.BaseExpression) -> _Targets | None:
+        """``[s[1] for s in samples]`` or ``[y for _, y in samples]``."""
+        if not isinstance(node, cst.ListComp) or node.for_in.ifs or node.for_in.inner_for_in is not None:
+            return None
+        samples = self.env.get(_key(node.for_in.iter) or "")
+        target = node.for_in.target
+        if not isinstance(samples, _Samples):
+            return None
+        second = m.Subscript(
+            value=m.Name(target.value if isinstance(target, cst.Name) else ""),
+            slice=[m.SubscriptElement(slice=m.Index(value=m.Integer("1")))],
+        )
+        if m.matches(node.elt, second) or (
+            m.matches(target, m.Tuple([m.Element(m.Name()), m.Element(m.Name())]))
+            and _is_name(node.elt, target.elements[1].value.value)
+            and target.elements[0].value.value != target.elements[1].value.value
+        ):
+            return _Targets(samples)
+        return None
 
     def _value(self, node: cst.BaseExpression, where: str = "__init__", allowed: frozenset[str] = frozenset()) -> cst.BaseExpression:
         """``node`` in terms of parameters and module names, or Decline."""
@@ -1296,6 +1326,8 @@ class FolderDataset:
                 source = "class_to_idx"
             elif isinstance(symbol, _Samples) and symbol.fill is fill:
                 source = "samples"
+            elif isinstance(symbol, _Targets) and symbol.samples.fill is fill:
+                source = "targets"
             elif not isinstance(symbol, _Value):
                 raise Decline(f"self.{attribute} holds a list the fix would not rebuild")
             elif attribute in applied:
@@ -1429,15 +1461,30 @@ def analyze(cls: cst.ClassDef, names: NameTable, globals_: frozenset[str], refer
         return None
     nesting = _Nesting(names)
     methods["__init__"].body.visit(nesting)
+    if not (nesting.flat_glob or nesting.walk_labels or nesting.deepest >= 2):
+        return None
+    try:
+        return FolderDataset(cls, names, globals_, reference).plan()
+    except Decline as reason:
+        declined = str(reason)
+    if not _names_classes(cls):
+        return None  # nested listings, but nothing says the folders are classes
     if nesting.flat_glob:
         return "one glob over root/*/<files> sorted by full path orders classes differently from torchvision when folder names share a prefix"
     if nesting.walk_labels and nesting.deepest < 2:
         return "labels come from os.walk's folder names; torchvision numbers the sorted class folders of the root"
-    if nesting.deepest < 2:
-        return None
     if nesting.deepest > 2:
         return "the files sit two folders below the root (root/<group>/<class>/<file>); DatasetFolder reads one class level"
-    try:
-        return FolderDataset(cls, names, globals_, reference).plan()
-    except Decline as reason:
-        return str(reason)
+    return declined
+
+
+#: identifier fragments that say a folder is a class (for report-only findings)
+_CLASS_WORDS = ("class", "label", "target", "cls", "categor")
+
+
+def _names_classes(cls: cst.ClassDef) -> bool:
+    """Whether some identifier of the class speaks of classes, labels or targets."""
+    return any(
+        any(word in name.value.lower() for word in _CLASS_WORDS)
+        for name in m.findall(cls.body, m.Name())
+    )

@@ -597,6 +597,64 @@ class SplitText(DatasetFolder):
         UNSAFE,
         row="os",
     ),
+    # targets scandir files
+    Example(
+        '''\
+import os
+
+import torch
+from torch.utils.data import Dataset
+
+
+class Tensors(Dataset):
+    """Saved tensors, one folder per class."""
+
+    def __init__(self, root, target_transform=None):
+        self.target_transform = target_transform
+        classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
+        self.class_to_idx = {name: index for index, name in enumerate(classes)}
+        self.samples = []
+        for name, index in self.class_to_idx.items():
+            folder = os.path.join(root, name)
+            for file in sorted(os.listdir(folder)):
+                if file.endswith(".pt"):
+                    self.samples.append((os.path.join(folder, file), index))
+        self.labels = [label for _, label in self.samples]
+
+    def __len__(self):
+        return len(self.samples)
+
+    def __getitem__(self, index):
+        path, label = self.samples[index]
+        x = torch.load(path)
+        if self.target_transform is not None:
+            label = self.target_transform(label)
+        return x, label
+''',
+        '''\
+import os
+
+import torch
+from torch.utils.data import Dataset
+from torchvision.datasets import DatasetFolder
+
+
+class Tensors(DatasetFolder):
+    """Saved tensors, one folder per class."""
+
+    def __init__(self, root, target_transform=None):
+        super().__init__(
+            root,
+            loader=torch.load,
+            is_valid_file=lambda path: path.endswith(".pt"),
+            target_transform=target_transform,
+            allow_empty=True,
+        )
+        self.labels = self.targets
+''',
+        UNSAFE,
+        row="os",
+    ),
     # the class folders are sorted with a key (natural sort?) or reversed; torchvision sorts names plainly.
     Example(
         '''\
@@ -994,8 +1052,31 @@ class Wrapped(Dataset):
 ''',
         "already a DatasetFolder; a wrapper dataset lists nothing",
     ),
-)
+    Valid(
+        '''\
+import os
 
+from PIL import Image
+from torch.utils.data import Dataset
+
+
+class Clips(Dataset):
+    def __init__(self, root, length=8):
+        self.clips = []
+        for video in sorted(os.listdir(root)):
+            frames = sorted(os.listdir(os.path.join(root, video)))
+            for start in range(0, len(frames) - length + 1, length):
+                self.clips.append([os.path.join(root, video, f) for f in frames[start:start + length]])
+
+    def __len__(self):
+        return len(self.clips)
+
+    def __getitem__(self, index):
+        return [Image.open(p).convert("RGB") for p in self.clips[index]]
+''',
+        "nested listings whose folders are not classes (video clips of frames)",
+    ),
+)
 
 
 class DatasetFolderRule(Rule):
