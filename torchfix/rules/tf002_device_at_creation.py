@@ -32,11 +32,10 @@ _KEYWORDS = frozenset(
 )
 #: identifier words that name a device (`device`, `self.dev`, `local_rank`, `gpu_id`)
 _DEVICE_WORDS = frozenset({"device", "dev", "rank", "gpu", "cuda"})
-_STREAM = "assumes a different random stream is acceptable: the numbers are drawn on the target device."
-_ROUNDS = (
-    "assumes the target device rounds the values as the CPU does "
-    "(linspace and fractional arange may differ in the last bit)."
-)
+#: what the unsafe fixes assume (joined into one sentence by _assumption)
+_STREAM = "a different random stream is acceptable (the numbers are drawn on the target device)"
+_ROUNDS = "the target device rounds the values as the CPU does (linspace and fractional arange may differ in the last bit)"
+_DENSE = "`{}` is a dense tensor (a *_like result keeps a sparse layout)"
 _MOVE = "Create the tensor on its device instead of moving it after creation."
 
 
@@ -115,7 +114,11 @@ dtype they are computed in (`tensor`, `arange`, `full` with a fractional fill).
 
 ## What could go wrong
 `*_like` preserves `x`'s memory format: for a non-contiguous `x` the new tensor
-has `x`'s strides (same values and shape; `view` may then need `reshape`).
+has `x`'s strides (same values and shape; `view` may then need `reshape`), and
+`rand_like`/`randn_like` fill it in memory order, so the same random numbers land
+in other positions. `*_like` also keeps `x`'s layout and tensor subclass: in a
+file that mentions sparse tensors the `*_like` fixes are unsafe (they assume a
+dense `x`); a subclass such as a DTensor is not visible in the code.
 A tensor whose shape, dtype and device come from an expression with side effects
 (`f(x).shape`) is reported without a fix.
 
@@ -151,6 +154,12 @@ A tensor whose shape, dtype and device come from an expression with side effects
         ),
         _example(
             "torch.zeros(x.size()).to(x.device)", "torch.zeros_like(x)", "like-no-dtype", _X32, applicability=UNSAFE
+        ),
+        Example(
+            "import torch\n\ny = torch.ones(x.shape, dtype=torch.bool, device=x.device).to_sparse()\n",
+            "import torch\n\ny = torch.ones_like(x, dtype=torch.bool).to_sparse()\n",
+            row="like",
+            applicability=UNSAFE,
         ),
         _example("torch.zeros(x.shape).to(x)", "torch.zeros_like(x)", "like-move", _X),
         _example("torch.ones(x.size()).type_as(x)", "torch.ones_like(x)", "like-move", _X),
@@ -274,14 +283,18 @@ A tensor whose shape, dtype and device come from an expression with side effects
             return
         dtype = made.keyword("dtype")
         same_dtype = isinstance(dtype, cst.Attribute) and dtype.attr.value == "dtype" and same_code(dtype.value, source)
-        assumption = ""
+        assumptions = []
         if dtype is None:
-            assumption = _DTYPE_ASSUMPTION.get(made.name, _DTYPE_ASSUMPTION["zeros"]).format(code(source))
+            assumptions.append(_DTYPE_ASSUMPTION.get(made.name, _DTYPE_ASSUMPTION["zeros"]).format(code(source)))
         keep = [] if dtype is None or same_dtype else [("dtype", dtype)]
-        self._report_like(node, made, keep, assumption)
+        self._report_like(node, made, keep, assumptions)
 
-    def _report_like(self, node: cst.Call, made: _Constructor, keywords, assumption: str) -> None:
-        """Replace ``node`` by ``torch.<name>_like(x, ...)`` (the shape's source ``x``)."""
+    def _report_like(self, node: cst.Call, made: _Constructor, keywords, assumptions: list[str]) -> None:
+        """Replace ``node`` by ``torch.<name>_like(x, ...)`` (the shape's source ``x``).
+
+        In a file that handles sparse tensors the fix is unsafe: ``*_like``
+        keeps ``x``'s layout where the original made a dense tensor.
+        """
         source = made.shape_of
         like = _LIKE[made.name]
         if not pure(source, self.names):
@@ -295,12 +308,14 @@ A tensor whose shape, dtype and device come from an expression with side effects
         keywords = [*keywords, *([("requires_grad", requires_grad)] if requires_grad is not None else [])]
         replacement = make_call(ref.expr, [source, *self._like_arguments(made)], keywords)
         replacement = replacement.with_changes(lpar=node.lpar, rpar=node.rpar)
-        checkable = not assumption and made.name in ("zeros", "ones", "full")
+        if any("sparse" in name for name in self.names.used_names):
+            assumptions = [*assumptions, _DENSE.format(code(source))]
+        checkable = not assumptions and made.name in ("zeros", "ones", "full")
         fix = Fix(
-            UNSAFE if assumption else SAFE,
+            UNSAFE if assumptions else SAFE,
             {node: replacement},
             imports=ref.imports,
-            assumption=assumption,
+            assumption=_assumption(assumptions),
             site=site(node, replacement, [(source, "x", "float(4, 8)")], self.names) if checkable else None,
         )
         self.report(node, f"Use torch.{like} instead of copying `{code(source)}`'s shape, dtype and device.", fix)
@@ -379,11 +394,11 @@ A tensor whose shape, dtype and device come from an expression with side effects
         """``torch.zeros(x.shape).to(x)`` / ``.type_as(x)`` -> ``torch.zeros_like(x)``."""
         if made.name in _RANDOM:
             if not _has_keywords(made, "dtype", "device"):
-                self._report_like(node, made, [], _STREAM)
+                self._report_like(node, made, [], [_STREAM])
             return
         exact = made.name in _EXACT or (made.name == "full" and _integer_fill(made))
         if exact:
-            self._report_like(node, made, [], "")
+            self._report_like(node, made, [], [])
 
     def _redundant(self, node: cst.Call, made: _Constructor) -> None:
         """``torch.zeros_like(x).to(x.device)``: the move does nothing."""
@@ -396,9 +411,9 @@ A tensor whose shape, dtype and device come from an expression with side effects
         """``torch.zeros(shape).to(device[, dtype])`` -> ``torch.zeros(shape, device=device[, dtype=dtype])``."""
         assumption = ""
         if made.name in _RANDOM:
-            assumption = _STREAM
+            assumption = _assumption([_STREAM])
         elif made.name in _ROUNDING or (made.name == "arange" and _fractional(made.call)):
-            assumption = _ROUNDS
+            assumption = _assumption([_ROUNDS])
         exact = made.name in _EXACT or (made.name in ("full", "full_like") and _integer_fill(made))
         if dtype is not None and not (exact or made.name in _RANDOM):
             return  # creating in the dtype can round differently than casting afterwards
@@ -415,10 +430,15 @@ A tensor whose shape, dtype and device come from an expression with side effects
 
 
 _DTYPE_ASSUMPTION = {
-    "zeros": "assumes `{}` has the default dtype: the result now takes its dtype.",
-    "randint": "assumes `{}` is int64: the result now takes its dtype.",
-    "full": "assumes `{}` has the dtype of the fill value: the result now takes its dtype.",
+    "zeros": "`{}` has the default dtype (the result now takes its dtype)",
+    "randint": "`{}` is int64 (the result now takes its dtype)",
+    "full": "`{}` has the dtype of the fill value (the result now takes its dtype)",
 }
+
+
+def _assumption(parts: list[str]) -> str:
+    """One sentence: ``assumes a and b.`` (empty for a safe fix)."""
+    return f"assumes {' and '.join(parts)}." if parts else ""
 
 
 def _is_device_of(node: cst.BaseExpression | None, tensor: cst.BaseExpression) -> bool:
