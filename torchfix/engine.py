@@ -11,7 +11,6 @@ from dataclasses import dataclass, field, replace
 from typing import Iterable, Mapping, Sequence
 
 import libcst as cst
-from libcst._batched_visitor import visit_batched
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from torchfix.imports import add_imports
@@ -19,6 +18,7 @@ from torchfix.names import ImportRequest, NameTable
 from torchfix.patterns import code
 from torchfix.rule import Applicability, Edit, FileContext, Fix, Report, Rule
 from torchfix.suppression import suppressed_codes
+from torchfix.walk import walk
 
 #: fixes are applied in passes until the text stops changing, at most this many
 MAX_PASSES = 10
@@ -110,7 +110,7 @@ def analyze(module: cst.Module, options: RunOptions) -> list[Report]:
     """Every rule's reports on ``module``, in one batched traversal."""
     context = FileContext(module=module, names=NameTable(module), settings=options.rule_settings)
     rules = [rule_class(context) for rule_class in options.rules]
-    visit_batched(module, rules)
+    walk(module, rules)
     return [report for rule in rules for report in rule.reports]
 
 
