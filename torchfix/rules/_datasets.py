@@ -48,6 +48,11 @@ ONE_LEVEL = (
     "assumes the class folders hold no sub-folders and the root holds at least one class folder "
     "(torchvision also loads files in sub-folders and raises on an empty root)."
 )
+GLOB = (
+    "assumes the class folders hold no sub-folders, no class folder name contains a glob character (*?[) "
+    "and the root holds at least one class folder (torchvision also loads files in sub-folders, "
+    "does not expand folder names and raises on an empty root)."
+)
 WALK = (
     "assumes no symbolic links to folders inside the class folders and at least one class folder "
     "(torchvision follows links and raises on an empty root)."
@@ -497,10 +502,10 @@ class FolderDataset:
         loader, transform, target_transform = self._getitem(methods["__getitem__"], attribute, fill)
         self._len(methods["__len__"], attribute)
         is_valid_file, extensions = self._filter(fill, image=loader is None)
-        if fill.listing != "walk":
-            assumption = ONE_LEVEL
-        else:
+        if fill.listing == "walk":
             assumption = WALK_LINKS if fill.follows_links else WALK
+        else:
+            assumption = GLOB if fill.listing == "glob" else ONE_LEVEL
         return Plan(
             root=fill.classes.root,
             loader=loader,
@@ -535,7 +540,10 @@ class FolderDataset:
         self.params = {p.name.value for p in every[1:]}
         # is_valid_file's parameter must not hide a name the moved filter reads
         taken = self.params | self.globals
-        self.path_name = next(n for n in ("path", "file_path", "sample_path", "path_") if n not in taken)
+        free = [n for n in ("path", "file_path", "sample_path") if n not in taken]
+        if not free:
+            raise Decline("no free name for is_valid_file's parameter")
+        self.path_name = free[0]
 
     # -- __init__ -------------------------------------------------------------------
 
@@ -1130,9 +1138,18 @@ class FolderDataset:
             return None, suffixes
         if not terms:
             return cst.Name("True"), None
-        combined = _paren(terms[0]) if isinstance(terms[0], cst.BooleanOperation) else terms[0]
+        if len(terms) == 1:
+            return terms[0], None
+
+        def operand(term: cst.BaseExpression) -> cst.BaseExpression:
+            loose = isinstance(term, (cst.IfExp, cst.Lambda, cst.NamedExpr)) or m.matches(
+                term, m.BooleanOperation(operator=m.Or())
+            )
+            return _paren(term) if loose else term
+
+        combined = operand(terms[0])
         for term in terms[1:]:
-            combined = cst.BooleanOperation(combined, cst.And(), _paren(term) if isinstance(term, cst.BooleanOperation) else term)
+            combined = cst.BooleanOperation(combined, cst.And(), operand(term))
         return combined, None
 
     # -- __getitem__ and __len__ ---------------------------------------------------------
@@ -1146,6 +1163,12 @@ class FolderDataset:
             raise Decline("__getitem__ takes more than an index")
         index = params.params[1].name.value
         path, target, rest = self._sample_lookup(statements(method.body), samples, index)
+        inline = m.Return(value=m.Tuple([m.Element(), m.Element(m.Name(target))]))
+        if len(rest) == 1 and m.matches(rest[0], inline) and path in free_names(rest[0].value.elements[0].value):
+            # return load(path), target
+            loaded = rest[0].value.elements[0].value
+            self._check_loader(loaded, path, {target, index})
+            return self._loader_argument(loaded, path, fill), None, None
         sample, loaded, rest = self._loader(rest, path, {target, index})
         transform, rest = self._transform(rest, sample, "transform")
         target_transform, rest = self._transform(rest, target, "target_transform")
@@ -1201,6 +1224,11 @@ class FolderDataset:
             rest = rest[1:]
         if loaded is None:
             raise Decline("__getitem__ does not load the sample from its path")
+        self._check_loader(loaded, path, forbidden)
+        return sample, loaded, rest
+
+    def _check_loader(self, loaded: cst.BaseExpression, path: str, forbidden: set[str]) -> None:
+        """The loader moves into __init__ as a function of the path alone."""
         for name in free_names(loaded):
             if name == path or name in self.introduced:
                 continue
@@ -1208,7 +1236,6 @@ class FolderDataset:
                 raise Decline(f"the loader reads `{name}` (instance state, a storage backend?); DatasetFolder's loader gets only the path")
             if name in self.params or (name not in self.globals and name not in _BUILTINS):
                 raise Decline(f"the loader depends on `{name}`, which the new __init__ would shadow or drop")
-        return sample, loaded, rest
 
     def _with_open(self, stmt: cst.With, path: str) -> tuple[str, cst.BaseExpression]:
         """``with open(path[, mode], encoding=...) as f: x = f.read()`` -> (x, ``Path(path).read_text(...)``)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import libcst as cst
+import libcst.matchers as m
 
 from torchfix.names import ImportRequest, Reference
 from torchfix.patterns import code
@@ -655,6 +656,53 @@ class Tensors(DatasetFolder):
         UNSAFE,
         row="os",
     ),
+    # from imports inline return
+    Example(
+        '''\
+from os import listdir
+from os.path import isdir, join
+
+from torch.utils.data import Dataset
+
+
+class Docs(Dataset):
+    def __init__(self, root):
+        self.classes = sorted(c for c in listdir(root) if isdir(join(root, c)))
+        self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+        self.samples = []
+        for c in self.classes:
+            for f in sorted(listdir(join(root, c))):
+                if f.endswith(".txt") and not f.startswith("_"):
+                    self.samples.append((join(root, c, f), self.class_to_idx[c]))
+
+    def __len__(self):
+        return len(self.samples)
+
+    def __getitem__(self, index):
+        path, label = self.samples[index]
+        return open(path).read(), label
+''',
+        '''\
+from os import listdir
+from os.path import isdir, join
+
+from torch.utils.data import Dataset
+from os.path import basename
+from torchvision.datasets import DatasetFolder
+
+
+class Docs(DatasetFolder):
+    def __init__(self, root):
+        super().__init__(
+            root,
+            loader=lambda path: open(path).read(),
+            is_valid_file=lambda path: path.endswith(".txt") and not basename(path).startswith("_"),
+            allow_empty=True,
+        )
+''',
+        UNSAFE,
+        row="os",
+    ),
     # the class folders are sorted with a key (natural sort?) or reversed; torchvision sorts names plainly.
     Example(
         '''\
@@ -1157,7 +1205,7 @@ non-matching extension, a hidden file and an empty class folder, and compare
         imports: list[ImportRequest] = []
 
         def reference(qualified: str) -> cst.BaseExpression:
-            ref = self._reference(qualified, prefer_from=qualified != "os.path.basename")
+            ref = self._reference(qualified)
             if ref is None:
                 raise Decline(f"no free name to spell {qualified}")
             imports.extend(i for i in ref.imports if i not in imports)
@@ -1170,11 +1218,14 @@ non-matching extension, a hidden file and an empty class folder, and compare
             self.report(node.name, f"Hand-written folder dataset: torchvision's DatasetFolder does this; no fix: {result}.")
             return
         base_name = "torchvision.datasets.ImageFolder" if result.image else "torchvision.datasets.DatasetFolder"
-        base = self._reference(base_name, prefer_from=True)
+        base = self._reference(base_name)
         if base is None:
             return
         imports.extend(i for i in base.imports if i not in imports)
         replacement = self._write(node, result, base.expr)
+        # a reference the filter simplified away (os.path.basename) must not leave an unused import
+        used = {n.value for n in m.findall(replacement, m.Name())}
+        imports = [i for i in imports if i.bound_name in used]
         short = base_name.rsplit(".", 1)[1]
         self.report(
             node.name,
@@ -1182,13 +1233,13 @@ non-matching extension, a hidden file and an empty class folder, and compare
             Fix(UNSAFE, {node: replacement}, imports=tuple(imports), assumption=result.assumption),
         )
 
-    def _reference(self, qualified: str, prefer_from: bool) -> Reference | None:
+    def _reference(self, qualified: str) -> Reference | None:
         """The file's own spelling; else ``from module import Name`` when that name is free."""
         ref = self.names.reference(qualified)
         if ref is not None and not ref.imports:
             return ref
         module, name = qualified.rsplit(".", 1)
-        if prefer_from and self.names.is_free(name):
+        if self.names.is_free(name):
             return Reference(cst.Name(name), (ImportRequest(module, name=name),))
         return ref
 
