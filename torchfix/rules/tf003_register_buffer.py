@@ -858,7 +858,7 @@ requires grad, and a frozen `nn.Parameter` that is filled or changed later
             new = {
                 attribute.name
                 for attribute in by_name.values()
-                if attribute.name not in found and self._holds_tensor(attribute, known | {f"{self_}.{attribute.name}"})
+                if attribute.name not in found and self._holds_tensor(attribute, known)
             }
             if not new:
                 break
@@ -1100,14 +1100,19 @@ class _ClassBuffers:
         for name in dict.fromkeys(buffers):
             self._moves(name)
 
-    def _writes(self, name: str) -> str | None:
-        """Why the attribute is written where a buffer could break: another method, outside the class."""
+    def _writes(self, name: str, converted: list[cst.CSTNode] | None = None) -> str | None:
+        """Why the attribute is written where a buffer could break: another method, outside the class,
+        or (given the ``converted`` assignments) another kind of store in ``__init__``."""
         for use in self.index.self_uses(self.cls, name):
             kind = _store_kind(self.index, use.node)
             if kind == "deleted":
                 return f"it is deleted in `{use.method.name.value}`"
             if kind is not None and use.method is not self.init:
                 return f"it is {kind} in `{use.method.name.value}`"
+            parent = self.index.parent[use.node]
+            if kind is not None and converted is not None and not isinstance(parent, cst.AugAssign):
+                if all(self.index.parent.get(parent, parent) is not a and parent is not a for a in converted):
+                    return "`__init__` also assigns it by unpacking"
         for use in self.index.foreign_uses(self.cls, name):
             kind = _store_kind(self.index, use.node)
             if kind is not None:
@@ -1123,7 +1128,7 @@ class _ClassBuffers:
             if self.index.related(self.cls, c)
         ):
             return f"the class already has an attribute `{name}` (register_buffer refuses it)"
-        written = self._writes(name)
+        written = self._writes(name, attribute.assigns)
         if written is not None:
             return written
         for assign in attribute.assigns:
@@ -1139,8 +1144,10 @@ class _ClassBuffers:
                 return f"it is used on the CPU on purpose (`{code(call)}`)"
             if use.method is self.init and _stored(use.node, parent):
                 # `self.y = self.x`: after model.to(), the buffer moves and the alias does not.
-                holder = self.index.parent[parent] if isinstance(parent, cst.Arg) else parent
-                return f"`__init__` shares it (`{code(holder)}`)"
+                holder = parent
+                while isinstance(holder, (cst.Arg, cst.Element, cst.DictElement)):
+                    holder = self.index.parent[holder]
+                return f"`__init__` shares it (`{_short(code(holder))}`)"
             if attribute.frozen is not None:
                 changed = self._changed(use.node)
                 if changed is not None:
@@ -1220,6 +1227,12 @@ def _is_move(method_: str, call: cst.Call) -> bool:
     if isinstance(value, cst.Attribute):
         return value.attr.value == "device"
     return isinstance(value, cst.Name) and value.value.endswith("device")
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """One line of at most ``limit`` characters, for a message."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _stored(node: cst.CSTNode, parent: cst.CSTNode | None) -> bool:

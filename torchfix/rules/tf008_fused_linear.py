@@ -78,11 +78,13 @@ class _Call:
 
     #: the statement list holding ``line``
     block: cst.CSTNode | None = None
+    #: which value of the input the call sees (see ``_ClassFusion._version``)
+    version: int = -1
 
     @property
-    def cluster(self) -> tuple[int, int, str]:
-        """Calls of one cluster fuse into one: same method, same block, same input."""
-        return (id(self.method), id(self.block), form(self.input))
+    def cluster(self) -> tuple[int, int, str, int]:
+        """Calls of one cluster fuse into one: same method, same block, same value of the same input."""
+        return (id(self.method), id(self.block), form(self.input), self.version)
 
 
 @dataclass
@@ -1002,28 +1004,6 @@ def queries(attn, x):
         None,
         row='skip',
     ),
-    # the input is reassigned between the calls.
-    Example(
-        '''\
-import torch.nn as nn
-
-
-class Mixer(nn.Module):
-    def __init__(self, dim):
-        super().__init__()
-        self.norm = nn.LayerNorm(dim)
-        self.a = nn.Linear(dim, dim)
-        self.b = nn.Linear(dim, dim)
-
-    def forward(self, x):
-        a = self.a(x)
-        x = self.norm(x)
-        b = self.b(x)
-        return a * b
-''',
-        None,
-        row='skip',
-    ),
     # the input is a submodule call, evaluated once per layer.
     Example(
         '''\
@@ -1163,6 +1143,26 @@ class Branches(nn.Module):
         return self.a(x) + self.b(x)
 ''',
         'convolutions are not matched',
+    ),
+    Valid(
+        '''\
+import torch.nn as nn
+
+
+class Mixer(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.a = nn.Linear(dim, dim)
+        self.b = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        a = self.a(x)
+        x = self.norm(x)
+        b = self.b(x)
+        return a * b
+''',
+        'the input changes between the calls: b runs on the normalised x',
     ),
 )
 
@@ -1315,6 +1315,7 @@ class _ClassFusion:
         self.cls = cls
         self.init = init
         self.self_ = self_
+        self._changes: dict[int, set[str]] = {}
 
     # -- analysis --------------------------------------------------------------
 
@@ -1390,8 +1391,28 @@ class _ClassFusion:
         line = self.index.line_of(node)
         if line is None and problem is None:
             problem = "in the header of a compound statement"
-        block = self.index.parent[line] if line is not None else None
-        return _Call(node, method_, node.args[0].value, line, problem, block)
+        if line is None:
+            return _Call(node, method_, node.args[0].value, line, problem, version=id(node))
+        block = self.index.parent[line]
+        version = self._version(node, line, block)
+        return _Call(node, method_, node.args[0].value, line, problem, block, version)
+
+    def _version(self, node: cst.Call, line: cst.SimpleStatementLine, block) -> int:
+        """The position of the last statement before the call, in its block, that changes its input
+        (-1: none): calls with the same version see the same value (`x = f(self.a(x)); self.b(x)` differ)."""
+        paths = paths_in(node.args[0].value)
+        small = next(a for a in self.index.ancestors(node) if isinstance(a, cst.BaseSmallStatement))
+        version, position = -1, 0
+        for statement in block.body:
+            for part in statement.body if isinstance(statement, cst.SimpleStatementLine) else [statement]:
+                if part is small:
+                    return version
+                if id(part) not in self._changes:
+                    self._changes[id(part)] = changed_in([part])
+                if paths & self._changes[id(part)]:
+                    version = position
+                position += 1
+        return version
 
     def _components(self, layers: list[_Layer]) -> list[list[_Layer]]:
         """Layers linked by a shared (method, input), in declaration order; two or more each."""
