@@ -99,7 +99,9 @@ keys, `parameters()` and checkpoints are unchanged, and each returns its input.
   `from mymodels import Identity` and `Identity(dim)` keep working. Only a class
   whose `__init__` does nothing but call `super().__init__()` and whose
   `forward(self, x)` returns `x` qualifies; other methods, attributes, a second
-  `forward` input or a subclass in the file leave it alone.
+  `forward` input, a subclass in the file, or a type test against the class
+  (`isinstance(m, Identity)`, which would then match every `nn.Identity`) leave
+  it alone.
 - An empty `nn.Sequential()` stored in an attribute (or passed to another
   `nn.Sequential`) becomes `nn.Identity()` only when the file never touches that
   attribute except to call it with one input: `add_module`, `append`, `extend`,
@@ -239,6 +241,11 @@ Build the module before and after, load the old `state_dict()` with
             "a subclass in the file relies on the class",
         ),
         Valid(
+            _NN + "\n\nclass Skip(nn.Module):\n    def forward(self, x):\n        return x\n\n\n"
+            "def prune(model):\n    return [m for m in model.modules() if not isinstance(m, Skip)]\n",
+            "isinstance(m, Skip) would also match every nn.Identity after the alias",
+        ),
+        Valid(
             _NN + "\n\nclass Net(nn.Module):\n    def __init__(self, layers):\n        super().__init__()\n"
             "        self.blocks = nn.Sequential()\n        for i, layer in enumerate(layers):\n"
             "            self.blocks.add_module(f'b{i}', layer)\n\n    def forward(self, x):\n        return self.blocks(x)\n",
@@ -296,6 +303,8 @@ Build the module before and after, load the old `state_dict()` with
         self._candidates: list[_Candidate] = []
         self._layer_arguments: list[tuple[cst.Call, cst.Arg]] = []
         self._module_classes: set[str] | None = None
+        #: names the file tests types against (isinstance, issubclass, type(x) is ...)
+        self._type_tested: set[str] = set()
 
     # -- collection -----------------------------------------------------------
 
@@ -322,7 +331,13 @@ Build the module before and after, load the old `state_dict()` with
         if isinstance(value, str):
             self._strings.add(value)
 
+    def visit_Comparison(self, node: cst.Comparison) -> None:
+        if m.findall(node, m.Call(func=m.Name("type"))):
+            self._type_tested.update(n.value for n in m.findall(node, m.Name()))
+
     def visit_Call(self, node: cst.Call) -> None:
+        if m.matches(node.func, m.Name("isinstance") | m.Name("issubclass")) and len(node.args) == 2:
+            self._type_tested.update(n.value for n in m.findall(node.args[1], m.Name()))
         if isinstance(node.func, cst.Attribute) and len(node.args) == 1:
             only = node.args[0]
             if only.keyword is None and not only.star:
@@ -469,7 +484,7 @@ Build the module before and after, load the old `state_dict()` with
             return
         if "__init__" in methods and not self._only_super_init(methods["__init__"], cls.name.value):
             return
-        if self._subclassed(cls.name.value):
+        if self._subclassed(cls.name.value) or cls.name.value in self._type_tested:
             return
         ref = self.names.reference("torch.nn.Identity")
         if ref is None or (isinstance(ref.expr, cst.Name) and ref.expr.value == cls.name.value):
