@@ -414,7 +414,6 @@ Build the module before and after, load the old `state_dict()` with
         return True
 
     def leave_Module(self, original_node: cst.Module) -> None:
-        self._module_classes = None
         for cls in self._classes:
             self._check_class(cls)
         for candidate in self._candidates:
@@ -448,7 +447,7 @@ Build the module before and after, load the old `state_dict()` with
         init = next((s for s in cls.body.body if isinstance(s, cst.FunctionDef) and s.name.value == "__init__"), None)
         if init is None or init.params.star_arg is not cst.MaybeSentinel.DEFAULT or init.params.posonly_params:
             return None
-        positional = [p for p in init.params.params][1:]
+        positional = list(init.params.params[1:])
         if argument.keyword is not None:
             names = [p.name.value for p in (*positional, *init.params.kwonly_params)]
             param = argument.keyword.value if argument.keyword.value in names else None
