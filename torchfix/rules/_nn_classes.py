@@ -25,6 +25,8 @@ MODULE_BASES = ("torch.nn.Module", "torch.nn.modules.module.Module")
 CONDITIONAL = (cst.If, cst.Else, cst.Try, cst.TryStar, cst.ExceptHandler, cst.ExceptStarHandler, cst.Finally, cst.Match)
 LOOPS = (cst.For, cst.While)
 NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+#: the name prefix of the load hooks TF008 writes; their string literals are not user names
+HOOK_PREFIX = "_load_unfused_"
 
 
 def methods(cls: cst.ClassDef) -> list[cst.FunctionDef]:
@@ -100,6 +102,8 @@ class _Walker(cst.CSTVisitor):
         self.stack: list[cst.CSTNode] = []
         #: ("class", ClassDef, None) or ("function", FunctionDef, owner ClassDef | None)
         self.scopes: list[tuple[str, cst.CSTNode, cst.ClassDef | None]] = []
+        #: depth inside generated load hooks, whose strings name layers that no longer exist
+        self.hooks = 0
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         if self.stack:
@@ -111,11 +115,13 @@ class _Walker(cst.CSTVisitor):
         elif isinstance(node, cst.FunctionDef):
             owner = self.scopes[-1][1] if self.scopes and self.scopes[-1][0] == "class" else None
             self.scopes.append(("function", node, owner))
+            if node.name.value.startswith(HOOK_PREFIX):
+                self.hooks += 1
         elif isinstance(node, cst.Attribute):
             self._attribute(node)
-        elif isinstance(node, cst.SimpleString):
+        elif isinstance(node, cst.SimpleString) and not self.hooks:
             self._string(node)
-        elif isinstance(node, cst.FormattedStringText):
+        elif isinstance(node, cst.FormattedStringText) and not self.hooks:
             self.index.strings.update(node.value.split("."))
         elif isinstance(node, cst.Name):
             self.index.identifiers.add(node.value)
@@ -127,6 +133,8 @@ class _Walker(cst.CSTVisitor):
         self.stack.pop()
         if isinstance(original_node, (cst.ClassDef, cst.FunctionDef)):
             self.scopes.pop()
+        if isinstance(original_node, cst.FunctionDef) and original_node.name.value.startswith(HOOK_PREFIX):
+            self.hooks -= 1
 
     def _attribute(self, node: cst.Attribute) -> None:
         owner = method_ = None

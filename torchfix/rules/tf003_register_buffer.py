@@ -797,7 +797,9 @@ groups and their saved state change layout).
 Skipped, each with a reason in the finding: an attribute assigned a non-tensor
 anywhere (a buffer only accepts tensors or None; a tensor in one branch and a
 float in another), reassigned or deleted in another method, a subclass or
-outside the class, a name the class itself defines, a tensor created on the
+outside the class, assigned by unpacking, shared in `__init__` with another
+attribute or object (`self.y = self.x`, `Sub(self.x)`: the buffer would move and
+the alias would not), a name the class itself defines, a tensor created on the
 CPU on purpose (`device="cpu"`, `.cpu()`, used with `.numpy()`), a tensor that
 requires grad, and a frozen `nn.Parameter` that is filled or changed later
 (`.data.copy_`). Classes that are not `nn.Module` subclasses have no

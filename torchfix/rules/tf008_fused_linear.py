@@ -11,6 +11,7 @@ from torchfix.names import dotted_name
 from torchfix.patterns import _normal_form, arg, code, has_star_args, is_pure, make_call
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._nn_classes import (
+    HOOK_PREFIX,
     FileIndex,
     body_names,
     changed_in,
@@ -1194,7 +1195,8 @@ import). Optimizer states saved before the rewrite do not convert.
 Detection: in one `nn.Module` subclass, two or more `nn.Linear` attributes with
 the same input width expression, bias flag and `device=`/`dtype=`, each called
 only as `self.<name>(x)` on the same input expression, in the same block, with
-`x` not reassigned or changed in place between the calls. Anything else that
+`x` not reassigned or changed in place between the calls (`x = self.fc1(x)`
+then `self.fc2(x)` is a sequence, not a group). Anything else that
 touches a layer is a reason to skip, and the finding says which: per-layer
 init or weight access (`nn.init.*(self.q.weight)`, `self.q.weight`), a layer
 passed to a function or used as a value, called on another input or twice, a
@@ -1240,15 +1242,17 @@ itself. When the split widths are not computable in the method (a local of
 
     def __init__(self, context) -> None:
         super().__init__(context)
-        self._locals: set[str] = set()
+        #: local names given out in this pass, per function
+        self._locals: dict[int, set[str]] = {}
 
-    def fresh_local(self, base: str) -> str:
-        """A local name free in the whole file and not yet given out by this rule."""
+    def fresh_local(self, base: str, function: cst.FunctionDef) -> str:
+        """A name free in the whole file and not yet given out in ``function``."""
+        taken = self._locals.setdefault(id(function), set())
         candidate, n = base, 1
-        while not self.names.is_free(candidate) or candidate in self._locals:
+        while not self.names.is_free(candidate) or candidate in taken:
             n += 1
             candidate = f"{base}{n}"
-        self._locals.add(candidate)
+        taken.add(candidate)
         return candidate
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
@@ -1582,7 +1586,7 @@ class _ClassFusion:
         if cat is None or code(cat.expr).split(".")[0] in _HOOK_LOCALS or self._shadows_all():
             return None, "the load hook's names would clash with this file's names"
         fused = self._free_attribute(fused_name(parts))
-        hook = self._free_attribute(f"_load_unfused_{fused}")
+        hook = self._free_attribute(f"{HOOK_PREFIX}{fused}")
         decls = [layer.decl for layer in group]
         outs = [d.out for d in decls]
         equal = len({form(o) for o in outs}) == 1
@@ -1602,7 +1606,7 @@ class _ClassFusion:
         body = list(self.cls.body.body)
         anchor = self.init
         for stmt in body[body.index(self.init) + 1:]:
-            if not (isinstance(stmt, cst.FunctionDef) and stmt.name.value.startswith("_load_unfused_")):
+            if not (isinstance(stmt, cst.FunctionDef) and stmt.name.value.startswith(HOOK_PREFIX)):
                 break
             anchor = stmt
         return anchor
@@ -1663,9 +1667,9 @@ class _ClassFusion:
         args = [a.with_changes(value=total) if a is last.out_arg else a for a in last.call.args]
         new_call = last.call.with_changes(args=args)
         target = cst.AssignTarget(_self_attr(self.self_, fused))
-        comments = [line for old in lines[:-1] for line in old.leading_lines if line.comment is not None]
+        comments = _comments(lines[:-1])
         fused_line = lines[-1].with_changes(
-            body=[cst.Assign([target], new_call)], leading_lines=[*lines[-1].leading_lines, *comments]
+            body=[cst.Assign([target], new_call)], leading_lines=[*comments, *lines[-1].leading_lines]
         )
         added = [fused_line]
         if sizes_attr is not None:
@@ -1717,11 +1721,11 @@ class _ClassFusion:
                     removed.append(call.line)
                     edits[call.line] = cst.RemovalSentinel.REMOVE
                 continue
-            fresh = self.rule.fresh_local(f"{call.call.func.attr.value}_out")
+            fresh = self.rule.fresh_local(f"{call.call.func.attr.value}_out", call.method)
             locals_.append(fresh)
             edits[call.call] = cst.Name(fresh, lpar=call.call.lpar, rpar=call.call.rpar)
         targets = cst.Tuple([cst.Element(cst.Name(n)) for n in locals_], lpar=[], rpar=[])
-        comments = [line for old in removed for line in old.leading_lines if line.comment is not None]
+        comments = _comments(removed)
         unpack = cst.SimpleStatementLine(
             [cst.Assign([cst.AssignTarget(targets)], split)],
             leading_lines=[*first_line.leading_lines, *comments],
@@ -1769,6 +1773,16 @@ def _is_store(index: FileIndex, node: cst.CSTNode) -> bool:
     return isinstance(parent, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign)) or (
         isinstance(parent, (cst.Element, cst.Tuple)) and _is_store(index, parent)
     )
+
+
+def _comments(removed: list[cst.SimpleStatementLine]) -> list[cst.EmptyLine]:
+    """The comments of removed lines (above them and after them), as comment lines to keep."""
+    kept = []
+    for line in removed:
+        kept += [empty for empty in line.leading_lines if empty.comment is not None]
+        if line.trailing_whitespace.comment is not None:
+            kept.append(cst.EmptyLine(comment=line.trailing_whitespace.comment))
+    return kept
 
 
 def _assigned_name(call: _Call) -> str | None:
