@@ -74,6 +74,9 @@ NO_COLOR = typer.Option(False, "--no-color", help="Plain output without colours.
 CONFIG = typer.Option(None, "--config", help="The pyproject.toml to read instead of the nearest one.")
 NO_CACHE = typer.Option(False, "--no-cache", help="Neither read nor write .torchfix_cache/.")
 JOBS = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes (default: one per CPU).")
+DEVICE = typer.Option(
+    None, "--device", help="Where verification runs: auto (CUDA, else MPS, else CPU), cpu, cuda or mps."
+)
 
 
 def _consoles(no_color: bool) -> tuple[Console, Console]:
@@ -192,13 +195,21 @@ def apply(
     config: Optional[Path] = CONFIG,
     no_cache: bool = NO_CACHE,
     jobs: Optional[int] = JOBS,
+    verify: bool = typer.Option(
+        False, "--verify", help="Check every fix numerically (in subprocesses, with torch) and write only what passed."
+    ),
+    device: Optional[str] = DEVICE,
 ) -> None:
     """Write the fixes in place (safe ones; unsafe ones too with --unsafe-fixes)."""
     out, err = _consoles(no_color)
     paths, settings = _settings(paths, config, select, ignore, unsafe_fixes, err)
     job = _job(Mode.DIFF if dry_run else Mode.APPLY, settings, paths, no_cache, jobs)
     review = Review(out, sys.stdin) if interactive else None
-    reports = _run(paths, job, err, quiet or interactive, review.for_file if review else None)
+    verified = 0
+    if verify:
+        verified, reports = _verify_apply(paths, settings, job, dry_run, interactive, device, fmt, out, err)
+    else:
+        reports = _run(paths, job, err, quiet or interactive, review.for_file if review else None)
     if review is not None and review.stopped:
         out.print("Stopped: the remaining fixes were not applied.", markup=False)
     text.print_errors(err, reports)
@@ -217,7 +228,55 @@ def apply(
     changed = any(r.changed for r in reports)
     if _failed(reports):
         raise typer.Exit(2)
-    raise typer.Exit(1 if remaining or (changed and (dry_run or exit_non_zero_on_fix)) else 0)
+    raise typer.Exit(1 if verified or remaining or (changed and (dry_run or exit_non_zero_on_fix)) else 0)
+
+
+def _verify_apply(paths, settings, job, dry_run, interactive, device, fmt, out, err):
+    """``apply --verify``: the verification's exit code and the reports of what it let through."""
+    from torchfix.verify.checks import VerifyError
+    from torchfix.verify.commands import verify_apply
+
+    if interactive:
+        err.print("torchfix: --verify and --interactive cannot be combined", markup=False)
+        raise typer.Exit(2)
+    console = out if fmt is Format.text else err
+    try:
+        reports, code = verify_apply(paths, settings, job=job, write=not dry_run, device=device, console=console)
+    except VerifyError as error:
+        err.print(f"torchfix: --verify: {error}", markup=False)
+        raise typer.Exit(2) from None
+    return code, reports
+
+
+class VerifyFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def verify(
+    paths: Optional[List[Path]] = PATHS,
+    base: str = typer.Option("HEAD", "--base", help="The git revision holding the original code."),
+    factory: Optional[str] = typer.Option(
+        None, "--factory", help="Check only this model: a function `package.module:name` that returns it."
+    ),
+    device: Optional[str] = DEVICE,
+    rtol: Optional[float] = typer.Option(None, "--rtol", help="Relative tolerance for every floating dtype."),
+    atol: Optional[float] = typer.Option(None, "--atol", help="Absolute tolerance for every floating dtype."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds each subprocess may take."),
+    fmt: VerifyFormat = typer.Option(VerifyFormat.text, "--format", help="Output format."),
+    no_color: bool = NO_COLOR,
+    config: Optional[Path] = CONFIG,
+) -> None:
+    """Prove a committed rewrite changed no numbers: each changed model, from --base and from the working tree."""
+    from torchfix.verify.commands import run_verify
+
+    out, err = _consoles(no_color)
+    code = run_verify(
+        list(paths or [Path(".")]), base=base, factory=factory, device=device, rtol=rtol, atol=atol,
+        timeout=timeout, fmt=fmt.value, config_file=config, out=out, err=err,
+    )
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -144,34 +144,6 @@ class SiteCheck:
         }
 
 
-def check_sites(sites: Sequence[SiteCheck], options: CheckOptions, cwd: Path) -> str:
-    """Fill each site's status and errors in one subprocess; returns the device used."""
-    if not sites:
-        return ""
-    with tempfile.TemporaryDirectory(prefix="torchfix-verify-") as folder:
-        payload = [
-            {
-                "id": f"s{i}",
-                "before": s.before,
-                "after": s.after,
-                "inputs": dict(s.inputs),
-                "edge_values": s.edge_values,
-                "names": dict(s.names),
-            }
-            for i, s in enumerate(sites)
-        ]
-        run = call_worker({"task": "sites", "sites": payload}, options, Path(folder), cwd, "sites")
-    for i, site in enumerate(sites):
-        line = run.lines.get(f"s{i}")
-        if line is None:
-            site.status, site.problem = "failed", f"the site check subprocess {run.failure}"
-            continue
-        site.status = line["status"]
-        site.max_abs, site.max_rel = line.get("max_abs", 0.0), line.get("max_rel", 0.0)
-        site.problem = "; ".join(line.get("problems", [])[:2]) or line.get("reason", "")
-    return run.header["device"]
-
-
 # --- module checks ---------------------------------------------------------------------------
 
 
@@ -238,47 +210,96 @@ def _entries(models: Sequence[ModelSpec], candidates: Sequence[str]) -> list[dic
     return entries
 
 
-def check_modules(
-    root: Path,
-    before: Mapping[Path, str],
-    after: Mapping[Path, str],
-    models: Sequence[ModelSpec],
-    candidates: Sequence[str],
-    options: CheckOptions,
-) -> ModuleReport:
-    """Build every model from the original sources (``before`` overlaid on disk), then from
-    the rewritten ones (``after`` overlaid), and compare."""
-    entries = _entries(models, candidates)
-    report = ModuleReport()
-    if not entries:
-        return report
-    with tempfile.TemporaryDirectory(prefix="torchfix-verify-") as folder:
-        workdir = Path(folder)
-        common = {"root": str(root), "workdir": folder}
-        original = call_worker(
-            {**common, "task": "before", "overlay": _overlay(before), "entries": entries}, options, workdir, root, "before"
-        )
-        built = [e for e in entries if original.lines.get(e["id"], {}).get("status") == "built"]
+class Verification:
+    """One verification's subprocesses: the original side runs once, with the site checks;
+    the rewritten side once per version of the rewrite (``apply --verify`` drops fixes
+    that failed and checks again, reusing the original side's saved results).
+
+    A context manager: the saved states, inputs and outputs live in a temporary folder.
+    """
+
+    def __init__(self, root: Path, options: CheckOptions) -> None:
+        self.root = root
+        self.options = options
+        self._folder = tempfile.TemporaryDirectory(prefix="torchfix-verify-")
+        self.workdir = Path(self._folder.name)
+        self.entries: list[dict] = []
+        self.original: WorkerRun | None = None
+        self._after_runs = 0
+
+    def __enter__(self) -> "Verification":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._folder.cleanup()
+
+    @property
+    def device(self) -> str:
+        return self.original.header["device"] if self.original else ""
+
+    def run_original(
+        self,
+        before: Mapping[Path, str],
+        models: Sequence[ModelSpec],
+        candidates: Sequence[str],
+        sites: Sequence[SiteCheck] = (),
+    ) -> None:
+        """Check ``sites``, and build, run and save every model from the original sources
+        (``before`` overlaid on the files on disk)."""
+        self.entries = _entries(models, candidates)
+        if not self.entries and not sites:
+            return
+        request = {
+            "task": "before",
+            "root": str(self.root),
+            "workdir": str(self.workdir),
+            "overlay": _overlay(before),
+            "entries": self.entries,
+            "sites": [
+                {"id": f"s{i}", "before": s.before, "after": s.after, "inputs": dict(s.inputs),
+                 "edge_values": s.edge_values, "names": dict(s.names)}
+                for i, s in enumerate(sites)
+            ],
+        }
+        self.original = call_worker(request, self.options, self.workdir, self.root, "before")
+        for i, site in enumerate(sites):
+            line = self.original.lines.get(f"s{i}")
+            if line is None:
+                site.status, site.problem = "failed", f"the checking subprocess {self.original.failure}"
+                continue
+            site.status = line["status"]
+            site.max_abs, site.max_rel = line.get("max_abs", 0.0), line.get("max_rel", 0.0)
+            site.problem = "; ".join(line.get("problems", [])[:2]) or line.get("reason", "")
+
+    def compare(self, after: Mapping[Path, str]) -> ModuleReport:
+        """Rebuild every model the original side built from the rewritten sources
+        (``after`` overlaid), load the saved state and compare."""
+        report = ModuleReport()
+        original = self.original
+        if original is None or not self.entries:
+            return report
+        built = [e for e in self.entries if original.lines.get(e["id"], {}).get("status") == "built"]
         rewritten = None
         if built:
-            after_entries = [{"id": e["id"], "recipe": original.lines[e["id"]]["recipe"]} for e in built]
-            rewritten = call_worker(
-                {**common, "task": "after", "overlay": _overlay(after), "entries": after_entries},
-                options,
-                workdir,
-                root,
-                "after",
-            )
-    report.device, report.torch = original.header["device"], original.header.get("torch", "")
-    for entry in entries:
-        line = original.lines.get(entry["id"])
-        if line is None and entry.get("auto") and original.failure is None:
-            continue  # not an nn.Module
-        if line is not None and line["status"] == "covered":
-            report.covered.append(entry["name"])
-            continue
-        report.models.append(_verdict(entry, line, original, rewritten))
-    return report
+            self._after_runs += 1
+            request = {
+                "task": "after",
+                "root": str(self.root),
+                "workdir": str(self.workdir),
+                "overlay": _overlay(after),
+                "entries": [{"id": e["id"], "recipe": original.lines[e["id"]]["recipe"]} for e in built],
+            }
+            rewritten = call_worker(request, self.options, self.workdir, self.root, f"after{self._after_runs}")
+        report.device, report.torch = original.header["device"], original.header.get("torch", "")
+        for entry in self.entries:
+            line = original.lines.get(entry["id"])
+            if line is None and entry.get("auto") and original.failure is None:
+                continue  # not an nn.Module
+            if line is not None and line["status"] == "covered":
+                report.covered.append(entry["name"])
+                continue
+            report.models.append(_verdict(entry, line, original, rewritten))
+        return report
 
 
 def _overlay(sources: Mapping[Path, str]) -> dict[str, str]:

@@ -19,7 +19,7 @@ from torchfix.results import FileReport
 from torchfix.rule import Applicability, Fix
 from torchfix.runner import Job, Mode, process_file, run
 from torchfix.sourcefile import SourceError, read_source, write_source
-from torchfix.verify.checks import CheckOptions, ModuleReport, SiteCheck, VerifyError, check_modules, check_sites
+from torchfix.verify.checks import CheckOptions, ModuleReport, SiteCheck, Verification, VerifyError
 from torchfix.verify.config import ModelSpec, VerifyConfig, device as valid_device, parse_verify_config, target
 from torchfix.verify.gitbase import revision_sources
 from torchfix.verify.project import Project
@@ -94,7 +94,9 @@ def run_verify(
         if not models and not candidates:
             err.print(f"Nothing to verify: no model in a Python file that differs from {base}.", markup=False)
             return 0
-        result = check_modules(settings.root, before, {}, models, candidates, options)
+        with Verification(settings.root, options) as verification:
+            verification.run_original(before, models, candidates)
+            result = verification.compare({})
     except (ConfigError, ValueError, VerifyError) as error:
         err.print(f"torchfix verify: {error}", markup=False)
         return 2
@@ -150,11 +152,11 @@ class _Policy:
     failed_sites: set[tuple[str, str, str]] = field(default_factory=set)
     levels: dict[str, int] = field(default_factory=dict)
 
-    def accept(self, path: str) -> Callable[[Finding, Fix], bool]:
+    def accept(self, path: str) -> Callable[..., bool]:
         """The veto callback for one file (the runner's ``accept``)."""
         level = self.levels.get(path, 0)
 
-        def accept(finding: Finding, fix: Fix) -> bool:
+        def accept(finding: Finding, fix: Fix, preview=None) -> bool:
             if level >= 2 or (level == 1 and fix.applicability is Applicability.UNSAFE):
                 return False
             site = fix.site
@@ -182,6 +184,71 @@ def _write(report: FileReport, settings: Settings) -> None:
     except SourceError as error:
         report.error = str(error)
         report.changed = False
+
+
+class _ApplyRun:
+    """The state of one ``apply --verify``: each file's report and the fixes it may keep."""
+
+    def __init__(self, paths: Sequence[Path], settings: Settings, job: Job, config: VerifyConfig) -> None:
+        self.settings = settings
+        self.job = job
+        self.config = config
+        self.policy = _Policy()
+        self.project = Project(settings.root)
+        self.reports = {report.path: report for report in run(paths, job)}
+        self.result = VerifyReport()
+
+    def refix(self, path: str) -> None:
+        self.reports[path] = process_file(Path(path), self.job, self.policy.accept)
+
+    def changed(self) -> dict[str, FileReport]:
+        return {path: report for path, report in self.reports.items() if report.changed}
+
+    def verify(self, options: CheckOptions) -> None:
+        self.result.sites = collect_sites(list(self.reports.values()))
+        candidates = self.project.candidates([Path(path) for path in self.changed()])
+        with Verification(self.settings.root, options) as check:
+            check.run_original({}, self.config.models, candidates, self.result.sites)
+            self.result.site_device = check.device
+            failed = [site for site in self.result.sites if site.status == "failed"]
+            self.policy.failed_sites.update(site.key for site in failed)
+            for path in sorted({path for site in failed for path in site.files}):
+                self.refix(path)
+            for attempt in range(_MAX_ROUNDS):
+                if not self._module_round(check, last=attempt == _MAX_ROUNDS - 1):
+                    break
+
+    def _module_round(self, check: Verification, last: bool) -> bool:
+        """Compare the current rewrite; drop the fixes a differing model blames. True: check again."""
+        changed = self.changed()
+        if not changed:
+            return False
+        result = check.compare({Path(path): report.source or "" for path, report in changed.items()})
+        first = not self.result.rounds
+        self.result.rounds.append(
+            Round("Module check" if first else "Module check again, after dropping the fixes below", result)
+        )
+        differing = [model for model in result.models if model.status == "differs"]
+        if not differing:
+            self.result.unchecked = _unchecked(self.project, [Path(p) for p in changed], result)
+            return False
+        blamed: dict[str, list[str]] = {}
+        for model in differing:
+            for path in _blamed(self.project, model.module, list(changed)):
+                blamed.setdefault(path, []).append(model.name)
+        for path in sorted(blamed):
+            names = ", ".join(blamed[path])
+            fixed = changed[path].fixed
+            unsafe = [a for a in fixed if a.fix.applicability is Applicability.UNSAFE]
+            # only safe fixes left to try, or no round left to check them: nothing unverified is written
+            if self.policy.levels.get(path, 0) == 0 and unsafe and len(unsafe) < len(fixed) and not last:
+                self.policy.levels[path] = 1
+                self.result.dropped.append(f"{path}: unsafe fixes {_describe(unsafe)} ({names} differs)")
+            else:
+                self.policy.levels[path] = 2
+                self.result.dropped.append(f"{path}: every fix, {_describe(fixed)} ({names} differs)")
+            self.refix(path)
+        return True
 
 
 def verify_apply(
@@ -213,54 +280,13 @@ def verify_apply(
     except ValueError as error:
         raise VerifyError(str(error)) from None
     job = replace(job, mode=Mode.DIFF) if job is not None else Job(Mode.DIFF, settings)
-    reports = {report.path: report for report in run(paths, job)}
-    verification = VerifyReport()
-    policy = _Policy()
-
-    def refix(path: str) -> None:
-        reports[path] = process_file(Path(path), job, policy.accept)
-
-    verification.sites = collect_sites(list(reports.values()))
-    verification.site_device = check_sites(verification.sites, options, settings.root)
-    for site in verification.sites:
-        if site.status == "failed":
-            policy.failed_sites.add(site.key)
-    for path in sorted({path for site in verification.sites if site.status == "failed" for path in site.files}):
-        refix(path)
-
-    project = Project(settings.root)
-    for attempt in range(_MAX_ROUNDS):
-        changed = {path: report for path, report in reports.items() if report.changed}
-        if not changed:
-            break
-        overlay = {Path(path): report.source or "" for path, report in changed.items()}
-        candidates = project.candidates(list(overlay))
-        result = check_modules(settings.root, {}, overlay, config.models, candidates, options)
-        title = "Module check" if attempt == 0 else "Module check again, after dropping the fixes below"
-        verification.rounds.append(Round(title, result))
-        differing = [model for model in result.models if model.status == "differs"]
-        if not differing:
-            verification.unchecked = _unchecked(project, [Path(p) for p in changed], result)
-            break
-        blamed = sorted({path for model in differing for path in _blamed(project, model.module, list(changed))})
-        names = ", ".join(model.name for model in differing)
-        for path in blamed:
-            fixed = changed[path].fixed
-            unsafe = [a for a in fixed if a.fix.applicability is Applicability.UNSAFE]
-            last = attempt == _MAX_ROUNDS - 1  # nothing unverified is ever written
-            if policy.levels.get(path, 0) == 0 and unsafe and len(unsafe) < len(fixed) and not last:
-                policy.levels[path] = 1
-                verification.dropped.append(f"{path}: unsafe fixes {_describe(unsafe)} ({names} differs)")
-            else:
-                policy.levels[path] = 2
-                verification.dropped.append(f"{path}: every fix, {_describe(fixed)} ({names} differs)")
-            refix(path)
-
-    for report in reports.values():
-        if report.changed and write:
+    state = _ApplyRun(paths, settings, job, config)
+    state.verify(options)
+    if write:
+        for report in state.changed().values():
             _write(report, settings)
     if fmt == "json":
-        console.print(render_json(verification), markup=False, highlight=False, soft_wrap=True)
+        console.print(render_json(state.result), markup=False, highlight=False, soft_wrap=True)
     else:
-        render(console, verification)
-    return sorted(reports.values(), key=lambda r: r.path), verification.exit_code
+        render(console, state.result)
+    return sorted(state.reports.values(), key=lambda r: r.path), state.result.exit_code

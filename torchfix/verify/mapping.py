@@ -5,8 +5,10 @@ A fused-Linear rewrite (TF008) replaces ``attn.q.weight``, ``attn.k.weight`` and
 along dim 0. A key present only after the rewrite is matched to keys present
 only before it that share its parent module and its leaf (``weight``, ``bias``):
 first by name (the fused name spells the parts in order, joined directly or by
-``_``: ``qkv``, ``query_key_value``), else, when every such key fits, by shape
-alone, in the original registration order. The shapes must add up along dim 0.
+``_``, around a shared prefix or suffix: ``qkv``, ``query_key_value``,
+``qkv_proj`` from ``q_proj``..., ``to_qkv`` from ``to_q``...), else, when every
+such key fits, by shape alone, in the original registration order. The shapes
+must add up along dim 0.
 """
 
 from __future__ import annotations
@@ -59,6 +61,28 @@ def _spell(fused: str, names: Sequence[str]) -> list[str] | None:
     return None
 
 
+def _affixes(fused: str) -> list[tuple[str, str]]:
+    """(prefix, suffix) pairs of ``fused`` cut at underscores, the empty pair first."""
+    cuts = [i for i, char in enumerate(fused) if char == "_"]
+    prefixes = ["", *(fused[: i + 1] for i in cuts)]
+    suffixes = ["", *(fused[i:] for i in cuts)]
+    return [(p, s) for p in prefixes for s in suffixes if len(p) + len(s) < len(fused)]
+
+
+def _spell_parts(fused: str, names: Sequence[str]) -> list[str] | None:
+    """The names that spell ``fused``, possibly around a prefix and suffix they all share."""
+    for prefix, suffix in _affixes(fused):
+        cores = {
+            n[len(prefix) : len(n) - len(suffix)]: n
+            for n in names
+            if n.startswith(prefix) and n.endswith(suffix) and len(n) > len(prefix) + len(suffix)
+        }
+        found = _spell(fused[len(prefix) : len(fused) - len(suffix)], list(cores))
+        if found is not None and len(found) > 1:
+            return [cores[core] for core in found]
+    return None
+
+
 def _fits(after: Shape, parts: Sequence[Shape]) -> bool:
     if not parts or not after or any(len(p) != len(after) or tuple(p[1:]) != tuple(after[1:]) for p in parts):
         return False
@@ -78,8 +102,8 @@ def map_parameters(before: Mapping[str, Shape], after: Mapping[str, Shape]) -> P
         if split is not None:
             group = [k for k in free if (s := _split(k)) is not None and (s[0], s[2]) == (split[0], split[2])]
         by_name = {_split(k)[1]: k for k in group}
-        spelled = _spell(split[1], list(by_name)) if split is not None else None
-        chosen = [by_name[name] for name in spelled] if spelled and len(spelled) > 1 else group
+        spelled = _spell_parts(split[1], list(by_name)) if split is not None else None
+        chosen = [by_name[name] for name in spelled] if spelled else group
         if len(chosen) > 1 and _fits(after[key], [before[k] for k in chosen]):
             result.parts[key] = chosen
             free = [k for k in free if k not in chosen]

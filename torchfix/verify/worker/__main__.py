@@ -1,4 +1,8 @@
-"""``python -m torchfix.verify.worker REQUEST.json RESULT.jsonl``: one batch of checks."""
+"""``python -m torchfix.verify.worker REQUEST.json RESULT.jsonl``: one batch of checks.
+
+Tasks: ``probe`` (which device), ``before`` (the site checks, then the original
+side of the module check), ``after`` (the rewritten side).
+"""
 
 from __future__ import annotations
 
@@ -31,7 +35,12 @@ def available(torch) -> tuple[bool, bool]:
 
 
 def deterministic(torch) -> None:
-    """TF32 off and deterministic algorithms on: both sides compute in full precision."""
+    """TF32 off and deterministic algorithms on: both sides compute in full precision.
+
+    One intra-op thread: on a busy machine a parallel region waits for every
+    thread to be scheduled, which made small models' timings vary a thousandfold.
+    """
+    torch.set_num_threads(1)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cudnn.benchmark = False
@@ -62,11 +71,10 @@ def main(argv: list[str]) -> int:
 
     tolerance = Tolerance(request.get("rtol"), request.get("atol"))
     seed = request.get("seed", 0)
-    if request["task"] == "sites":
+    if request.get("sites"):
         from torchfix.verify.worker.sites import run_sites
 
         run_sites(request["sites"], torch.device(device), tolerance, seed, emit)
-        return 0
     from torchfix.verify import overlay
     from torchfix.verify.worker.models import Side, run_after, run_before
 

@@ -127,7 +127,9 @@ def compare_values(
     if before_paths != after_paths:
         missing = [p for p in before_paths if p not in after_paths]
         extra = [p for p in after_paths if p not in before_paths]
-        detail = "; ".join(filter(None, [missing and f"missing {missing[:3]}", extra and f"new {extra[:3]}"]))
+        detail = "; ".join(
+            f"{label} {', '.join(paths[:3])}" for label, paths in (("missing", missing), ("new", extra)) if paths
+        )
         result.problems.append(f"output structure differs: {detail or 'order changed'}")
         return result
     for (path, b), (_, a) in zip(before, after):

@@ -89,7 +89,7 @@ def _config_class(annotation: Any) -> type | None:
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(annotation) if a is not type(None)]
         annotation = options[0] if len(options) == 1 else None
-    if not isinstance(annotation, type) or annotation.__module__ == "builtins":
+    if not isinstance(annotation, type) or annotation.__module__ == "builtins" or annotation is inspect.Parameter.empty:
         return None
     if issubclass(annotation, (nn.Module, torch.Tensor)) or annotation.__module__.startswith("torch"):
         return None
@@ -162,20 +162,36 @@ def normalize_inputs(value: Any) -> tuple[tuple, dict]:
     return (value,), {}
 
 
+class _SelfUses(ast.NodeVisitor):
+    """``self.<name>`` in evaluation order: a call's arguments before the call itself."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def visit_Call(self, node: ast.Call) -> None:
+        for child in (*node.args, *node.keywords):
+            self.visit(child)
+        func = node.func
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
+            self.names.append(func.attr)
+        else:
+            self.visit(func)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if isinstance(node.value, ast.Name) and node.value.id == "self":
+            self.names.append(node.attr)
+        self.generic_visit(node)
+
+
 def _forward_order(module: nn.Module) -> list[str] | None:
-    """The ``self.<name>`` attributes ``forward`` mentions, in source order (None: no source)."""
+    """The ``self.<name>`` attributes ``forward`` uses, first used first (None: no source)."""
     try:
-        source = textwrap.dedent(inspect.getsource(type(module).forward))
-        tree = ast.parse(source)
+        tree = ast.parse(textwrap.dedent(inspect.getsource(type(module).forward)))
     except (OSError, TypeError, SyntaxError):
         return None
-    found = [
-        node
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
-    ]
-    found.sort(key=lambda node: (node.lineno, node.col_offset))
-    return list(dict.fromkeys(node.attr for node in found))
+    visitor = _SelfUses()
+    visitor.visit(tree)
+    return list(dict.fromkeys(visitor.names))
 
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -337,18 +353,23 @@ def _projection(tensor: torch.Tensor, seed: int, index: int) -> torch.Tensor:
     return (real * weight.to(device=real.device, dtype=real.dtype)).sum()
 
 
+def _shapes(values: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
+    return {key: tuple(value.shape) for key, value in values.items()}
+
+
+def _mapped(values: dict[str, torch.Tensor], parts: dict[str, list[str]]) -> dict[str, torch.Tensor]:
+    """The original's tensors under the rewrite's keys (fused keys concatenated along dim 0)."""
+    return {key: torch.cat([values[k] for k in keys]) for key, keys in parts.items()}
+
+
 def compare_gradients(before: dict | None, after: dict | None, tolerance: Tolerance) -> Comparison:
     result = Comparison()
     if before is None or after is None:
         if (before is None) != (after is None):
             result.problems.append("only one side's outputs carry gradients")
         return result
-    mapping = map_parameters(
-        {k: tuple(v.shape) for k, v in before["parameters"].items()},
-        {k: tuple(v.shape) for k, v in after["parameters"].items()},
-    )
-    for key, parts in mapping.parts.items():
-        expected = torch.cat([before["parameters"][p] for p in parts]) if len(parts) > 1 else before["parameters"][key]
+    mapping = map_parameters(_shapes(before["parameters"]), _shapes(after["parameters"]))
+    for key, expected in _mapped(before["parameters"], mapping.parts).items():
         result.merge(compare_tensor(f"grad {key}", expected, after["parameters"][key], tolerance))
     for key in mapping.unmatched_after:
         result.problems.append(f"grad {key}: a trainable parameter without counterpart in the original")
@@ -366,12 +387,10 @@ def load_state(model: nn.Module, state: dict) -> str | None:
         return None
     except RuntimeError as error:
         direct = one_line(error)
-    target = model.state_dict()
-    mapping = map_parameters({k: tuple(v.shape) for k, v in state.items()}, {k: tuple(v.shape) for k, v in target.items()})
+    mapping = map_parameters(_shapes(state), _shapes(model.state_dict()))
     if not mapping.complete:
         raise RuntimeError(f"load_state_dict(strict=True) failed: {direct}")
-    mapped = {k: torch.cat([state[p] for p in parts]) if len(parts) > 1 else state[k] for k, parts in mapping.parts.items()}
-    model.load_state_dict(mapped, strict=True)
+    model.load_state_dict(_mapped(state, mapping.parts), strict=True)
     return (
         "the original's state_dict loads only through key mapping ("
         + "; ".join(mapping.describe())

@@ -22,7 +22,13 @@ from torchfix.verify.worker.compare import Comparison, Tolerance, compare_values
 from torchfix.verify.worker.models import one_line
 
 _TENSOR = re.compile(r"^\s*(float|double|half|bool|long|int)\s*\(([\d,\s]*)\)\s*$")
-_DTYPES = {"float": torch.float32, "double": torch.float64, "half": torch.float16, "long": torch.int64, "int": torch.int32}
+_DTYPES = {
+    "float": torch.float32,
+    "double": torch.float64,
+    "half": torch.float16,
+    "long": torch.int64,
+    "int": torch.int32,
+}
 #: modules whose names a site may use (a site never imports user code)
 _ALLOWED_ROOTS = ("torch", "math")
 
