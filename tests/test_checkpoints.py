@@ -14,8 +14,11 @@ have a default, else the test fails and names it.
 from __future__ import annotations
 
 import copy
+import importlib
 import inspect
+import io
 import re
+import sys
 import types
 
 import pytest
@@ -170,3 +173,21 @@ def test_every_module_example_declares_its_inputs():
         for example in rule.EXAMPLES:
             if example.after is not None:
                 assert example.inputs, f"{rule.CODE}: a before/after example without inputs"
+
+
+def test_the_rewritten_module_pickles_with_its_hook(tmp_path, monkeypatch):
+    """``torch.save(model)`` pickles the hook (a static method, no closure) and it still converts."""
+    example = FusedLinear.EXAMPLES[0]
+    (tmp_path / "fused_attention_example.py").write_text(example.after)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        module = importlib.import_module("fused_attention_example")
+        buffer = io.BytesIO()
+        torch.save(module.Attention(16), buffer)
+        buffer.seek(0)
+        loaded = torch.load(buffer, weights_only=False)
+    finally:
+        sys.modules.pop("fused_attention_example", None)
+    old = _module_classes(example.before, "before")["Attention"](16)
+    loaded.load_state_dict(old.state_dict(), strict=True)
+    torch.testing.assert_close(loaded.qkv.weight, torch.cat([old.q.weight, old.k.weight, old.v.weight]))
