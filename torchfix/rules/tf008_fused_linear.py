@@ -1456,12 +1456,14 @@ class _ClassFusion:
             return "a declaration shares its line with other statements"
         if len({id(self.index.parent[line]) for line in lines}) != 1:
             return "they are created in different blocks"
+        # The fused layer is created where the last part was: what the earlier parts read must not
+        # change on the way there.
         block = self.index.parent[lines[0]].body
-        first, last = block.index(lines[0]), block.index(lines[-1])
-        between = [s for s in block[first:last] if s not in lines]
-        widths = set().union(*(paths_in(layer.decl.call) for layer in group))
-        if widths & changed_in(between):
-            return "a name in their widths changes between the declarations"
+        last = block.index(lines[-1])
+        for layer, line in zip(group, lines):
+            between = [s for s in block[block.index(line) + 1:last] if all(s is not other for other in lines)]
+            if paths_in(layer.decl.call) & changed_in(between):
+                return f"a name in the widths of `self.{layer.name}` changes before the last declaration"
         for layer in group:
             seen = [c.cluster for c in layer.calls]
             twice = next((c for c in layer.calls if seen.count(c.cluster) > 1), None)
