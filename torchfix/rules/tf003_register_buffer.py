@@ -870,6 +870,9 @@ requires grad, and a frozen `nn.Parameter` that is filled or changed later
             values = [a.value for a in attribute.assigns]
             if self._frozen_parameter(values[0]) is not None and len(values) == 1:
                 attribute.frozen = self._frozen_parameter(values[0])
+                if not self.is_tensor(attribute.frozen, known):
+                    # nn.Parameter detaches its data; a buffer would keep an autograd history.
+                    attribute.problem = f"`{_short(code(attribute.frozen))}` is not a tensor built here"
                 continue
             own = known | {f"{self_}.{attribute.name}"}
             odd = next((v for v in values if not self.is_tensor(v, own) and not _is_none(v)), None)
@@ -1111,10 +1114,13 @@ class _ClassBuffers:
                 return f"it is deleted in `{use.method.name.value}`"
             if kind is not None and use.method is not self.init:
                 return f"it is {kind} in `{use.method.name.value}`"
+            if kind is None or converted is None:
+                continue
             parent = self.index.parent[use.node]
-            if kind is not None and converted is not None and not isinstance(parent, cst.AugAssign):
-                if all(self.index.parent.get(parent, parent) is not a and parent is not a for a in converted):
-                    return "`__init__` also assigns it by unpacking"
+            owner = parent if isinstance(parent, (cst.AnnAssign, cst.AugAssign)) else self.index.parent.get(parent)
+            if not isinstance(parent, cst.AugAssign) and all(owner is not a for a in converted):
+                # `self.a, self.b = ...` before register_buffer("a") makes it raise.
+                return f"`__init__` also assigns it another way (`{_short(code(owner))}`)"
         for use in self.index.foreign_uses(self.cls, name):
             kind = _store_kind(self.index, use.node)
             if kind is not None:
