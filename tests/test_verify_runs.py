@@ -98,7 +98,8 @@ SHOP = {
                 self.scale = nn.Linear(8, 8)
 
             def forward(self, x):
-                return unit(self.scale(x))
+                # random draws in forward: both sides start them from the same seed
+                return unit(self.scale(x + torch.rand_like(x)))
 
 
         class Sized(nn.Module):
@@ -197,7 +198,7 @@ def test_apply_verify_checks_every_model_and_writes_what_passed(applied):
         "shop.build:make_tower": "equal",  # configured factory (Tower itself needs an argument)
         "shop.blocks:Attention": "equal",  # defaults; fused q, k, v, gradients mapped
         "shop.heads:Head": "equal",  # dataclass config; uses both rewritten siblings
-        "shop.norms:Plain": "equal",  # no arguments
+        "shop.norms:Plain": "equal",  # no arguments; draws random numbers in forward
         "shop.norms:Sized": "skipped",
     }
     assert rows["shop.blocks:Attention"][3] == "cpu"

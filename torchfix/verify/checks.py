@@ -88,7 +88,7 @@ def call_worker(request: dict, options: CheckOptions, workdir: Path, cwd: Path, 
     if "error" in header:
         raise VerifyError(header["error"])
     if "device" not in header:
-        raise VerifyError(f"the verifier could not start (it needs torch): {failure}")
+        raise VerifyError(f"the verifier's subprocess (it needs torch) {failure}")
     return WorkerRun(header, lines, failure)
 
 

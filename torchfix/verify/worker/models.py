@@ -153,6 +153,10 @@ def build(recipe: dict) -> nn.Module:
 # --- inputs ----------------------------------------------------------------------------------
 
 
+def _call(value: Any) -> Any:
+    return value() if callable(value) else value
+
+
 def normalize_inputs(value: Any) -> tuple[tuple, dict]:
     """A tensor, a tuple/list of positional arguments, or a dict of keyword arguments."""
     if isinstance(value, dict):
@@ -244,8 +248,7 @@ def infer_inputs(model: nn.Module, entry: dict) -> tuple[tuple, dict, str]:
     for attribute in ("example_inputs", "example_input"):
         value = getattr(model, attribute, None)
         if value is not None and not isinstance(value, nn.Module):
-            value = value() if callable(value) else value
-            return (*normalize_inputs(value), f"{attribute} attribute")
+            return (*normalize_inputs(_call(value)), f"{attribute} attribute")
     needs = _required_inputs(model)
     if needs != 1:
         raise Skip(
@@ -284,21 +287,24 @@ def _sync(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def timed_forward(model: nn.Module, args: tuple, kwargs: dict, device: torch.device) -> tuple[Any, float]:
+def timed_forward(model: nn.Module, args: tuple, kwargs: dict, side: Side) -> tuple[Any, float]:
     """The first call's output and the fastest later call's time in milliseconds (no grad).
 
-    The fastest of several calls is the least disturbed by other processes; a model
-    slower than the time budget is timed once more.
+    The first call starts from the same seed on both sides, so a model that draws
+    random numbers in ``forward`` draws the same ones. The fastest of several calls
+    is the least disturbed by other processes; a model slower than the time budget
+    is timed once more.
     """
     times = []
     output = None
     with torch.no_grad():
         for index in range(1 + _REPEATS):
             call_args, call_kwargs = copy.deepcopy((args, kwargs))
-            _sync(device)
+            torch.manual_seed(side.seed)
+            _sync(side.device)
             start = time.perf_counter()
             result = model(*call_args, **call_kwargs)
-            _sync(device)
+            _sync(side.device)
             times.append(time.perf_counter() - start)
             if index == 0:
                 output = result
@@ -329,6 +335,7 @@ def gradients(model: nn.Module, args: tuple, kwargs: dict, seed: int) -> dict | 
     model.zero_grad(set_to_none=True)
     leaves: list[torch.Tensor] = []
     args, kwargs = _leaf_inputs(copy.deepcopy((args, kwargs)), leaves)
+    torch.manual_seed(seed)
     with torch.enable_grad():
         output = model(*args, **kwargs)
         outputs = [t for _, t in flatten(output) if isinstance(t, torch.Tensor) and t.requires_grad]
@@ -413,10 +420,6 @@ class Side:
         return self.workdir / f"{entry_id}.pt"
 
 
-def _prepare(model: nn.Module, side: Side) -> nn.Module:
-    return model.to(side.device).eval()
-
-
 def _build_before(entry: dict) -> tuple[nn.Module, dict] | None:
     """Build a requested model; None for an automatic candidate that is not an nn.Module."""
     if "factory" in entry:
@@ -462,9 +465,9 @@ def _check_before(entry: dict, side: Side) -> tuple[dict, str, set[str]] | None:
         args, kwargs, source = infer_inputs(model, entry)
         advice = hint(entry, "inputs")
     args, kwargs = to_device((args, kwargs), side.device)
-    model = _prepare(model, side)
+    model = model.to(side.device).eval()
     output, elapsed = _attempt(
-        f"the original's forward on inputs {source}", lambda: timed_forward(model, args, kwargs, side.device), advice
+        f"the original's forward on inputs {source}", lambda: timed_forward(model, args, kwargs, side), advice
     )
     grads = _attempt("the original's backward", lambda: gradients(model, args, kwargs, side.seed))
     saved = {"state": model.state_dict(), "inputs": (args, kwargs), "outputs": flatten(output), "grads": grads}
@@ -502,10 +505,6 @@ def run_before(entries: list[dict], side: Side) -> None:
             side.emit({"id": entry["id"], "status": "skipped", "reason": skip.reason, "hint": skip.hint})
 
 
-def _call(value: Any) -> Any:
-    return value() if callable(value) else value
-
-
 def run_after(entries: list[dict], side: Side) -> None:
     """Rebuild each model the before side built, load its state, compare outputs and gradients."""
     for entry in entries:
@@ -519,14 +518,13 @@ def run_after(entries: list[dict], side: Side) -> None:
 def _check_after(entry: dict, side: Side) -> dict:
     saved = torch.load(side.artifact(entry["id"]), map_location=side.device, weights_only=False)
     torch.manual_seed(side.seed)
-    model = build(entry["recipe"])
-    model = _prepare(model, side)
+    model = build(entry["recipe"]).to(side.device).eval()
     notes = []
     note = load_state(model, saved["state"])
     if note:
         notes.append(note)
     args, kwargs = saved["inputs"]
-    output, elapsed = timed_forward(model, args, kwargs, side.device)
+    output, elapsed = timed_forward(model, args, kwargs, side)
     outputs = compare_values(saved["outputs"], flatten(output), side.tolerance)
     grads = Comparison()
     if outputs.equal:
