@@ -42,6 +42,8 @@ def _cases():
 def _value(spec: str, generator: torch.Generator):
     if spec.startswith("int:"):
         return int(spec[4:])
+    if spec.startswith("float:"):
+        return float(spec[6:])
     if spec == "device":
         return torch.device("cpu")
     match = _SPEC.fullmatch(spec)
