@@ -84,3 +84,15 @@ def test_nearest_config_above_the_paths_wins(cli, project):
     assert cli(project, "check", "sub")[0] == 0
     (inner / "pyproject.toml").write_text("[tool.torchfix]\n")
     assert cli(project, "check", "sub")[0] == 1
+
+
+def test_force_exclude_applies_exclude_to_named_files(cli, project):
+    (project / "vendored").mkdir()
+    (project / "vendored" / "m.py").write_text(NORMALIZE)
+    (project / "m.py").write_text(NORMALIZE)
+    _config(project, 'exclude = ["vendored/"]\nforce-exclude = true\n')
+    code, out, _ = cli(project, "check", "vendored/m.py", "m.py")
+    assert code == 1 and "vendored" not in out and "m.py:5:12" in out
+    _config(project, 'exclude = ["vendored/"]\n')
+    assert "vendored/m.py" in cli(project, "check", "vendored/m.py")[1]
+    assert cli(project, "check", "--force-exclude", "vendored/m.py")[0] == 0

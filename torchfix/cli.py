@@ -73,6 +73,9 @@ QUIET = typer.Option(False, "--quiet", "-q", help="Print findings only, no summa
 NO_COLOR = typer.Option(False, "--no-color", help="Plain output without colours.")
 CONFIG = typer.Option(None, "--config", help="The pyproject.toml to read instead of the nearest one.")
 NO_CACHE = typer.Option(False, "--no-cache", help="Neither read nor write .torchfix_cache/.")
+FORCE_EXCLUDE = typer.Option(
+    False, "--force-exclude", help="Apply `exclude` to files named on the command line too (for pre-commit)."
+)
 JOBS = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes (default: one per CPU).")
 DEVICE = typer.Option(
     None, "--device", help="Where verification runs: auto (CUDA, else MPS, else CPU), cpu, cuda or mps."
@@ -84,10 +87,12 @@ def _consoles(no_color: bool) -> tuple[Console, Console]:
     return Console(**kwargs), Console(stderr=True, **kwargs)
 
 
-def _settings(paths, config, select, ignore, unsafe_fixes, err: Console) -> tuple[list[Path], Settings]:
+def _settings(
+    paths, config, select, ignore, unsafe_fixes, err: Console, force_exclude: bool = False
+) -> tuple[list[Path], Settings]:
     paths = list(paths or [Path(".")])
     try:
-        settings = with_flags(load_settings(paths, config), select, ignore, unsafe_fixes)
+        settings = with_flags(load_settings(paths, config), select, ignore, unsafe_fixes, force_exclude)
     except ConfigError as error:
         err.print(f"torchfix: {error}", markup=False)
         raise typer.Exit(2) from None
@@ -164,10 +169,11 @@ def check(
     config: Optional[Path] = CONFIG,
     no_cache: bool = NO_CACHE,
     jobs: Optional[int] = JOBS,
+    force_exclude: bool = FORCE_EXCLUDE,
 ) -> None:
     """Report findings (the CI gate): exit 1 when any remain."""
     out, err = _consoles(no_color)
-    paths, settings = _settings(paths, config, select, ignore, unsafe_fixes, err)
+    paths, settings = _settings(paths, config, select, ignore, unsafe_fixes, err, force_exclude)
     job = _job(Mode.CHECK, settings, paths, no_cache, jobs, previews=fmt is Format.sarif)
     reports = _run(paths, job, err, quiet)
     text.print_errors(err, reports)
@@ -195,6 +201,7 @@ def apply(
     config: Optional[Path] = CONFIG,
     no_cache: bool = NO_CACHE,
     jobs: Optional[int] = JOBS,
+    force_exclude: bool = FORCE_EXCLUDE,
     verify: bool = typer.Option(
         False, "--verify", help="Check every fix numerically (in subprocesses, with torch) and write only what passed."
     ),
@@ -202,7 +209,7 @@ def apply(
 ) -> None:
     """Write the fixes in place (safe ones; unsafe ones too with --unsafe-fixes)."""
     out, err = _consoles(no_color)
-    paths, settings = _settings(paths, config, select, ignore, unsafe_fixes, err)
+    paths, settings = _settings(paths, config, select, ignore, unsafe_fixes, err, force_exclude)
     job = _job(Mode.DIFF if dry_run else Mode.APPLY, settings, paths, no_cache, jobs)
     review = Review(out, sys.stdin) if interactive else None
     verified = 0

@@ -26,6 +26,7 @@ KNOWN_KEYS = (
     "unsafe-fixes",
     "buffer-persistent",
     "max-file-size",
+    "force-exclude",
     "verify",
 )
 
@@ -48,6 +49,8 @@ class Settings:
     unsafe_fixes: bool | tuple[str, ...] = False
     buffer_persistent: bool = False
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    #: apply `exclude` to files named on the command line too (pre-commit names every file)
+    force_exclude: bool = False
     verify: Mapping[str, object] = field(default_factory=dict)
 
     @property
@@ -63,6 +66,19 @@ class Settings:
 
     def exclude_spec(self) -> pathspec.PathSpec | None:
         return pathspec.GitIgnoreSpec.from_lines(self.exclude) if self.exclude else None
+
+    def is_excluded(self, path: Path) -> bool:
+        """Whether ``exclude`` matches ``path`` or one of its folders below the root."""
+        spec = self.exclude_spec()
+        if spec is None:
+            return False
+        try:
+            relative = path.resolve().relative_to(self.root)
+        except ValueError:
+            return False
+        return spec.match_file(relative.as_posix()) or any(
+            spec.match_file(folder.as_posix() + "/") for folder in relative.parents if folder.parts
+        )
 
     def options_for(self, relative: str) -> RunOptions:
         """The rules and fixes that apply to one file (``relative`` to the root, POSIX)."""
@@ -179,6 +195,8 @@ def load_settings(paths: Sequence[Path], config_file: Path | None = None) -> Set
         )
     if "buffer-persistent" in table:
         changes["buffer_persistent"] = _bool(table, "buffer-persistent", where)
+    if "force-exclude" in table:
+        changes["force_exclude"] = _bool(table, "force-exclude", where)
     if "max-file-size" in table:
         value = table["max-file-size"]
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -196,9 +214,12 @@ def with_flags(
     select: Sequence[str] = (),
     ignore: Sequence[str] = (),
     unsafe_fixes: bool | None = None,
+    force_exclude: bool = False,
 ) -> Settings:
     """Command-line flags override the config file."""
     changes: dict[str, object] = {}
+    if force_exclude:
+        changes["force_exclude"] = True
     if select:
         changes["select"] = codes(select, "--select")
     if ignore:

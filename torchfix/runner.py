@@ -222,10 +222,13 @@ def run(
     ``progress(total)`` may return a callback that is told how many files got done.
     """
     found = discover(paths, job.settings.exclude_spec(), job.settings.root)
+    files = found.files
+    if job.settings.force_exclude:
+        files = [path for path in files if not job.settings.is_excluded(path)]
     reports = [FileReport(path.as_posix(), error=reason) for path, reason in found.errors]
     cache = Cache(job.cache_root) if job.cache_root is not None else None
     pending = []
-    for path in found.files:
+    for path in files:
         hit = _cached(path, job, cache) if cache is not None else None
         if hit is None:
             pending.append(path)
