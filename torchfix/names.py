@@ -19,6 +19,8 @@ from functools import cached_property
 
 import libcst as cst
 
+from torchfix.walk import walk
+
 #: `from <parent> import <alias>` for a target under a module the file does not import
 _CONVENTIONAL = (("torch.nn.", "torch.nn", "nn"),)
 
@@ -143,7 +145,7 @@ class NameTable:
     def used_names(self) -> frozenset[str]:
         """Every identifier in the file: a name absent here is free to bind."""
         collector = _NameCollector()
-        self.module.visit(collector)
+        walk(self.module, [collector])
         return frozenset(collector.names) | frozenset(self.bindings)
 
     def is_free(self, name: str) -> bool:
@@ -195,3 +197,10 @@ class _NameCollector(cst.CSTVisitor):
 
     def visit_Name(self, node: cst.Name) -> None:
         self.names.add(node.value)
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        # `import torch.nn as nn` binds `nn` only; the table's bindings list what imports bind.
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False

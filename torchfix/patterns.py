@@ -31,7 +31,8 @@ def code(node: cst.CSTNode) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _normal_form(text: str) -> str | None:
+def normal_form(text: str) -> str | None:
+    """A formatting-independent form of an expression's code (its AST dump), or None."""
     try:
         return ast.dump(ast.parse(text.strip(), mode="eval"))
     except SyntaxError:
@@ -40,7 +41,7 @@ def _normal_form(text: str) -> str | None:
 
 def same_code(a: cst.CSTNode, b: cst.CSTNode) -> bool:
     """Whether two expressions are the same code, ignoring formatting and parentheses."""
-    left, right = _normal_form(code(a)), _normal_form(code(b))
+    left, right = normal_form(code(a)), normal_form(code(b))
     return left is not None and left == right
 
 
@@ -171,7 +172,7 @@ class _ReplaceSameCode(cst.CSTTransformer):
         return updated_node
 
     def _swap(self, original_node, updated_node):
-        form = _normal_form(code(original_node))
+        form = normal_form(code(original_node))
         return self.targets.get(form, updated_node) if form is not None else updated_node
 
 
@@ -183,7 +184,7 @@ def replace_same_code(node: cst.CSTNode, replacements: Mapping[cst.CSTNode, cst.
     """
     targets = {}
     for old, new in replacements.items():
-        form = _normal_form(code(old))
+        form = normal_form(code(old))
         if form is not None:
             targets[form] = new
     return node.visit(_ReplaceSameCode(targets))

@@ -17,7 +17,7 @@ from typing import Iterable, Iterator
 
 import libcst as cst
 
-from torchfix.names import ImportRequest, NameTable, Reference, dotted, dotted_name
+from torchfix.names import NameTable, dotted_name
 from torchfix.patterns import code
 
 MODULE_BASES = ("torch.nn.Module", "torch.nn.modules.module.Module")
@@ -123,8 +123,6 @@ class _Walker(cst.CSTVisitor):
             self._string(node)
         elif isinstance(node, cst.FormattedStringText) and not self.hooks:
             self.index.strings.update(node.value.split("."))
-        elif isinstance(node, cst.Name):
-            self.index.identifiers.add(node.value)
         elif isinstance(node, (cst.Import, cst.ImportFrom)):
             return False
         return True
@@ -169,8 +167,6 @@ class FileIndex:
         self.classes: dict[str, list[cst.ClassDef]] = {}
         #: every dotted component of every string literal (``"attn.wq"`` -> attn, wq)
         self.strings: set[str] = set()
-        #: every identifier outside import statements
-        self.identifiers: set[str] = set()
         module.visit(_Walker(self))
 
     # -- classes --------------------------------------------------------------
@@ -228,15 +224,6 @@ class FileIndex:
     def self_uses(self, cls: cst.ClassDef, attr: str) -> list[AttrUse]:
         """``self.attr`` in the methods of ``cls``."""
         return [u for u in self.uses.get(attr, ()) if u.is_self and u.owner is cls]
-
-    def torch_reference(self, qualified: str) -> Reference | None:
-        """``names.reference`` that also accepts ``import torch`` in a file whose only torch imports
-        are ``import torch.nn as nn`` (the dotted module name there binds nothing)."""
-        found = self.names.reference(qualified)
-        root = qualified.split(".")[0]
-        if found is None and root not in self.names.bindings and root not in self.identifiers:
-            found = Reference(dotted(qualified), (ImportRequest(root),))
-        return found
 
     # -- tree navigation -------------------------------------------------------
 

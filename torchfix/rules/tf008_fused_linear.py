@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from torchfix.names import dotted_name
-from torchfix.patterns import _normal_form, arg, code, has_star_args, is_pure, make_call
+from torchfix.patterns import normal_form, arg, code, has_star_args, is_pure, make_call
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._nn_classes import (
     HOOK_PREFIX,
@@ -48,7 +48,7 @@ def {hook}(module, state_dict, prefix, *args):
 
 def form(node: cst.CSTNode | None) -> str:
     """A hashable form of an expression that ignores formatting ("" for None)."""
-    return "" if node is None else (_normal_form(code(node)) or code(node))
+    return "" if node is None else (normal_form(code(node)) or code(node))
 
 
 @dataclass
@@ -1584,7 +1584,7 @@ class _ClassFusion:
     def _fix(self, group: list[_Layer]) -> tuple[Fix | None, str]:
         """The fix and the fused name, or (None, the reason there is no fix)."""
         parts = [layer.name for layer in group]
-        cat = self.index.torch_reference("torch.cat")
+        cat = self.names.reference("torch.cat")
         if cat is None or code(cat.expr).split(".")[0] in _HOOK_LOCALS or self._shadows_all():
             return None, "the load hook's names would clash with this file's names"
         fused = self._free_attribute(fused_name(parts))
