@@ -1,8 +1,9 @@
 """Running the checks in worker subprocesses and collecting their results (no torch here).
 
-One subprocess checks every site of a run; the module check takes two (the
-original sources, then the rewritten ones), each building every model in turn.
-User code only ever runs in those subprocesses.
+One subprocess checks every site of a run and builds every model from the
+original sources; another builds them from the rewritten sources and compares
+(once more per round, when ``apply --verify`` drops fixes). User code only ever
+runs in those subprocesses.
 """
 
 from __future__ import annotations

@@ -91,21 +91,22 @@ def run_verify(
         before = revision_sources(paths, base)
         project = Project(settings.root)
         candidates = [] if factory else project.candidates(before)
-        if not models and not candidates:
-            err.print(f"Nothing to verify: no model in a Python file that differs from {base}.", markup=False)
-            return 0
-        with Verification(settings.root, options) as verification:
-            verification.run_original(before, models, candidates)
-            result = verification.compare({})
+        report = VerifyReport()
+        if models or candidates:
+            with Verification(settings.root, options) as verification:
+                verification.run_original(before, models, candidates)
+                result = verification.compare({})
+            report.rounds.append(Round(f"torchfix verify: {base} -> working tree", result))
+            report.unchecked = [] if factory else _unchecked(project, list(before), result)
     except (ConfigError, ValueError, VerifyError) as error:
         err.print(f"torchfix verify: {error}", markup=False)
         return 2
-    report = VerifyReport(rounds=[Round(f"torchfix verify: {base} -> working tree", result)])
-    report.unchecked = [] if factory else _unchecked(project, list(before), result)
     if fmt == "json":
-        out.print(render_json(report), markup=False, highlight=False, soft_wrap=True)
-    else:
+        print(render_json(report), file=out.file)
+    elif report.rounds:
         render(out, report)
+    else:
+        err.print(f"Nothing to verify: no model in a Python file that differs from {base}.", markup=False)
     return report.exit_code
 
 
@@ -262,7 +263,6 @@ def verify_apply(
     atol: float | None = None,
     timeout: float | None = None,
     console: Console | None = None,
-    fmt: str = "text",
 ) -> tuple[list[FileReport], int]:
     """``torchfix apply --verify``: fix, verify, and write only what passed (``write=False``: a dry run).
 
@@ -285,8 +285,5 @@ def verify_apply(
     if write:
         for report in state.changed().values():
             _write(report, settings)
-    if fmt == "json":
-        console.print(render_json(state.result), markup=False, highlight=False, soft_wrap=True)
-    else:
-        render(console, state.result)
+    render(console, state.result)
     return sorted(state.reports.values(), key=lambda r: r.path), state.result.exit_code

@@ -96,8 +96,12 @@ def device(value: object, where: str = "device") -> str:
     return str(value)
 
 
-def parse_verify_config(table: Mapping[str, object] | None, where: str = "[tool.torchfix.verify]") -> VerifyConfig:
+def parse_verify_config(
+    table: Mapping[str, object] | VerifyConfig | None, where: str = "[tool.torchfix.verify]"
+) -> VerifyConfig:
     """Validate the raw ``verify`` table; raise ``ValueError`` with a clear message."""
+    if isinstance(table, VerifyConfig):
+        return table
     if not table:
         return VerifyConfig()
     if not isinstance(table, Mapping):

@@ -138,7 +138,11 @@ def render(console: Console, report: VerifyReport) -> None:
     for line in report.dropped:
         console.print(Text.assemble(("not written: ", "bold red"), line))
     if report.unchecked:
-        console.print(f"No model imports (not module-checked): {', '.join(report.unchecked)}", markup=False)
+        console.print(
+            f"Not module-checked (no checked model imports them): "
+            f"{', '.join(report.unchecked)}",
+            markup=False,
+        )
 
 
 def render_json(report: VerifyReport) -> str:
