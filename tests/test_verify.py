@@ -7,6 +7,7 @@ The subprocess plumbing and the end-to-end runs are in test_verify_runs.py.
 from __future__ import annotations
 
 import inspect
+import json
 import subprocess
 import sys
 import textwrap
@@ -17,11 +18,13 @@ import pytest
 import torch
 from torch import nn
 
+from torchfix.verify.checks import ModelCheck, ModuleReport
 from torchfix.verify.config import ModelSpec, VerifyConfig, parse_verify_config
 from torchfix.verify.device import DeviceError, select_device
 from torchfix.verify.mapping import map_parameters
 from torchfix.verify.overlay import OverlayFinder, OverlayLoader, install
 from torchfix.verify.project import Project, module_name
+from torchfix.verify.report import Round, VerifyReport, render_json
 from torchfix.verify.worker.compare import Tolerance, compare_tensor, compare_values, flatten
 from torchfix.verify.worker.models import (
     Skip,
@@ -211,6 +214,15 @@ def test_nested_outputs_are_compared_leaf_by_leaf():
     assert compare_values(before, fewer, Tolerance()).problems == [
         "output structure differs: missing out.extra['h'][0], out.extra['h'][1]"
     ]
+
+
+def test_json_report_is_strict_json():
+    model = ModelCheck("pkg:Net", "pkg", status="differs", max_abs=float("inf"), max_rel=float("nan"))
+    report = VerifyReport(rounds=[Round("check", ModuleReport(device="cpu", models=[model]))])
+    parsed = json.loads(render_json(report))
+    assert parsed["status"] == "differs" and report.exit_code == 1
+    assert parsed["rounds"][0]["models"][0]["max_abs_err"] == "inf"
+    assert parsed["rounds"][0]["models"][0]["max_rel_err"] == "nan"
 
 
 # --- overlay ---------------------------------------------------------------------------------

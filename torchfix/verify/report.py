@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -145,5 +146,16 @@ def render(console: Console, report: VerifyReport) -> None:
         )
 
 
+def _strict(value):
+    """Non-finite floats as strings: strict JSON has no NaN or Infinity."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_strict(item) for item in value]
+    return value
+
+
 def render_json(report: VerifyReport) -> str:
-    return json.dumps(report.as_dict(), indent=2)
+    return json.dumps(_strict(report.as_dict()), indent=2, allow_nan=False)
