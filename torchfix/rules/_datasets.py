@@ -860,6 +860,8 @@ class FolderDataset:
             if clause[0] == "for":
                 self._loop_for(loop, clause[1], clause[2])
             elif clause[0] == "let":
+                if clause[1] in loop.vars:
+                    raise Decline(f"the sample loop rebinds `{clause[1]}`")
                 loop.vars[clause[1]] = self._loop_value(loop, clause[2])
             elif not loop.in_files:
                 raise Decline(f"the class folders are filtered inside the loop (`{snippet(clause[1])}`)")
@@ -973,7 +975,7 @@ class FolderDataset:
 
     @staticmethod
     def _bind(loop: _Loop, target: cst.BaseExpression, symbol: object) -> None:
-        if not isinstance(target, cst.Name):
+        if not isinstance(target, cst.Name) or target.value in loop.vars:
             raise Decline(f"unexpected loop target `{snippet(target)}`")
         loop.vars[target.value] = symbol
 
@@ -1159,6 +1161,7 @@ class FolderDataset:
         if (
             len(params.params) != 2 or params.star_arg is not cst.MaybeSentinel.DEFAULT
             or params.kwonly_params or params.star_kwarg or params.posonly_params
+            or params.params[0].name.value != "self"
         ):
             raise Decline("__getitem__ takes more than an index")
         index = params.params[1].name.value
@@ -1316,7 +1319,13 @@ class FolderDataset:
             value=m.Call(func=m.Name("len"), args=[m.Arg(value=m.Attribute(value=m.Name("self"), attr=m.Name(samples)))])
         )
         body = statements(method.body)
-        if len(body) != 1 or not m.matches(body[0], expected):
+        params = method.params
+        only_self = (
+            [p.name.value for p in params.params] == ["self"]
+            and not (params.posonly_params or params.kwonly_params or params.star_kwarg)
+            and params.star_arg is cst.MaybeSentinel.DEFAULT
+        )
+        if not only_self or len(body) != 1 or not m.matches(body[0], expected):
             raise Decline("__len__ is not len(self.<samples>)")
 
     def _loader_argument(self, loaded: cst.BaseExpression, path: str, fill: _Fill) -> cst.BaseExpression | None:
@@ -1349,7 +1358,7 @@ class FolderDataset:
         for attribute, symbol in self.attributes:
             if isinstance(symbol, _Classes) and symbol is fill.classes:
                 source = "classes"
-            elif isinstance(symbol, _ClassIndex) and symbol.classes is fill.classes:
+            elif isinstance(symbol, _ClassIndex) and symbol.classes is fill.classes and symbol.sorted:
                 source = "class_to_idx"
             elif isinstance(symbol, _Samples) and symbol.fill is fill:
                 source = "samples"
