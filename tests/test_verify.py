@@ -35,7 +35,8 @@ from torchfix.verify.worker.models import (
     infer_inputs,
     load_state,
 )
-from torchfix.verify.worker.sites import check_site
+from torchfix.verify.specs import MASKS, Spec, Variant, parse_spec, variants
+from torchfix.verify.worker.sites import check_site, make_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
 CPU = torch.device("cpu")
@@ -489,7 +490,7 @@ def _site(before: str, after: str, **extra) -> dict:
 def test_site_check_passes_a_correct_fix_on_every_variant():
     result = check_site(_site("x / x.norm(dim=1, keepdim=True)", "F.normalize(x, dim=1)"), CPU, Tolerance(), 0)
     assert result["status"] == "passed", result
-    assert result["variants"] == 6  # random, float64, zeros, negative, large, inf
+    assert result["variants"] == 12  # float32 and float64, each random, zero-rows, zeros, negative, large, inf
     assert result["max_abs"] == 0.0
 
 
@@ -510,10 +511,39 @@ def test_site_check_bool_edges_and_skips():
         "names": NAMES,
     }
     result = check_site({**masked, "before": "m.float() * a + (1 - m.float()) * b"}, CPU, Tolerance(), 0)
-    assert result["status"] == "passed" and result["variants"] == 9
+    assert result["status"] == "passed" and result["variants"] == 2 * 6 * 4
     not_torch = check_site({**_site("np.abs(x)", "abs(x)"), "names": {"np": "numpy"}}, CPU, Tolerance(), 0)
     assert not_torch == {"status": "skipped", "reason": "`np` is numpy, not torch"}
     assert "not bound" in check_site(_site("y + x", "x + y"), CPU, Tolerance(), 0)["reason"]
+
+
+def test_spec_language():
+    assert parse_spec("float(4, 8)") == Spec("float", (4, 8))
+    assert parse_spec("float32(2, 3)") == Spec("float32", (2, 3)) and parse_spec("float32(2, 3)").narrowed
+    assert parse_spec("bool(4,)") == Spec("bool", (4,))
+    assert parse_spec("int:-1") == Spec("int", value=-1)
+    assert parse_spec("float:1e-6") == Spec("number", value=1e-6)
+    assert parse_spec("bool(6) except single-True, all-False").excluded == {"single-True", "all-False"}
+    for bad in ("tensor(4)", "bool(6) except random", "float(3) except sometimes", "int:3 except zeros"):
+        with pytest.raises(ValueError):
+            parse_spec(bad)
+    narrowed = {"m": parse_spec("bool(6) except single-True")}
+    assert [v.mask for v in variants(narrowed)] == ["random", "all-False", "all-True"]
+    assert [str(v) for v in variants({"x": parse_spec("float(3)")}, edge_values=False)] == [
+        "float32/random/random",
+        "float64/random/random",
+    ]
+    pinned = make_inputs({"x": parse_spec("float64(3)")}, Variant("float32", "zero-rows", "random"), CPU)
+    assert pinned["x"].dtype == torch.float64 and pinned["x"][0] == 0
+    large = make_inputs({"x": parse_spec("float(3)")}, Variant("float32", "large", "random"), CPU)["x"]
+    assert large.abs().max() > 1e13 and torch.isfinite(large).all()
+    masks = {m: make_inputs({"m": parse_spec("bool(4, 8)")}, Variant(None, "random", m), CPU)["m"] for m in MASKS}
+    assert [int(masks[m].sum()) for m in ("all-False", "single-True", "all-True")] == [0, 1, 32]
+
+
+def test_unknown_spec_skips_the_site():
+    site = {**_site("x + 1", "1 + x"), "inputs": {"x": "tensor(3)"}}
+    assert check_site(site, CPU, Tolerance(), 0) == {"status": "skipped", "reason": "unknown input spec 'tensor(3)'"}
 
 
 # --- no torch in the main process ------------------------------------------------------------

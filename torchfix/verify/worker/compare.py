@@ -70,13 +70,15 @@ def flatten(value: Any, path: str = "out") -> list[tuple[str, Any]]:
     return [(path, f"<{type(value).__qualname__}>")]
 
 
-def compare_tensor(name: str, before: torch.Tensor, after: torch.Tensor, tolerance: Tolerance) -> Comparison:
+def compare_tensor(
+    name: str, before: torch.Tensor, after: torch.Tensor, tolerance: Tolerance, precision: torch.dtype | None = None
+) -> Comparison:
     """Elementwise ``|after - before| <= atol + rtol * |before|`` where ``before`` is finite.
 
     Where the original produced NaN or inf the rewrite may differ (the catalogue's
     definition of safe). The reported relative error is ``max|after - before| /
     max|before|`` over the finite values: element-wise ratios blow up near zero
-    and say nothing there.
+    and say nothing there. ``precision`` picks the tolerance instead of the dtype.
     """
     result = Comparison()
     if before.shape != after.shape:
@@ -88,7 +90,7 @@ def compare_tensor(name: str, before: torch.Tensor, after: torch.Tensor, toleran
     if before.device != after.device:
         result.problems.append(f"{name}: on {after.device} instead of {before.device}")
         return result
-    rtol, atol = tolerance.of(before.dtype)
+    rtol, atol = tolerance.of(precision or before.dtype)
     b = before.detach().cpu()
     a = after.detach().cpu()
     if not (b.is_floating_point() or b.is_complex()):
@@ -135,14 +137,13 @@ def compare_values(
     for (path, b), (_, a) in zip(before, after):
         if isinstance(b, torch.Tensor) and isinstance(a, torch.Tensor):
             result.merge(compare_tensor(path, b, a, tolerance))
-        elif isinstance(b, torch.Tensor) or isinstance(a, torch.Tensor):
+        elif type(a) is not type(b):
             result.problems.append(f"{path}: {type(a).__name__} instead of {type(b).__name__}")
-        elif not _same_scalar(b, a):
+        elif isinstance(b, (float, complex)):
+            # Python numbers mostly come from float32 tensors (``.item()``): float32's tolerance
+            dtype = torch.complex128 if isinstance(b, complex) else torch.float64
+            b, a = torch.tensor(b, dtype=dtype), torch.tensor(a, dtype=dtype)
+            result.merge(compare_tensor(path, b, a, tolerance, precision=torch.float32))
+        elif b != a:
             result.problems.append(f"{path}: {a!r} instead of {b!r}")
     return result
-
-
-def _same_scalar(before: Any, after: Any) -> bool:
-    if isinstance(before, float) and isinstance(after, float):
-        return before == after or (before != before and after != after)
-    return type(before) is type(after) and before == after

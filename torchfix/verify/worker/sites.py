@@ -1,96 +1,85 @@
 """The site check: evaluate a fix's expression before and after on synthesized inputs.
 
-Inputs follow the site's tensor specs; every site runs random normal values in
-float32 and float64, and, where the fix's contract allows edge values, zeros,
-negatives, large magnitudes and an inf, and for boolean inputs all-False, a
-single True and all-True. A variant on which the original raises is skipped;
-values the original computes as NaN or inf may differ.
+Inputs follow the site's specs (:mod:`torchfix.verify.specs`), in every variant
+the specs call for. A variant on which the original raises is skipped (the
+contract allows any result there); values the original computes as NaN or inf
+may differ; everything else must match in type, shape, dtype, device and value.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
-import copy
 import importlib
-import re
-from typing import Any, Callable
+import math
+from typing import Any, Callable, Mapping
 
 import torch
 
+from torchfix.verify.specs import FLOAT_KINDS, Spec, Variant, parse_spec, variants
 from torchfix.verify.worker.compare import Comparison, Tolerance, compare_values, flatten
 from torchfix.verify.worker.models import one_line
 
-_TENSOR = re.compile(r"^\s*(float|double|half|bool|long|int)\s*\(([\d,\s]*)\)\s*$")
-_DTYPES = {
-    "float": torch.float32,
-    "double": torch.float64,
-    "half": torch.float16,
-    "long": torch.int64,
-    "int": torch.int32,
-}
 #: modules whose names a site may use (a site never imports user code)
 _ALLOWED_ROOTS = ("torch", "math")
-
-_FLOAT_VARIANTS = ("random", "float64")
-_FLOAT_EDGES = ("zeros", "negative", "large", "inf")
-_BOOL_EDGES = ("all_false", "single_true", "all_true")
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+_LARGE = {torch.float32: 1e15, torch.float64: 1e150}
 
 
 class SiteSkip(Exception):
     """A site that cannot be evaluated (a name outside torch, a spec not understood)."""
 
 
-def _shape(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+def _float_tensor(spec: Spec, variant: Variant, generator: torch.Generator) -> torch.Tensor:
+    dtype = _DTYPES[spec.kind if spec.kind != "float" else variant.dtype]
+    t = torch.randn(spec.shape, generator=generator, dtype=torch.float64).to(dtype)
+    if variant.values == "zero-rows" and t.dim() > 0 and t.numel():
+        t[0] = 0
+        if t.dim() > 1:
+            t[..., 0] = 0
+    elif variant.values == "zeros":
+        t = torch.zeros_like(t)
+    elif variant.values == "negative":
+        t = -t.abs()
+    elif variant.values == "large":
+        t = t * _LARGE[dtype]
+    elif variant.values == "inf" and t.numel():
+        flat = t.view(-1)
+        flat[0] = math.inf
+        flat[-1] = -math.inf
+    return t
 
 
-def make_input(spec: str, variant: str, device: torch.device, generator: torch.Generator) -> Any:
-    """One input for a spec such as ``"float(4, 8)"``, ``"bool(4)"``, ``"int:3"`` or ``"device"``."""
-    if spec.strip() == "device":
-        return device
-    if spec.startswith(("int:", "float:")):
-        kind, _, value = spec.partition(":")
-        return int(value) if kind == "int" else float(value)
-    match = _TENSOR.match(spec)
-    if match is None:
-        raise SiteSkip(f"unknown input spec {spec!r}")
-    kind, shape = match.group(1), _shape(match.group(2))
-    if kind == "bool":
-        value = torch.rand(shape, generator=generator) < 0.5
-        if variant in _BOOL_EDGES:
-            value = torch.full(shape, variant == "all_true")
-            if variant == "single_true" and value.numel():
-                value.view(-1)[0] = True
-    elif kind in ("long", "int"):
-        value = torch.randint(0, 5, shape, generator=generator, dtype=_DTYPES[kind])
-    else:
-        dtype = torch.float64 if variant == "float64" else _DTYPES[kind]
-        value = torch.randn(shape, generator=generator, dtype=torch.float64)
-        if variant == "zeros":
-            value = torch.zeros_like(value)
-        elif variant == "negative":
-            value = -value.abs()
-        elif variant == "large":
-            value = value * 1e6
-        elif variant == "inf" and value.numel():
-            value.view(-1)[0] = float("inf")
-        value = value.to(dtype)
-    return value.to(device)
+def _mask(spec: Spec, variant: Variant, generator: torch.Generator) -> torch.Tensor:
+    if variant.mask in ("all-False", "all-True"):
+        return torch.full(spec.shape, variant.mask == "all-True")
+    if variant.mask == "single-True":
+        mask = torch.zeros(spec.shape, dtype=torch.bool)
+        if mask.numel():
+            mask.view(-1)[mask.numel() // 2] = True
+        return mask
+    return torch.rand(spec.shape, generator=generator) < 0.5
 
 
-def variants(inputs: dict[str, str], edge_values: bool) -> list[str]:
-    kinds = {(_TENSOR.match(spec) or [None, None])[1] for spec in inputs.values()}
-    result = list(_FLOAT_VARIANTS)
-    if edge_values:
-        if kinds & {"float", "double", "half"}:
-            result += _FLOAT_EDGES
-        if "bool" in kinds:
-            result += _BOOL_EDGES
-    return result
+def make_inputs(specs: Mapping[str, Spec], variant: Variant, device: torch.device) -> dict[str, Any]:
+    """The inputs of one variant, the same on every call (a fixed generator seed)."""
+    generator = torch.Generator().manual_seed(0)
+    inputs: dict[str, Any] = {}
+    for name, spec in specs.items():
+        if spec.kind in FLOAT_KINDS:
+            inputs[name] = _float_tensor(spec, variant, generator).to(device)
+        elif spec.kind == "bool":
+            inputs[name] = _mask(spec, variant, generator).to(device)
+        elif spec.kind == "long":
+            inputs[name] = torch.randint(0, 5, spec.shape, generator=generator).to(device)
+        elif spec.kind == "device":
+            inputs[name] = device
+        else:
+            inputs[name] = spec.value
+    return inputs
 
 
-def namespace(before: str, after: str, names: dict[str, str], inputs: dict[str, str]) -> dict[str, Any]:
+def namespace(before: str, after: str, names: dict[str, str], inputs: Mapping[str, object]) -> dict[str, Any]:
     """The torch names the two expressions use, imported as the file binds them."""
     used = set()
     for text in (before, after):
@@ -116,35 +105,35 @@ def _import(qualified: str) -> Any:
         return getattr(importlib.import_module(module), attribute)
 
 
-def _evaluate(code, names: dict, values: dict) -> Any:
-    return eval(code, {**names, **copy.deepcopy(values)})
+def _evaluate(code, names: dict, values: dict, seed: int) -> Any:
+    """One side on fresh copies of the inputs (an in-place expression cannot touch the other's)."""
+    fresh = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in values.items()}
+    torch.manual_seed(seed)
+    return eval(code, {**names, **fresh})
 
 
 def check_site(site: dict, device: torch.device, tolerance: Tolerance, seed: int) -> dict:
-    """Evaluate one site on every variant; passed, failed (with the first problem) or skipped."""
+    """Evaluate one site on every variant; passed, failed (with the first problems) or skipped."""
     try:
-        names = namespace(site["before"], site["after"], site["names"], site["inputs"])
+        specs = {name: parse_spec(text) for name, text in site["inputs"].items()}
+        names = namespace(site["before"], site["after"], site["names"], specs)
         before = compile(site["before"], "<site before>", "eval")
         after = compile(site["after"], "<site after>", "eval")
-    except (SiteSkip, SyntaxError) as error:
+    except (SiteSkip, SyntaxError, ValueError) as error:
         return {"status": "skipped", "reason": str(error)}
     total = Comparison()
     checked = 0
     original_errors = []
-    for index, variant in enumerate(variants(site["inputs"], site.get("edge_values", True))):
-        generator = torch.Generator().manual_seed(seed + index)
+    for variant in variants(specs, site.get("edge_values", True)):
+        values = make_inputs(specs, variant, device)
         try:
-            values = {name: make_input(spec, variant, device, generator) for name, spec in site["inputs"].items()}
-        except SiteSkip as error:
-            return {"status": "skipped", "reason": str(error)}
-        try:
-            expected = _evaluate(before, names, values)
+            expected = _evaluate(before, names, values, seed)
         except Exception as error:
             original_errors.append(f"{variant}: {one_line(error)}")
             continue
         checked += 1
         try:
-            actual = _evaluate(after, names, values)
+            actual = _evaluate(after, names, values, seed)
         except Exception as error:
             total.problems.append(f"{variant} inputs: the replacement raised {one_line(error)}")
             continue
