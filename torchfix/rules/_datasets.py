@@ -76,7 +76,8 @@ class Plan:
     loader: cst.BaseExpression | None
     #: ``lambda <path_name>: ...`` body; None when ``extensions`` (or ImageFolder's default) filters
     is_valid_file: cst.BaseExpression | None
-    extensions: tuple[str, ...] | None
+    #: the original's suffixes (a tuple or a module-level tuple constant) when the filter is torchvision's test
+    extensions: cst.BaseExpression | None
     path_name: str
     transform: cst.BaseExpression | None
     target_transform: cst.BaseExpression | None
@@ -325,9 +326,19 @@ def free_names(node: cst.CSTNode) -> list[str]:
     return [n for n in visitor.reads if n not in visitor.bound]
 
 
-def module_names(module: cst.Module, names: NameTable) -> frozenset[str]:
-    """Names bound at module level: imports, defs, classes and assignment targets."""
+@dataclass(frozen=True)
+class ModuleFacts:
+    """What a moved expression may refer to at module level."""
+
+    #: names bound at module level: imports, defs, classes and assignment targets
+    names: frozenset[str]
+    #: names bound once, to a tuple of string literals, and never rebound (suffix lists)
+    constants: dict[str, tuple[str, ...]]
+
+
+def module_facts(module: cst.Module, names: NameTable) -> ModuleFacts:
     found = set(names.bindings)
+    bindings: dict[str, list[cst.BaseExpression | None]] = {}
     for stmt in module.body:
         if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
             found.add(stmt.name.value)
@@ -339,8 +350,17 @@ def module_names(module: cst.Module, names: NameTable) -> frozenset[str]:
                 elif isinstance(small, (cst.AnnAssign, cst.AugAssign)):
                     targets = [small.target]
                 for target in targets:
-                    found.update(n.value for n in m.findall(target, m.Name()))
-    return frozenset(found)
+                    for name in m.findall(target, m.Name()):
+                        found.add(name.value)
+                        simple = isinstance(small, cst.Assign) and len(small.targets) == 1 and target is name
+                        bindings.setdefault(name.value, []).append(small.value if simple else None)
+    rebound = {n.value for g in m.findall(module, m.Global()) for n in g.names for n in [n.name]}
+    constants = {}
+    for name, values in bindings.items():
+        strings = _strings(values[0]) if len(values) == 1 and values[0] is not None else None
+        if strings is not None and isinstance(values[0], cst.Tuple) and name not in rebound:
+            constants[name] = strings
+    return ModuleFacts(frozenset(found), constants)
 
 
 def listing_kind(node: cst.CSTNode, names: NameTable) -> str | None:
@@ -469,10 +489,11 @@ class _Loop:
 class FolderDataset:
     """One Dataset subclass; :meth:`plan` returns a Plan or raises Decline."""
 
-    def __init__(self, cls: cst.ClassDef, names: NameTable, globals_: frozenset[str], reference: Referencer) -> None:
+    def __init__(self, cls: cst.ClassDef, names: NameTable, facts: ModuleFacts, reference: Referencer) -> None:
         self.cls = cls
         self.names = names
-        self.globals = globals_
+        self.globals = facts.names
+        self.constants = facts.constants
         self.path_name = "path"
         self.reference = reference
         self.env: dict[str, object] = {}
@@ -1128,16 +1149,23 @@ class FolderDataset:
             else:
                 raise Decline(f"the file filter depends on the class folder: `{snippet(test)}`")
         checked = self._value(test, "the file filter", allowed=frozenset(mapping))
-        return substitute(checked, mapping).visit(_SimplifyBasename(self.path_name, self.basename_code, self.names))
+        simplify = _SimplifyBasename(self.path_name, self.basename_code, self.names, self._suffixes)
+        return substitute(checked, mapping).visit(simplify)
 
-    def _filter(self, fill: _Fill, image: bool) -> tuple[cst.BaseExpression | None, tuple[str, ...] | None]:
+    def _suffixes(self, node: cst.BaseExpression) -> tuple[str, ...] | None:
+        """String literals, or a module-level tuple constant the class does not shadow."""
+        if isinstance(node, cst.Name) and node.value not in self.params and node.value not in self.env:
+            return self.constants.get(node.value)
+        return _strings(node)
+
+    def _filter(self, fill: _Fill, image: bool) -> tuple[cst.BaseExpression | None, cst.BaseExpression | None]:
         """(is_valid_file body, extensions): extensions for torchvision's own suffix test."""
         terms = list(fill.terms)
-        suffixes = _lower_suffix_test(terms[0], self.path_name) if len(terms) == 1 else None
+        suffixes = _lower_suffix_test(terms[0], self.path_name, self._suffixes) if len(terms) == 1 else None
         if suffixes is not None and image and set(suffixes) == set(IMG_EXTENSIONS):
             return None, None
         if suffixes is not None and not image:
-            return None, suffixes
+            return None, terms[0].args[0].value
         if not terms:
             return cst.Name("True"), None
         if len(terms) == 1:
@@ -1430,12 +1458,15 @@ class _SimplifyBasename(cst.CSTTransformer):
     (suffixes without a separator), ``os.path.splitext(os.path.basename(p))[1]`` -> ``os.path.splitext(p)[1]``.
     """
 
-    def __init__(self, path_name: str, basename: str | None, names: NameTable) -> None:
+    def __init__(
+        self, path_name: str, basename: str | None, names: NameTable, suffixes: Callable[[cst.BaseExpression], tuple[str, ...] | None]
+    ) -> None:
         super().__init__()
         self.path_name = path_name
         #: the code of the fix's own os.path.basename reference
         self.basename = basename
         self.names = names
+        self.suffixes = suffixes
 
     def _is_basename(self, node: cst.BaseExpression) -> bool:
         return m.matches(node, m.Call(args=[m.Arg(value=m.Name(self.path_name), keyword=None, star="")])) and (
@@ -1459,8 +1490,8 @@ class _SimplifyBasename(cst.CSTTransformer):
         func = updated_node.func
         if not m.matches(func, m.Attribute(attr=m.Name("endswith"))) or len(updated_node.args) != 1:
             return updated_node
-        suffixes = _strings(updated_node.args[0].value)
-        if suffixes is None or not all(s and "/" not in s and "\\" not in s for s in suffixes):
+        suffixes = self.suffixes(updated_node.args[0].value)
+        if suffixes is None or not all("/" not in s and "\\" not in s for s in suffixes):
             return updated_node
         receiver = func.value
         path = cst.Name(self.path_name)
@@ -1471,7 +1502,9 @@ class _SimplifyBasename(cst.CSTTransformer):
         return updated_node.with_changes(func=func.with_changes(value=receiver))
 
 
-def _lower_suffix_test(term: cst.BaseExpression, path_name: str) -> tuple[str, ...] | None:
+def _lower_suffix_test(
+    term: cst.BaseExpression, path_name: str, resolve: Callable[[cst.BaseExpression], tuple[str, ...] | None]
+) -> tuple[str, ...] | None:
     """``path.lower().endswith(<lowercase suffixes>)`` -> the suffixes (torchvision's extension test)."""
     pattern = m.Call(
         func=m.Attribute(
@@ -1482,13 +1515,13 @@ def _lower_suffix_test(term: cst.BaseExpression, path_name: str) -> tuple[str, .
     )
     if not m.matches(term, pattern):
         return None
-    suffixes = _strings(term.args[0].value)
+    suffixes = resolve(term.args[0].value)
     if suffixes is None or not all(s and s == s.lower() and "/" not in s for s in suffixes):
         return None
     return suffixes
 
 
-def analyze(cls: cst.ClassDef, names: NameTable, globals_: frozenset[str], reference: Referencer) -> Plan | str | None:
+def analyze(cls: cst.ClassDef, names: NameTable, facts: ModuleFacts, reference: Referencer) -> Plan | str | None:
     """A Plan, a reason to report without a fix, or None when the class is no class-folder dataset."""
     if cls.decorators or cls.keywords or len(cls.bases) != 1 or names.qualified(cls.bases[0].value) not in _DATASET:
         return None
@@ -1500,7 +1533,7 @@ def analyze(cls: cst.ClassDef, names: NameTable, globals_: frozenset[str], refer
     if not (nesting.flat_glob or nesting.walk_labels or nesting.deepest >= 2):
         return None
     try:
-        return FolderDataset(cls, names, globals_, reference).plan()
+        return FolderDataset(cls, names, facts, reference).plan()
     except Decline as reason:
         declined = str(reason)
     if not _names_classes(cls):

@@ -8,7 +8,7 @@ import libcst.matchers as m
 from torchfix.names import ImportRequest, Reference
 from torchfix.patterns import code
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
-from torchfix.rules._datasets import Decline, Plan, analyze, module_names
+from torchfix.rules._datasets import Decline, ModuleFacts, Plan, analyze, module_facts
 from torchfix.rules._suites import is_docstring
 
 UNSAFE = Applicability.UNSAFE
@@ -703,6 +703,62 @@ class Docs(DatasetFolder):
         UNSAFE,
         row="os",
     ),
+    # module extensions
+    Example(
+        '''\
+import os
+
+from torch.utils.data import Dataset
+
+EXTENSIONS = (".txt", ".md")
+
+
+class Articles(Dataset):
+    def __init__(self, root, transform=None):
+        self.transform = transform
+        self.classes = sorted(name for name in os.listdir(root) if os.path.isdir(os.path.join(root, name)))
+        self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
+        self.samples = []
+        for name in self.classes:
+            folder = os.path.join(root, name)
+            for file_name in sorted(os.listdir(folder)):
+                if file_name.lower().endswith(EXTENSIONS):
+                    self.samples.append((os.path.join(folder, file_name), self.class_to_idx[name]))
+
+    def __len__(self):
+        return len(self.samples)
+
+    def __getitem__(self, index):
+        path, label = self.samples[index]
+        with open(path, "r", encoding="utf-8") as handle:
+            text = handle.read()
+        if self.transform is not None:
+            text = self.transform(text)
+        return text, label
+''',
+        '''\
+import os
+
+from torch.utils.data import Dataset
+from pathlib import Path
+from torchvision.datasets import DatasetFolder
+
+EXTENSIONS = (".txt", ".md")
+
+
+class Articles(DatasetFolder):
+    def __init__(self, root, transform=None):
+        super().__init__(
+            root,
+            loader=lambda path: Path(path).read_text(encoding="utf-8"),
+            extensions=EXTENSIONS,
+            transform=transform,
+            allow_empty=True,
+        )
+''',
+        UNSAFE,
+        row="os",
+    ),
     # the class folders are sorted with a key (natural sort?) or reversed; torchvision sorts names plainly.
     Example(
         '''\
@@ -1197,11 +1253,11 @@ non-matching extension, a hidden file and an empty class folder, and compare
 
     def __init__(self, context) -> None:
         super().__init__(context)
-        self._globals: frozenset[str] | None = None
+        self._facts: ModuleFacts | None = None
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        if self._globals is None:
-            self._globals = module_names(self.context.module, self.names)
+        if self._facts is None:
+            self._facts = module_facts(self.context.module, self.names)
         imports: list[ImportRequest] = []
 
         def reference(qualified: str) -> cst.BaseExpression:
@@ -1211,7 +1267,7 @@ non-matching extension, a hidden file and an empty class folder, and compare
             imports.extend(i for i in ref.imports if i not in imports)
             return ref.expr
 
-        result = analyze(node, self.names, self._globals, reference)
+        result = analyze(node, self.names, self._facts, reference)
         if result is None:
             return
         if isinstance(result, str):
@@ -1251,7 +1307,7 @@ non-matching extension, a hidden file and an empty class folder, and compare
         if plan.loader is not None:
             arguments.append(f"loader={code(plan.loader)}")
         if plan.extensions is not None:
-            arguments.append(f"extensions={_tuple(plan.extensions)}")
+            arguments.append(f"extensions={_extensions(plan.extensions)}")
         if plan.is_valid_file is not None:
             arguments.append(f"is_valid_file=lambda {plan.path_name}: {code(plan.is_valid_file)}")
         if plan.transform is not None:
@@ -1276,6 +1332,6 @@ non-matching extension, a hidden file and an empty class folder, and compare
         )
 
 
-def _tuple(values: tuple[str, ...]) -> str:
-    items = ", ".join(code(cst.SimpleString('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"')) for v in values)
-    return f"({items},)" if len(values) == 1 else f"({items})"
+def _extensions(node: cst.BaseExpression) -> str:
+    """The original's suffixes as torchvision's ``extensions``: a name or a tuple (a bare string gets its comma)."""
+    return f"({code(node)},)" if isinstance(node, cst.SimpleString) else code(node)
