@@ -1211,7 +1211,8 @@ compares it with torchvision 0.29's rules:
   The original's filter moves into `is_valid_file` unchanged, with what the
   listing itself filters: `glob.glob("*.jpg")` is case-sensitive and skips
   hidden names, `Path.glob` keeps hidden names, `os.listdir` filters nothing.
-  Only a test that is exactly `name.lower().endswith(...)` becomes `extensions=`.
+  Only a test that is exactly `name.lower().endswith(<lower-case suffixes>)`
+  (literals or a module-level tuple of them) becomes `extensions=`.
   Unsorted listings, `rglob`/recursive globs and an unsorted `os.walk` are
   reported without a fix.
 - an empty class folder is a class with no samples in the original; torchvision
@@ -1225,9 +1226,12 @@ compares it with torchvision 0.29's rules:
   would not set are reported without a fix.
 
 The assumption that remains is about the data: a one-level listing assumes the
-class folders hold no sub-folders (torchvision would load their files too), and
-every fix assumes the root holds at least one class folder (torchvision raises on
-an empty root; the original built an empty dataset).
+class folders hold no sub-folders (torchvision would load their files too), a
+`glob.glob(os.path.join(root, c, ...))` listing also assumes no class name holds
+a glob character (glob would expand it), `os.walk` without `followlinks=True`
+assumes no linked sub-folders, and every fix assumes the root holds at least one
+class folder (torchvision raises on an empty root; the original built an empty
+dataset).
 
 ## What could go wrong
 `samples` holds `str` paths where a pathlib original held `Path` objects (the
