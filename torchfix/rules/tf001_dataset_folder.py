@@ -1187,7 +1187,7 @@ class DatasetFolderRule(Rule):
     CODE = "TF001"
     SLUG = "dataset-folder"
     IDIOM = "torchvision DatasetFolder / ImageFolder"
-    SUMMARY = "Use torchvision's DatasetFolder or ImageFolder instead of a hand-written root/<class>/<file> dataset."
+    SUMMARY = "Use torchvision's DatasetFolder or ImageFolder instead of a hand-written `root/<class>/<file>` dataset."
     FIX_SAFETY = "unsafe"
     REQUIRES = ("Dataset",)
     DOCS = """\
@@ -1245,12 +1245,12 @@ non-matching extension, a hidden file and an empty class folder, and compare
 `len`, `classes`, `class_to_idx` and every item (tests/test_dataset_folder.py).
 """
     ROWS = {
-        "os": "os.listdir / os.scandir / next(os.walk(...)) class and file listings -> DatasetFolder(loader=, extensions= or is_valid_file=)",
-        "glob": "glob.glob(os.path.join(root, c, '*.ext')) per class -> is_valid_file with glob's case and hidden-name rules",
-        "pathlib": "pathlib iterdir() / glob() per class -> DatasetFolder, the loader given Path(path)",
-        "walk": "sorted(os.walk(class folder)) with sorted files -> DatasetFolder/ImageFolder (recursive like torchvision)",
-        "image": "a PIL.Image.open(path).convert('RGB') loader -> ImageFolder",
-        "declined": "natural or no sort, int(name) labels, two-level labels, storage backends, eager loading: report only",
+        "os": "`os.listdir` / `os.scandir` / `next(os.walk(...))` class and file listings -> `DatasetFolder(loader=, extensions= or is_valid_file=)`",
+        "glob": "`glob.glob(os.path.join(root, c, '*.ext'))` per class -> `is_valid_file` with glob's case and hidden-name rules",
+        "pathlib": "pathlib `iterdir()` / `glob()` per class -> `DatasetFolder`, the loader given `Path(path)`",
+        "walk": "`sorted(os.walk(class_folder))` with sorted files -> `DatasetFolder`/`ImageFolder` (recursive like torchvision)",
+        "image": "a `PIL.Image.open(path).convert('RGB')` loader -> `ImageFolder`",
+        "declined": "natural or no sort, `int(name)` labels, two-level labels, storage backends, eager loading: report only",
     }
     EXAMPLES = _EXAMPLES
     VALID = _VALID

@@ -126,9 +126,9 @@ Build the module before and after, load the old `state_dict()` with
 `strict=True` and compare outputs on random input.
 """
     ROWS = {
-        "class": "a module class whose __init__ only calls super().__init__() and whose forward(self, x) returns x -> Name = nn.Identity",
-        "sequential": "nn.Sequential() with no children, used as a layer and never modified -> nn.Identity()",
-        "lambda": "lambda x: x assigned where a layer goes -> nn.Identity()",
+        "class": "a module class whose `__init__` only calls `super().__init__()` and whose `forward(self, x)` returns `x` -> `Name = nn.Identity`",
+        "sequential": "`nn.Sequential()` with no children, used as a layer and never modified -> `nn.Identity()`",
+        "lambda": "`lambda x: x` assigned where a layer goes -> `nn.Identity()`",
     }
     EXAMPLES = (
         Example(
