@@ -34,7 +34,9 @@ TORCHVISION_ATTRIBUTES = frozenset(
      "target_transform", "transforms", "imgs"}
 )
 _DATASET = ("torch.utils.data.Dataset", "torch.utils.data.dataset.Dataset")
-_LISTINGS = {"os.listdir": "listdir", "os.scandir": "scandir", "os.walk": "walk", "glob.glob": "glob", "glob.iglob": "glob"}
+_LISTINGS = {
+    "os.listdir": "listdir", "os.scandir": "scandir", "os.walk": "walk", "glob.glob": "glob", "glob.iglob": "glob"
+}
 _PATH_METHODS = {"iterdir": "iterdir", "glob": "pathglob", "rglob": "rglob"}
 _BACKEND_METHODS = frozenset({"listdir", "scandir", "walk", "ls", "list_dir", "list_dir_or_file", "list_files"})
 #: file listings that raise when a "class" is a plain file (so a class list of every entry is safe)
@@ -65,6 +67,10 @@ Referencer = Callable[[str], cst.BaseExpression]
 
 class Decline(Exception):
     """The class walks class folders, but DatasetFolder could build another dataset."""
+
+
+def _keyed_sort(what: str) -> str:
+    return f"the {what} are sorted with a key (natural sort?) or reversed; torchvision sorts names plainly"
 
 
 @dataclass(frozen=True)
@@ -610,7 +616,7 @@ class FolderDataset:
         if not isinstance(symbol, _Classes):
             raise Decline(f"__init__ sorts something other than the class folders: `{snippet(call)}`")
         if call.args:
-            raise Decline("the class folders are sorted with a key (natural sort?) or reversed; torchvision sorts names plainly")
+            raise Decline(_keyed_sort("class folders"))
         symbol.sorted = True
 
     def _eval(self, node: cst.BaseExpression) -> object:
@@ -657,7 +663,9 @@ class FolderDataset:
             return _Targets(samples)
         return None
 
-    def _value(self, node: cst.BaseExpression, where: str = "__init__", allowed: frozenset[str] = frozenset()) -> cst.BaseExpression:
+    def _value(
+        self, node: cst.BaseExpression, where: str = "__init__", allowed: frozenset[str] = frozenset()
+    ) -> cst.BaseExpression:
         """``node`` in terms of parameters and module names, or Decline."""
         mapping: dict[str, cst.BaseExpression] = {}
         for name in free_names(node):
@@ -695,7 +703,7 @@ class FolderDataset:
     def _peel_sorted(self, node: cst.BaseExpression, what: str) -> tuple[bool, cst.BaseExpression]:
         if isinstance(node, cst.Call) and _is_name(node.func, "sorted") and node.args:
             if len(node.args) != 1 or node.args[0].keyword is not None or node.args[0].star:
-                raise Decline(f"the {what} are sorted with a key (natural sort?) or reversed; torchvision sorts names plainly")
+                raise Decline(_keyed_sort(what))
             return True, node.args[0].value
         return False, node
 
@@ -740,7 +748,8 @@ class FolderDataset:
             if not self._is_dir_test(condition.test, var, kind, root):
                 if m.findall(condition.test, m.Attribute(attr=m.Name("startswith"))):
                     raise Decline("hidden class folders are skipped; torchvision lists them as classes")
-                raise Decline(f"the class folders are filtered (`{snippet(condition.test)}`); torchvision keeps every folder")
+                where = snippet(condition.test)
+                raise Decline(f"the class folders are filtered (`{where}`); torchvision keeps every folder")
             dirs_only = True
         return _Classes(self._value(root), is_sorted or inner_sorted, dirs_only)
 
@@ -784,7 +793,8 @@ class FolderDataset:
         if isinstance(node, cst.DictComp):
             return self._index_comprehension(node)
         args = _positional(node)
-        zipped = _positional(args[0]) if args and len(args) == 1 and m.matches(args[0], m.Call(func=m.Name("zip"))) else None
+        zips = args is not None and len(args) == 1 and m.matches(args[0], m.Call(func=m.Name("zip")))
+        zipped = _positional(args[0]) if zips else None
         counted = m.Call(func=m.Name("range"), args=[m.Arg(value=m.Call(func=m.Name("len"), args=[m.Arg()]))])
         if zipped and len(zipped) == 2 and m.matches(zipped[1], counted):
             classes = self._eval(zipped[0])
@@ -798,7 +808,8 @@ class FolderDataset:
             return None
         target, source = for_in.target, for_in.iter
         index = None
-        if m.matches(source, m.Call(func=m.Name("enumerate"))) and m.matches(target, m.Tuple([m.Element(), m.Element()])):
+        pair = m.Tuple([m.Element(), m.Element()])
+        if m.matches(source, m.Call(func=m.Name("enumerate"))) and m.matches(target, pair):
             args = _positional(source)
             if args is None or len(args) != 1:
                 raise Decline("the class indices do not start at 0; torchvision numbers the sorted folders 0..n-1")
@@ -1056,7 +1067,8 @@ class FolderDataset:
             raise Decline("os.walk yields folders in file-system order; torchvision sorts them")
         positional = [a for a in listing.args if a.keyword is None]
         keywords = [a for a in listing.args if a.keyword is not None]
-        if len(positional) != 1 or any(a.star for a in listing.args) or any(a.keyword.value != "followlinks" for a in keywords):
+        unexpected = any(a.star for a in listing.args) or any(a.keyword.value != "followlinks" for a in keywords)
+        if len(positional) != 1 or unexpected:
             raise Decline(f"unexpected os.walk arguments: `{snippet(listing)}`")
         follows = bool(keywords) and _is_name(keywords[0].value, "True")
         if keywords and not follows and not _is_name(keywords[0].value, "False"):
@@ -1091,7 +1103,8 @@ class FolderDataset:
                     return _FilePath("str")
         if m.matches(node, m.Subscript(slice=[m.SubscriptElement(slice=m.Index())])):
             index = self._eval(node.value) if _key(node.value) in self.env else None
-            if isinstance(index, _ClassIndex) and isinstance(self._loop_value(loop, node.slice[0].slice.value), _ClassName):
+            key = self._loop_value(loop, node.slice[0].slice.value)
+            if isinstance(index, _ClassIndex) and isinstance(key, _ClassName):
                 if index.classes is not loop.classes or not index.sorted:
                     raise Decline("the class index was built from another (or unsorted) class list")
                 return _Label()
@@ -1215,7 +1228,8 @@ class FolderDataset:
             value=m.Attribute(value=m.Name("self"), attr=m.Name(samples)),
             slice=[m.SubscriptElement(slice=m.Index(value=m.Name(index)))],
         )
-        unpack = m.Assign(targets=[m.AssignTarget(target=m.Tuple([m.Element(m.Name()), m.Element(m.Name())]))], value=item)
+        pair = m.Tuple([m.Element(m.Name()), m.Element(m.Name())])
+        unpack = m.Assign(targets=[m.AssignTarget(target=pair)], value=item)
         if body and m.matches(body[0], unpack):
             first, second = (e.value.value for e in body[0].targets[0].target.elements)
             return first, second, body[1:]
@@ -1264,7 +1278,10 @@ class FolderDataset:
             if name == path or name in self.introduced:
                 continue
             if _is_self_read(name) or name in forbidden:
-                raise Decline(f"the loader reads `{name}` (instance state, a storage backend?); DatasetFolder's loader gets only the path")
+                raise Decline(
+                    f"the loader reads `{name}` (instance state, a storage backend?); "
+                    "DatasetFolder's loader gets only the path"
+                )
             if name in self.params or (name not in self.globals and name not in _BUILTINS):
                 raise Decline(f"the loader depends on `{name}`, which the new __init__ would shadow or drop")
 
@@ -1326,13 +1343,17 @@ class FolderDataset:
             test, stmt = stmt.test, statements(stmt.body)[0]
         apply = m.Assign(
             targets=[m.AssignTarget(target=m.Name(variable))],
-            value=m.Call(func=m.Attribute(value=m.Name("self")), args=[m.Arg(value=m.Name(variable), keyword=None, star="")]),
+            value=m.Call(
+                func=m.Attribute(value=m.Name("self")), args=[m.Arg(value=m.Name(variable), keyword=None, star="")]
+            ),
         )
         if not m.matches(stmt, apply):
             return None, body
         attribute = stmt.value.func.attr.value
         attr = m.Attribute(value=m.Name("self"), attr=m.Name(attribute))
-        is_not_none = m.Comparison(left=attr, comparisons=[m.ComparisonTarget(operator=m.IsNot(), comparator=m.Name("None"))])
+        is_not_none = m.Comparison(
+            left=attr, comparisons=[m.ComparisonTarget(operator=m.IsNot(), comparator=m.Name("None"))]
+        )
         if test is not None and not m.matches(test, attr | is_not_none):
             return None, body
         symbol = self.env.get(f"self.{attribute}")
@@ -1344,7 +1365,9 @@ class FolderDataset:
     @staticmethod
     def _len(method: cst.FunctionDef, samples: str) -> None:
         expected = m.Return(
-            value=m.Call(func=m.Name("len"), args=[m.Arg(value=m.Attribute(value=m.Name("self"), attr=m.Name(samples)))])
+            value=m.Call(
+                func=m.Name("len"), args=[m.Arg(value=m.Attribute(value=m.Name("self"), attr=m.Name(samples)))]
+            )
         )
         body = statements(method.body)
         params = method.params
@@ -1359,7 +1382,9 @@ class FolderDataset:
     def _loader_argument(self, loaded: cst.BaseExpression, path: str, fill: _Fill) -> cst.BaseExpression | None:
         """None for ImageFolder's default loader (PIL, RGB), else the ``loader=`` value."""
         rgb = m.Call(
-            func=m.Attribute(value=m.Call(args=[m.Arg(value=m.Name(path), keyword=None, star="")]), attr=m.Name("convert")),
+            func=m.Attribute(
+                value=m.Call(args=[m.Arg(value=m.Name(path), keyword=None, star="")]), attr=m.Name("convert")
+            ),
             args=[m.Arg(value=m.SimpleString(), keyword=None)],
         )
         if m.matches(loaded, rgb) and self.names.qualified(loaded.func.value.func) == "PIL.Image.open":
@@ -1437,7 +1462,8 @@ class _PathArguments(cst.CSTTransformer):
         self.keep: set[cst.CSTNode] = set()
 
     def visit_Call(self, node: cst.Call) -> None:
-        if self.analysis._qualified_call(node) in _PATH_AGNOSTIC and node.args and _is_name(node.args[0].value, self.path):
+        agnostic = self.analysis._qualified_call(node) in _PATH_AGNOSTIC
+        if agnostic and node.args and _is_name(node.args[0].value, self.path):
             self.keep.add(node.args[0].value)
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
@@ -1459,7 +1485,11 @@ class _SimplifyBasename(cst.CSTTransformer):
     """
 
     def __init__(
-        self, path_name: str, basename: str | None, names: NameTable, suffixes: Callable[[cst.BaseExpression], tuple[str, ...] | None]
+        self,
+        path_name: str,
+        basename: str | None,
+        names: NameTable,
+        suffixes: Callable[[cst.BaseExpression], tuple[str, ...] | None],
     ) -> None:
         super().__init__()
         self.path_name = path_name
@@ -1476,9 +1506,14 @@ class _SimplifyBasename(cst.CSTTransformer):
     def leave_Subscript(self, original_node, updated_node):
         extension = m.Subscript(
             value=m.Call(args=[m.Arg(keyword=None, star="")]),
-            slice=[m.SubscriptElement(slice=m.Index(value=m.Integer("1") | m.UnaryOperation(m.Minus(), m.Integer("1"))))],
+            slice=[
+                m.SubscriptElement(slice=m.Index(value=m.Integer("1") | m.UnaryOperation(m.Minus(), m.Integer("1"))))
+            ],
         )
-        if not m.matches(updated_node, extension) or self.names.qualified(updated_node.value.func) != "os.path.splitext":
+        splitext = m.matches(updated_node, extension) and (
+            self.names.qualified(updated_node.value.func) == "os.path.splitext"
+        )
+        if not splitext:
             return updated_node
         argument = updated_node.value.args[0]
         if not self._is_basename(argument.value):
@@ -1497,7 +1532,9 @@ class _SimplifyBasename(cst.CSTTransformer):
         path = cst.Name(self.path_name)
         if self._is_basename(receiver):
             receiver = path
-        elif m.matches(receiver, m.Call(func=m.Attribute(attr=m.Name("lower")), args=[])) and self._is_basename(receiver.func.value):
+        elif m.matches(receiver, m.Call(func=m.Attribute(attr=m.Name("lower")), args=[])) and self._is_basename(
+            receiver.func.value
+        ):
             receiver = receiver.with_changes(func=receiver.func.with_changes(value=path))
         return updated_node.with_changes(func=func.with_changes(value=receiver))
 
@@ -1539,11 +1576,17 @@ def analyze(cls: cst.ClassDef, names: NameTable, facts: ModuleFacts, reference: 
     if not _names_classes(cls):
         return None  # nested listings, but nothing says the folders are classes
     if nesting.flat_glob:
-        return "one glob over root/*/<files> sorted by full path orders classes differently from torchvision when folder names share a prefix"
+        return (
+            "one glob over root/*/<files> sorted by full path orders classes differently from torchvision "
+            "when folder names share a prefix"
+        )
     if nesting.walk_labels and nesting.deepest < 2:
         return "labels come from os.walk's folder names; torchvision numbers the sorted class folders of the root"
     if nesting.deepest > 2:
-        return "the files sit two folders below the root (root/<group>/<class>/<file>); DatasetFolder reads one class level"
+        return (
+            "the files sit two folders below the root (root/<group>/<class>/<file>); "
+            "DatasetFolder reads one class level"
+        )
     return declined
 
 

@@ -1275,7 +1275,8 @@ non-matching extension, a hidden file and an empty class folder, and compare
         if result is None:
             return
         if isinstance(result, str):
-            self.report(node.name, f"Hand-written folder dataset: torchvision's DatasetFolder does this; no fix: {result}.")
+            message = f"Hand-written folder dataset: torchvision's DatasetFolder does this; no fix: {result}."
+            self.report(node.name, message)
             return
         base_name = "torchvision.datasets.ImageFolder" if result.image else "torchvision.datasets.DatasetFolder"
         base = self._reference(base_name)
