@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -76,9 +77,11 @@ def _ms(value: float | None) -> str:
 
 
 def table(report: ModuleReport, title: str) -> Table:
-    grid = Table(title=title, title_justify="left")
-    for header in ("Module", "Status", "Max abs err", "Max rel err", "Device", "Before", "After", "Speedup"):
-        grid.add_column(header, justify="right" if header not in ("Module", "Status", "Device") else "left")
+    grid = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    # a narrow terminal folds the module names; the numbers never wrap
+    grid.add_column("Module", overflow="fold", min_width=12)
+    for header in ("Status", "Max abs", "Max rel", "Device", "Before", "After", "Speedup"):
+        grid.add_column(header, justify="left" if header in ("Status", "Device") else "right", no_wrap=True)
     for model in report.models:
         speedup = model.speedup
         grid.add_row(
