@@ -1558,9 +1558,14 @@ def _lower_suffix_test(
     return suffixes
 
 
+def is_dataset_class(cls: cst.ClassDef, names: NameTable) -> bool:
+    """A plain ``class X(torch.utils.data.Dataset)``: one base, no decorators or metaclass."""
+    return not (cls.decorators or cls.keywords or len(cls.bases) != 1) and names.qualified(cls.bases[0].value) in _DATASET
+
+
 def analyze(cls: cst.ClassDef, names: NameTable, facts: ModuleFacts, reference: Referencer) -> Plan | str | None:
     """A Plan, a reason to report without a fix, or None when the class is no class-folder dataset."""
-    if cls.decorators or cls.keywords or len(cls.bases) != 1 or names.qualified(cls.bases[0].value) not in _DATASET:
+    if not is_dataset_class(cls, names):
         return None
     methods = {s.name.value: s for s in statements(cls.body) if isinstance(s, cst.FunctionDef)}
     if "__init__" not in methods or "__getitem__" not in methods:

@@ -8,7 +8,7 @@ import libcst.matchers as m
 from torchfix.names import ImportRequest, Reference
 from torchfix.patterns import code
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
-from torchfix.rules._datasets import Decline, ModuleFacts, Plan, analyze, module_facts
+from torchfix.rules._datasets import Decline, ModuleFacts, Plan, analyze, is_dataset_class, module_facts
 from torchfix.rules._suites import is_docstring
 
 UNSAFE = Applicability.UNSAFE
@@ -1260,6 +1260,8 @@ non-matching extension, a hidden file and an empty class folder, and compare
         self._facts: ModuleFacts | None = None
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        if not is_dataset_class(node, self.names):
+            return
         if self._facts is None:
             self._facts = module_facts(self.context.module, self.names)
         imports: list[ImportRequest] = []
