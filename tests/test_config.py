@@ -96,3 +96,10 @@ def test_force_exclude_applies_exclude_to_named_files(cli, project):
     _config(project, 'exclude = ["vendored/"]\n')
     assert "vendored/m.py" in cli(project, "check", "vendored/m.py")[1]
     assert cli(project, "check", "--force-exclude", "vendored/m.py")[0] == 0
+
+
+def test_verify_table_is_validated_by_check_too(cli, project):
+    (project / "m.py").write_text(NORMALIZE)
+    _config(project, '[tool.torchfix.verify]\nmodels = [{ factroy = "pkg:build" }]\n')
+    code, _, err = cli(project, "check", ".")
+    assert code == 2 and "factroy" in err

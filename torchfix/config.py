@@ -17,6 +17,7 @@ from torchfix.engine import RunOptions
 from torchfix.rule import Rule
 from torchfix.rules import all_rules, rule_by_key
 from torchfix.sourcefile import DEFAULT_MAX_FILE_SIZE
+from torchfix.verify.config import VerifyConfig, parse_verify_config
 
 KNOWN_KEYS = (
     "select",
@@ -51,7 +52,7 @@ class Settings:
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     #: apply `exclude` to files named on the command line too (pre-commit names every file)
     force_exclude: bool = False
-    verify: Mapping[str, object] = field(default_factory=dict)
+    verify: VerifyConfig | None = None
 
     @property
     def rules(self) -> tuple[type[Rule], ...]:
@@ -203,9 +204,10 @@ def load_settings(paths: Sequence[Path], config_file: Path | None = None) -> Set
             raise ConfigError(f"{where}: `max-file-size` must be a positive number of bytes")
         changes["max_file_size"] = value
     if "verify" in table:
-        if not isinstance(table["verify"], dict):
-            raise ConfigError(f"{where}: [tool.torchfix.verify] must be a table")
-        changes["verify"] = table["verify"]
+        try:
+            changes["verify"] = parse_verify_config(table["verify"], f"{where}: [tool.torchfix.verify]")
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
     return replace(settings, **changes)
 
 
