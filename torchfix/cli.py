@@ -7,6 +7,7 @@ parsed or written (the other files are still processed).
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -83,8 +84,13 @@ DEVICE = typer.Option(
 
 
 def _consoles(no_color: bool) -> tuple[Console, Console]:
+    """stdout and stderr consoles; piped output is not folded at 80 columns."""
     kwargs = {"highlight": False, "soft_wrap": True, "no_color": no_color or None}
-    return Console(**kwargs), Console(stderr=True, **kwargs)
+    consoles = Console(**kwargs), Console(stderr=True, **kwargs)
+    for console in consoles:
+        if not console.is_terminal and "COLUMNS" not in os.environ:
+            console.width = 160
+    return consoles
 
 
 def _settings(
