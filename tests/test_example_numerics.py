@@ -9,23 +9,13 @@ the inputs, modules and functions) must then agree under the catalogue's contrac
 - floating-point values are equal (``torch.testing.assert_close``) wherever the
   *before* value is finite; other values are exactly equal.
 
-Spec language (``Example.inputs`` and ``Site.inputs``):
-
-- ``"float(4, 8)"``: random normal values, run as float32 and float64, each with
-  the value variants random, zero rows (the first row and the first column set
-  to 0), all zeros, negatives, large magnitudes (1e15 in float32, 1e150 in
-  float64: large, yet squares and dot products stay finite) and infinities
-  (one +inf and one -inf).
-- ``"float32(4, 8)"`` / ``"float64(4, 8)"``: the same value variants, one dtype
-  only (for an unsafe fix whose assumption is the dtype).
-- ``"<spec> except <variant>, ..."``: leaves out the named value or mask variants
-  (``"bool(6) except single-True"`` for a fix that assumes more than one True).
-
-Pinned dtypes and ``except`` narrow the contract, so only unsafe examples may use
-them: their assumption is what the narrowing encodes.
-- ``"bool(4, 8)"``: a random mask, then all-False, single-True and all-True.
-- ``"long(4, 8)"``: random integers in [0, 5).
-- ``"int:3"`` / ``"float:1e-6"``: a Python number; ``"device"``: ``torch.device("cpu")``.
+The inputs come from the product's spec language (:mod:`torchfix.verify.specs`,
+built by :func:`torchfix.verify.worker.sites.make_inputs`): ``"float(4, 8)"`` runs
+as float32 and float64 with the value variants random, zero rows, zeros,
+negatives, large magnitudes and infinities; ``"bool(4, 8)"`` as a random mask,
+all-False, single-True and all-True. Pinned dtypes (``"float64(4, 8)"``) and
+``"<spec> except <variant>, ..."`` narrow the contract, so only unsafe examples
+may use them: their assumption is what the narrowing encodes.
 
 The eps guards of the contract (norms below 1e-12 for ``F.normalize``, 1e-8 for
 ``F.cosine_similarity``) need no exclusion of their own: the variants put exact
@@ -46,12 +36,8 @@ test below makes sure nothing else is left out that way.
 from __future__ import annotations
 
 import ast
-import importlib
-import itertools
 import math
-import re
 import types
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Mapping
 
@@ -62,127 +48,16 @@ torch = pytest.importorskip("torch")
 from torchfix.engine import RunOptions, fix_text  # noqa: E402
 from torchfix.rule import Applicability, Example, Site  # noqa: E402
 from torchfix.rules import all_rules  # noqa: E402
+from torchfix.verify.specs import FLOAT_VALUES, MASKS, Spec, Variant, parse_spec, variants  # noqa: E402
+from torchfix.verify.worker.sites import _import, make_inputs  # noqa: E402
 
 SEED = 1234
-_TENSOR = re.compile(r"^(float|float32|float64|bool|long)\(\s*(\d+(?:\s*,\s*\d+)*)?\s*,?\s*\)$")
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-_LARGE = {torch.float32: 1e15, torch.float64: 1e150}
-FLOAT_VALUES = ("random", "zero-rows", "zeros", "negative", "large", "inf")
-MASKS = ("random", "all-False", "single-True", "all-True")
+CPU = torch.device("cpu")
 
 
-@dataclass(frozen=True)
-class Spec:
-    kind: str
-    shape: tuple[int, ...] = ()
-    value: object = None
-    #: value or mask variants this input leaves out
-    excluded: frozenset[str] = frozenset()
-
-    @property
-    def narrowed(self) -> bool:
-        """Whether the spec narrows the contract (allowed only under an unsafe fix's assumption)."""
-        return bool(self.excluded) or self.kind in _DTYPES
-
-
-def parse_spec(text: str) -> Spec:
-    text, _, excluded = text.strip().partition(" except ")
-    names = frozenset(n.strip() for n in excluded.split(",") if n.strip())
-    if names - set(FLOAT_VALUES + MASKS) or "random" in names:
-        raise ValueError(f"unknown variants to leave out in {text!r}: {sorted(names)}")
-    match = _TENSOR.match(text)
-    if match:
-        shape = tuple(int(n) for n in match.group(2).split(",")) if match.group(2) else ()
-        return Spec(match.group(1), shape, excluded=names)
-    if names:
-        raise ValueError(f"only tensor inputs have variants to leave out: {text!r}")
-    if text.startswith("int:"):
-        return Spec("int", value=int(text[4:]))
-    if text.startswith("float:"):
-        return Spec("number", value=float(text[6:]))
-    if text == "device":
-        return Spec("device")
-    raise ValueError(f"unknown input spec {text!r}")
-
-
-@dataclass(frozen=True)
-class Variant:
-    dtype: torch.dtype | None
-    values: str
-    mask: str
-
-    @property
-    def base(self) -> bool:
-        """The plain random variant: it must compare real numbers, not only NaN."""
-        return self.values == "random" and self.mask == "random" and self.dtype in (None, torch.float32)
-
-    def __str__(self) -> str:
-        return f"{self.dtype}/{self.values}/{self.mask}"
-
-
-def variants(specs: Mapping[str, Spec], edge_values: bool = True) -> list[Variant]:
-    kinds = {spec.kind for spec in specs.values()}
-    dtypes = [torch.float32, torch.float64] if "float" in kinds else [None]
-    has_float = bool(kinds & {"float", "float32", "float64"})
-    values = FLOAT_VALUES if has_float and edge_values else ("random",)
-    masks = MASKS if "bool" in kinds else ("random",)
-    excluded = frozenset().union(*(spec.excluded for spec in specs.values()))
-    return [
-        Variant(d, v, m)
-        for d, v, m in itertools.product(dtypes, values, masks)
-        if v not in excluded and m not in excluded
-    ]
-
-
-def _float_tensor(spec: Spec, variant: Variant, generator) -> torch.Tensor:
-    dtype = _DTYPES.get(spec.kind, variant.dtype)
-    t = torch.randn(spec.shape, generator=generator, dtype=torch.float64).to(dtype)
-    if variant.values == "zero-rows" and t.dim() > 0 and t.numel():
-        t[0] = 0
-        if t.dim() > 1:
-            t[..., 0] = 0
-    elif variant.values == "zeros":
-        t = torch.zeros_like(t)
-    elif variant.values == "negative":
-        t = -t.abs()
-    elif variant.values == "large":
-        t = t * _LARGE[dtype]
-    elif variant.values == "inf" and t.numel():
-        flat = t.view(-1)
-        flat[0] = math.inf
-        flat[-1] = -math.inf
-    return t
-
-
-def _mask(spec: Spec, variant: Variant, generator) -> torch.Tensor:
-    if variant.mask == "all-False":
-        return torch.zeros(spec.shape, dtype=torch.bool)
-    if variant.mask == "all-True":
-        return torch.ones(spec.shape, dtype=torch.bool)
-    if variant.mask == "single-True":
-        mask = torch.zeros(spec.shape, dtype=torch.bool)
-        if mask.numel():
-            mask.view(-1)[mask.numel() // 2] = True
-        return mask
-    return torch.rand(spec.shape, generator=generator) < 0.5
-
-
-def make_inputs(specs: Mapping[str, Spec], variant: Variant) -> dict[str, object]:
-    """The inputs of one variant, the same on every call (a fixed generator seed)."""
-    generator = torch.Generator().manual_seed(0)
-    inputs: dict[str, object] = {}
-    for name, spec in specs.items():
-        if spec.kind in ("float", "float32", "float64"):
-            inputs[name] = _float_tensor(spec, variant, generator)
-        elif spec.kind == "bool":
-            inputs[name] = _mask(spec, variant, generator)
-        elif spec.kind == "long":
-            inputs[name] = torch.randint(0, 5, spec.shape, generator=generator)
-        elif spec.kind == "device":
-            inputs[name] = torch.device("cpu")
-        else:
-            inputs[name] = spec.value
-    return inputs
+def _is_base(variant: Variant) -> bool:
+    """The plain random variant: it must compare real numbers, not only NaN."""
+    return variant.values == "random" and variant.mask == "random" and variant.dtype in (None, "float32")
 
 
 def _fresh(inputs: Mapping[str, object]) -> dict[str, object]:
@@ -231,11 +106,11 @@ def _run(code: types.CodeType, namespace: Mapping[str, object]) -> dict[str, obj
 def check(before_code, after_code, specs: Mapping[str, Spec], base: Mapping[str, object], edge_values=True):
     """Run both sides in every variant and assert the contract on the names both bind."""
     for variant in variants(specs, edge_values):
-        inputs = {**base, **make_inputs(specs, variant)}
+        inputs = {**base, **make_inputs(specs, variant, CPU)}
         try:
             before = _run(before_code, inputs)
         except Exception:
-            assert not variant.base, "the original raises on the plain random inputs: a broken example"
+            assert not _is_base(variant), "the original raises on the plain random inputs: a broken example"
             continue  # the contract allows any result where the original raised
         after = _run(after_code, inputs)
         shared = sorted(
@@ -246,7 +121,7 @@ def check(before_code, after_code, specs: Mapping[str, Spec], base: Mapping[str,
         assert shared, "the example binds no value to compare"
         for name in shared:
             compared = assert_same(before[name], after[name], f"{name} with {variant}")
-            if variant.base and isinstance(before[name], torch.Tensor) and before[name].numel():
+            if _is_base(variant) and isinstance(before[name], torch.Tensor) and before[name].numel():
                 assert compared, f"{name} with {variant}: nothing finite to compare"
 
 
@@ -302,14 +177,6 @@ def test_example_keeps_the_numbers(rule, example: Example):
 # -- sites --------------------------------------------------------------------------
 
 
-def _resolve(qualified: str):
-    try:
-        return importlib.import_module(qualified)
-    except ImportError:
-        module, _, attribute = qualified.rpartition(".")
-        return getattr(importlib.import_module(module), attribute)
-
-
 @lru_cache(maxsize=None)
 def _sites() -> tuple:
     """(id, Site, aliases) for every fix with a site that the examples apply."""
@@ -335,7 +202,7 @@ def test_site_keeps_the_numbers(site: Site, aliases: Mapping[str, str]):
     base = {}
     for local, qualified in aliases.items():
         try:
-            base[local] = _resolve(qualified)
+            base[local] = _import(qualified)
         except (ImportError, AttributeError):
             continue  # a non-torch import the site does not use
     before = compile(f"site_value = {site.before}", "<site before>", "exec")
@@ -358,12 +225,12 @@ def test_spec_language():
     assert [v.mask for v in variants(narrowed)] == ["random", "all-False", "all-True"]
     specs = {"x": parse_spec("float(4, 8)"), "m": parse_spec("bool(4, 8)")}
     assert len(variants(specs)) == 2 * len(FLOAT_VALUES) * len(MASKS)
-    pinned = make_inputs({"x": parse_spec("float64(3)")}, Variant(torch.float32, "zero-rows", "random"))
+    pinned = make_inputs({"x": parse_spec("float64(3)")}, Variant("float32", "zero-rows", "random"), CPU)
     assert pinned["x"].dtype == torch.float64 and pinned["x"][0] == 0
-    masks = {m: make_inputs({"m": parse_spec("bool(4, 8)")}, Variant(None, "random", m))["m"] for m in MASKS}
+    masks = {m: make_inputs({"m": parse_spec("bool(4, 8)")}, Variant(None, "random", m), CPU)["m"] for m in MASKS}
     assert [int(masks[m].sum()) for m in ("all-False", "single-True", "all-True")] == [0, 1, 32]
-    again = make_inputs(specs, Variant(torch.float32, "random", "random"))
-    assert torch.equal(again["x"], make_inputs(specs, Variant(torch.float32, "random", "random"))["x"])
+    again = make_inputs(specs, Variant("float32", "random", "random"), CPU)
+    assert torch.equal(again["x"], make_inputs(specs, Variant("float32", "random", "random"), CPU)["x"])
 
 
 def test_the_contract_catches_a_wrong_rewrite():
