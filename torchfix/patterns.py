@@ -8,6 +8,8 @@ from typing import Mapping, Sequence
 
 import libcst as cst
 
+from torchfix.walk import walk
+
 _EMPTY = cst.Module(body=[])
 
 #: tensor methods without side effects, safe to evaluate twice or once
@@ -188,3 +190,27 @@ def replace_same_code(node: cst.CSTNode, replacements: Mapping[cst.CSTNode, cst.
         if form is not None:
             targets[form] = new
     return node.visit(_ReplaceSameCode(targets))
+
+
+class _FreeNames(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.append(node.value)
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        walk(node.value, [self])
+        return False
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        walk(node.value, [self])
+        return False
+
+
+def free_names(node: cst.CSTNode) -> list[str]:
+    """The names an expression reads, in order (attribute names and keywords left out)."""
+    collector = _FreeNames()
+    walk(node, [collector])
+    return collector.names

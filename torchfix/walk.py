@@ -42,8 +42,16 @@ def child_fields(cls: type) -> tuple[str, ...]:
 Callback = Callable[[cst.CSTNode], object]
 
 
+def _overrides(visitor: object, hook: str) -> bool:
+    method = getattr(type(visitor), hook, None)
+    return method is not None and method is not getattr(cst.CSTVisitor, hook)
+
+
 def walk(node: cst.CSTNode, visitors: Sequence[object]) -> None:
     """Call each visitor's ``visit_X``/``leave_X`` on every code node under ``node``.
+
+    A ``cst.CSTVisitor`` that overrides ``on_visit``/``on_leave`` gets those instead,
+    for every node, as under ``CSTNode.visit``.
 
     With one visitor, a ``visit_X`` returning False skips the node's children, as
     in ``CSTNode.visit``; with several (the rules' batch) return values are
@@ -54,10 +62,18 @@ def walk(node: cst.CSTNode, visitors: Sequence[object]) -> None:
 
     def plan(cls: type) -> tuple[tuple[Callback, ...], tuple[Callback, ...]]:
         visit, leave = f"visit_{cls.__name__}", f"leave_{cls.__name__}"
-        plans[cls] = (
-            tuple(getattr(v, visit) for v in visitors if hasattr(v, visit)),
-            tuple(getattr(v, leave) for v in visitors if hasattr(v, leave)),
-        )
+        visits, leaves = [], []
+        for v in visitors:
+            # A visitor that overrides the generic hooks sees every node through them.
+            if _overrides(v, "on_visit"):
+                visits.append(v.on_visit)
+            elif hasattr(v, visit):
+                visits.append(getattr(v, visit))
+            if _overrides(v, "on_leave"):
+                leaves.append(v.on_leave)
+            elif hasattr(v, leave):
+                leaves.append(getattr(v, leave))
+        plans[cls] = (tuple(visits), tuple(leaves))
         return plans[cls]
 
     def go(current: cst.CSTNode) -> None:

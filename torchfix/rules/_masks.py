@@ -14,13 +14,12 @@ proved. The scope is found by :class:`ScopeTracker`, a mixin for rules.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable
 
 import libcst as cst
 
 from torchfix.names import NameTable
-from torchfix.patterns import PURE_METHODS, int_value, number_value, replace_same_code
-from torchfix.rule import Site
+from torchfix.patterns import PURE_METHODS, int_value, number_value
 
 #: torch functions whose result is a ``torch.bool`` tensor
 BOOL_FUNCTIONS = frozenset(
@@ -500,55 +499,3 @@ def index(value: cst.BaseExpression, key: cst.BaseExpression) -> cst.Subscript:
     """``value[key]``."""
     key = key.with_changes(lpar=[], rpar=[]) if key.lpar else key
     return cst.Subscript(value=atom(value), slice=[cst.SubscriptElement(cst.Index(key))])
-
-
-# -- sites -------------------------------------------------------------------
-
-
-class _FreeNames(cst.CSTVisitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: list[str] = []
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.names.append(node.value)
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        node.value.visit(self)
-        return False
-
-    def visit_Arg(self, node: cst.Arg) -> bool:
-        node.value.visit(self)
-        return False
-
-
-def free_names(node: cst.CSTNode) -> list[str]:
-    """The names an expression reads (attribute names and keywords left out)."""
-    collector = _FreeNames()
-    node.visit(collector)
-    return collector.names
-
-
-def site(
-    before: cst.CSTNode,
-    after: cst.CSTNode,
-    operands: Iterable[tuple[cst.BaseExpression, str, str]],
-    names: NameTable,
-) -> Site | None:
-    """A :class:`Site` with each operand replaced by its placeholder, if that leaves no other name.
-
-    ``operands`` are (expression, placeholder, tensor spec) triples; the file's
-    module aliases (``torch``, ``F``) may stay.
-    """
-    operands = list(operands)
-    placeholders = {expr: cst.Name(name) for expr, name, _ in operands}
-    inputs = {name: spec for _, name, spec in operands}
-    before_code = replace_same_code(before, placeholders)
-    after_code = replace_same_code(after, placeholders)
-    modules = {local for local, qualified in names.bindings.items() if qualified.split(".")[0] == "torch"}
-    allowed = set(inputs) | modules | {"None", "True", "False"}
-    for node in (before_code, after_code):
-        if any(name not in allowed for name in free_names(node)):
-            return None
-    empty = cst.Module(body=[])
-    return Site(before=empty.code_for_node(before_code), after=empty.code_for_node(after_code), inputs=inputs)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import libcst as cst
 
 from torchfix.names import ImportRequest, NameTable
-from torchfix.patterns import code, int_value, replace_same_code, same_code
+from torchfix.patterns import code, free_names, int_value, replace_same_code, same_code
 from torchfix.rule import Site
 
 _ATOM = 100
@@ -93,30 +93,6 @@ def fit(replacement: cst.BaseExpression, original: cst.BaseExpression, parents: 
     return replacement
 
 
-class _FreeNames(cst.CSTVisitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: set[str] = set()
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        node.value.visit(self)
-        return False
-
-    def visit_Arg(self, node: cst.Arg) -> bool:
-        node.value.visit(self)
-        return False
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.names.add(node.value)
-
-
-def _free_names(nodes: Iterable[cst.CSTNode]) -> set[str]:
-    collector = _FreeNames()
-    for node in nodes:
-        node.visit(collector)
-    return collector.names
-
-
 def make_site(
     before: cst.CSTNode,
     after: cst.CSTNode,
@@ -134,10 +110,12 @@ def make_site(
     for operand, placeholder, spec in operands:
         if not any(same_code(operand, seen) for seen, _, _ in unique):
             unique.append((operand, placeholder, spec))
-    known = set(names.bindings) | {r.bound_name for r in imports} | {"True", "False", "None"}
-    # Free names outside the operands must be imports (a placeholder must not capture one).
+    # The verifier binds only torch's modules: any other free name (a user's variable, numpy)
+    # makes the expression unevaluable there, and a placeholder must not capture an import.
+    torch_aliases = {local for local, qualified in names.bindings.items() if qualified.split(".")[0] == "torch"}
+    known = torch_aliases | {r.bound_name for r in imports} | {"True", "False", "None", "__operand__"}
     hidden = {operand: cst.Name("__operand__") for operand, _, _ in unique}
-    if _free_names(replace_same_code(n, hidden) for n in (before, after)) - known - {"__operand__"}:
+    if any(name not in known for n in (before, after) for name in free_names(replace_same_code(n, hidden))):
         return None
     mapping: Mapping[cst.CSTNode, cst.BaseExpression] = {operand: cst.Name(name) for operand, name, _ in unique}
     return Site(

@@ -8,7 +8,8 @@ import libcst as cst
 
 from torchfix.patterns import arg, code, int_value, is_false, make_call, same_code
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
-from torchfix.rules._masks import TORCH_DTYPES, method_name, pure, receiver, site
+from torchfix.rules._masks import TORCH_DTYPES, method_name, pure, receiver
+from torchfix.rules._rewrite import make_site
 
 SAFE, UNSAFE = Applicability.SAFE, Applicability.UNSAFE
 
@@ -316,7 +317,7 @@ A tensor whose shape, dtype and device come from an expression with side effects
             {node: replacement},
             imports=ref.imports,
             assumption=_assumption(assumptions),
-            site=site(node, replacement, [(source, "x", "float(4, 8)")], self.names) if checkable else None,
+            site=make_site(node, replacement, [(source, "x", "float(4, 8)")], self.names) if checkable else None,
         )
         self.report(node, f"Use torch.{like} instead of copying `{code(source)}`'s shape, dtype and device.", fix)
 
@@ -424,7 +425,7 @@ A tensor whose shape, dtype and device come from an expression with side effects
             UNSAFE if assumption else SAFE,
             {node: replacement},
             assumption=assumption,
-            site=site(node, replacement, [(target, "device", "device")], self.names) if checkable else None,
+            site=make_site(node, replacement, [(target, "device", "device")], self.names) if checkable else None,
         )
         self.report(node, _MOVE, fix)
 

@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchfix.patterns import arg, code, int_value, is_true, make_call, number_value, same_code, strip_parens
+from torchfix.patterns import (
+    arg,
+    code,
+    free_names,
+    int_value,
+    is_true,
+    make_call,
+    number_value,
+    same_code,
+    strip_parens,
+)
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._masks import (
     BOOL_FUNCTIONS,
     BOOL_METHODS,
     Provenance,
     ScopeTracker,
-    free_names,
     index,
     method_name,
     receiver,
-    site,
     with_method,
 )
+from torchfix.rules._rewrite import make_site
 
 SAFE, UNSAFE = Applicability.SAFE, Applicability.UNSAFE
 _MESSAGE = "Index with the boolean mask instead of its nonzero() indices."
@@ -437,4 +446,4 @@ single-true and all-true ones, and compares the selections.
             else:
                 spec = f"float({shape[1]})"
             operands.append((node, name, spec))
-        return site(before, after, operands, self.names)
+        return make_site(before, after, operands, self.names)

@@ -6,7 +6,7 @@ from typing import Sequence
 
 import libcst as cst
 
-from torchfix.patterns import arg, code, make_call, number_value, same_code
+from torchfix.patterns import arg, code, free_names, make_call, number_value, same_code
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._masks import (
     DTYPE_CASTS,
@@ -14,15 +14,14 @@ from torchfix.rules._masks import (
     Provenance,
     ScopeTracker,
     atom,
-    free_names,
     is_one_minus,
     pure,
     method_name,
     receiver,
-    site,
     uses_numpy,
     with_method,
 )
+from torchfix.rules._rewrite import make_site
 
 SAFE, UNSAFE = Applicability.SAFE, Applicability.UNSAFE
 _NOT = ("torch.logical_not",)
@@ -295,7 +294,7 @@ the unselected branch, and compares them where the original is finite.
             {node: replacement},
             imports=ref.imports,
             assumption=f"assumes {' and '.join(assumptions)}." if assumptions else "",
-            site=site(node, replacement, operands, self.names) if checkable else None,
+            site=make_site(node, replacement, operands, self.names) if checkable else None,
         )
         self.report(node, "Use torch.where instead of blending with a 0/1 mask.", fix)
 
