@@ -25,6 +25,7 @@ import libcst.matchers as m
 from torchfix.names import NameTable
 from torchfix.patterns import code, same_code
 from torchfix.rules._suites import statements
+from torchfix.walk import walk
 
 #: torchvision.datasets.folder.IMG_EXTENSIONS (0.29)
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -311,11 +312,11 @@ class _FreeNames(cst.CSTVisitor):
         if attr is not None:
             self.reads.append(f"self.{attr}")
         else:
-            node.value.visit(self)
+            walk(node.value, [self])
         return False
 
     def visit_Arg(self, node: cst.Arg) -> bool:
-        node.value.visit(self)
+        walk(node.value, [self])
         return False
 
     def visit_CompFor(self, node: cst.CompFor) -> None:
@@ -328,7 +329,7 @@ class _FreeNames(cst.CSTVisitor):
 
 def free_names(node: cst.CSTNode) -> list[str]:
     visitor = _FreeNames()
-    node.visit(visitor)
+    walk(node, [visitor])
     return [n for n in visitor.reads if n not in visitor.bound]
 
 
@@ -1571,7 +1572,7 @@ def analyze(cls: cst.ClassDef, names: NameTable, facts: ModuleFacts, reference: 
     if "__init__" not in methods or "__getitem__" not in methods:
         return None
     nesting = _Nesting(names)
-    methods["__init__"].body.visit(nesting)
+    walk(methods["__init__"].body, [nesting])
     if not (nesting.flat_glob or nesting.walk_labels or nesting.deepest >= 2):
         return None
     try:

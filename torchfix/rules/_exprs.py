@@ -13,6 +13,7 @@ import libcst as cst
 
 from torchfix.names import NameTable
 from torchfix.patterns import arg, has_star_args, is_false, is_true, number_value
+from torchfix.walk import walk
 
 
 @dataclass(frozen=True)
@@ -191,5 +192,5 @@ def is_visibly_torch(node: cst.CSTNode, names: NameTable) -> bool:
     a torch function is only safe where the code shows it works on tensors.
     """
     visitor = _TorchEvidence(names)
-    node.visit(visitor)
+    walk(node, [visitor])
     return visitor.found

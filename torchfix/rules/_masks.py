@@ -20,6 +20,7 @@ import libcst as cst
 
 from torchfix.names import NameTable
 from torchfix.patterns import PURE_METHODS, int_value, number_value
+from torchfix.walk import walk
 
 #: torch functions whose result is a ``torch.bool`` tensor
 BOOL_FUNCTIONS = frozenset(
@@ -100,7 +101,7 @@ class Scope:
         """The values bound to ``name`` in the scope it resolves to; None when unknown."""
         if self._values is None:
             collector = _Bindings(self.node)
-            self.node.visit(collector)
+            walk(self.node, [collector])
             self._values = collector.values
         if name in self._values:
             return self._values[name]
@@ -235,7 +236,7 @@ class _GlobalCollector(cst.CSTVisitor):
 
 def _global_names(node: cst.CSTNode) -> list[str]:
     collector = _GlobalCollector()
-    node.visit(collector)
+    walk(node, [collector])
     return collector.names
 
 

@@ -19,6 +19,7 @@ import libcst as cst
 
 from torchfix.names import NameTable, dotted_name
 from torchfix.patterns import code
+from torchfix.walk import walk
 
 MODULE_BASES = ("torch.nn.Module", "torch.nn.modules.module.Module")
 #: compound statements whose body may not run: a definition there is conditional
@@ -167,7 +168,7 @@ class FileIndex:
         self.classes: dict[str, list[cst.ClassDef]] = {}
         #: every dotted component of every string literal (``"attn.wq"`` -> attn, wq)
         self.strings: set[str] = set()
-        module.visit(_Walker(self))
+        walk(module, [_Walker(self)])
 
     # -- classes --------------------------------------------------------------
 
@@ -288,17 +289,17 @@ def paths_in(node: cst.CSTNode) -> set[str]:
             dotted = dotted_name(attribute)
             if dotted is not None:
                 found.add(dotted)
-            attribute.value.visit(self)
+            walk(attribute.value, [self])
             return False
 
         def visit_Arg(self, argument: cst.Arg) -> bool:
-            argument.value.visit(self)
+            walk(argument.value, [self])
             return False
 
         def visit_Name(self, name: cst.Name) -> None:
             found.add(name.value)
 
-    node.visit(_Paths())
+    walk(node, [_Paths()])
     return found
 
 
@@ -368,5 +369,5 @@ def changed_in(statements: Iterable[cst.CSTNode]) -> set[str]:
     """
     writes = _Writes()
     for statement in statements:
-        statement.visit(writes)
+        walk(statement, [writes])
     return writes.changed

@@ -9,6 +9,7 @@ import libcst as cst
 from torchfix.names import ImportRequest, NameTable
 from torchfix.patterns import code, free_names, int_value, replace_same_code, same_code
 from torchfix.rule import Site
+from torchfix.walk import walk
 
 _ATOM = 100
 _POWER = 14
@@ -42,11 +43,16 @@ class _ParentCollector(cst.CSTVisitor):
     def __init__(self) -> None:
         super().__init__()
         self.parents: dict[cst.CSTNode, cst.CSTNode] = {}
+        self.stack: list[cst.CSTNode] = []
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        for child in node.children:
-            self.parents[child] = node
+        if self.stack:
+            self.parents[node] = self.stack[-1]
+        self.stack.append(node)
         return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.stack.pop()
 
 
 class Parents:
@@ -59,7 +65,7 @@ class Parents:
     def of(self, node: cst.CSTNode) -> cst.CSTNode | None:
         if self._parents is None:
             collector = _ParentCollector()
-            self.module.visit(collector)
+            walk(self.module, [collector])
             self._parents = collector.parents
         return self._parents.get(node)
 

@@ -17,6 +17,7 @@ from torchfix.rules._nn_classes import (
     self_attribute,
     self_name,
 )
+from torchfix.walk import walk
 
 SAFE = Applicability.SAFE
 UNSAFE = Applicability.UNSAFE
@@ -937,7 +938,7 @@ requires grad, and a frozen `nn.Parameter` that is filled or changed later
             def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
                 return False
 
-        init.body.visit(_Bindings())
+        walk(init.body, [_Bindings()])
         return tensors
 
     def is_tensor(self, node: cst.BaseExpression, tensors: set[str]) -> bool:
@@ -1009,7 +1010,7 @@ def _self_assignments(init: cst.FunctionDef, self_: str) -> list[cst.Assign | cs
         def visit_ClassDef(self, node: cst.ClassDef) -> bool:
             return False
 
-    init.body.visit(_Collect())
+    walk(init.body, [_Collect()])
     return found
 
 
@@ -1025,7 +1026,7 @@ def _registered(init: cst.FunctionDef, self_: str) -> list[str]:
             if name is not None and isinstance(name.value, cst.SimpleString):
                 found.append(name.value.evaluated_value)
 
-    init.body.visit(_Collect())
+    walk(init.body, [_Collect()])
     return found
 
 
@@ -1065,7 +1066,7 @@ def _cpu_code(node: cst.CSTNode, names) -> str | None:
             if _pins_cpu(call, names):
                 found.append(code(call))
 
-    node.visit(_Find())
+    walk(node, [_Find()])
     return found[0] if found else None
 
 
@@ -1262,5 +1263,5 @@ def _requires_grad(node: cst.CSTNode) -> bool:
             if isinstance(call.func, cst.Attribute) and call.func.attr.value == "requires_grad_":
                 found.append(True)
 
-    node.visit(_Find())
+    walk(node, [_Find()])
     return bool(found)

@@ -10,6 +10,7 @@ import libcst.matchers as m
 from torchfix.names import dotted_name
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._suites import statements
+from torchfix.walk import walk
 
 SAFE = Applicability.SAFE
 
@@ -51,17 +52,17 @@ class _Loads(cst.CSTVisitor):
         self.count += node.value == self.name
 
     def visit_Attribute(self, node: cst.Attribute) -> bool:
-        node.value.visit(self)
+        walk(node.value, [self])
         return False
 
     def visit_Arg(self, node: cst.Arg) -> bool:
-        node.value.visit(self)
+        walk(node.value, [self])
         return False
 
 
 def _loads(node: cst.CSTNode, name: str) -> int:
     counter = _Loads(name)
-    node.visit(counter)
+    walk(node, [counter])
     return counter.count
 
 

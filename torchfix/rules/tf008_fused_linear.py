@@ -23,6 +23,7 @@ from torchfix.rules._nn_classes import (
     self_attribute,
     self_name,
 )
+from torchfix.walk import walk
 
 UNSAFE = Applicability.UNSAFE
 LINEAR = ("torch.nn.Linear", "torch.nn.modules.linear.Linear")
@@ -1305,7 +1306,7 @@ def _init_assignments(init: cst.FunctionDef, self_: str) -> list[cst.Assign]:
         def visit_Lambda(self, node: cst.Lambda) -> bool:
             return False
 
-    init.body.visit(_Collect())
+    walk(init.body, [_Collect()])
     return found
 
 
@@ -1574,7 +1575,7 @@ class _ClassFusion:
                 if isinstance(call.func, cst.Name) and call.func.value == item and len(call.args) == 1:
                     found.append(call.args[0].value)
 
-        body.visit(_Calls())
+        walk(body, [_Calls()])
         if len(found) != 1 or item in paths_in(found[0]) or paths_in(found[0]) & writes:
             return None
         return found[0]
@@ -1760,7 +1761,7 @@ def _calls_module(node: cst.BaseExpression, self_: str | None) -> bool:
             if root is not None and root.split(".")[0] == self_:
                 found.append(call)
 
-    node.visit(_Find())
+    walk(node, [_Find()])
     return bool(found)
 
 
