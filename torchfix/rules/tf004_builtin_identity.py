@@ -8,9 +8,9 @@ import libcst as cst
 import libcst.matchers as m
 
 from torchfix.names import dotted_name
+from torchfix.patterns import free_names
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._suites import statements
-from torchfix.walk import walk
 
 SAFE = Applicability.SAFE
 
@@ -38,32 +38,6 @@ def _branches(value: cst.BaseExpression) -> list[cst.BaseExpression]:
     if isinstance(value, cst.IfExp):
         return _branches(value.body) + _branches(value.orelse)
     return [value]
-
-
-class _Loads(cst.CSTVisitor):
-    """Counts the reads of one name (attribute names and keywords are not reads)."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        self.name = name
-        self.count = 0
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.count += node.value == self.name
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        walk(node.value, [self])
-        return False
-
-    def visit_Arg(self, node: cst.Arg) -> bool:
-        walk(node.value, [self])
-        return False
-
-
-def _loads(node: cst.CSTNode, name: str) -> int:
-    counter = _Loads(name)
-    walk(node, [counter])
-    return counter.count
 
 
 @dataclass(frozen=True)
@@ -459,7 +433,7 @@ Build the module before and after, load the old `state_dict()` with
             param = positional[index].name.value if index < len(positional) else None
         if param is None:
             return None
-        uses = _loads(init.body, param)
+        uses = free_names(init.body).count(param)
         stores = m.findall(
             init.body,
             m.Assign(targets=[m.AssignTarget(target=m.Attribute(value=m.Name("self")))], value=m.Name(param)),
