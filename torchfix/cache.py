@@ -37,9 +37,11 @@ def cache_root(config_file: Path | None, paths) -> Path:
     return Path.cwd().resolve()
 
 
-def key(data: bytes, options: RunOptions) -> str:
+def key(data: bytes, options: RunOptions, limits: tuple[int, ...] = ()) -> str:
+    """The cache key of a file's bytes under ``options`` and the size ``limits``."""
     digest = hashlib.sha256()
     digest.update(__version__.encode())
+    digest.update(repr(limits).encode())
     digest.update(repr((tuple(r.CODE for r in options.rules), sorted(options.unsafe_codes),
                         sorted(options.rule_settings.items()))).encode())
     digest.update(data)

@@ -17,6 +17,9 @@ from torchfix.engine import RunOptions
 from torchfix.rule import Rule
 from torchfix.rules import all_rules, rule_by_key
 from torchfix.sourcefile import DEFAULT_MAX_FILE_SIZE
+
+#: ~100k tokens of code is a 400-500 KB module and a LibCST tree of 200-330 MB
+DEFAULT_MAX_FILE_TOKENS = 100_000
 from torchfix.verify.config import VerifyConfig, parse_verify_config
 
 KNOWN_KEYS = (
@@ -27,6 +30,7 @@ KNOWN_KEYS = (
     "unsafe-fixes",
     "buffer-persistent",
     "max-file-size",
+    "max-file-tokens",
     "force-exclude",
     "verify",
 )
@@ -50,6 +54,8 @@ class Settings:
     unsafe_fixes: bool | tuple[str, ...] = False
     buffer_persistent: bool = False
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    #: LibCST needs about 2-3 KB of memory per token: a larger file is skipped with a message
+    max_file_tokens: int = DEFAULT_MAX_FILE_TOKENS
     #: apply `exclude` to files named on the command line too (pre-commit names every file)
     force_exclude: bool = False
     verify: VerifyConfig | None = None
@@ -90,17 +96,6 @@ class Settings:
         rules = tuple(rule for rule in self.rules if rule.CODE not in ignored)
         return RunOptions(rules, self.unsafe_codes, {"buffer_persistent": self.buffer_persistent})
 
-    def fingerprint(self) -> str:
-        """What the cache key needs of the settings (everything that changes findings)."""
-        return repr(
-            (
-                tuple(r.CODE for r in self.rules),
-                sorted(self.unsafe_codes),
-                sorted(self.per_file_ignores.items()),
-                self.buffer_persistent,
-                self.max_file_size,
-            )
-        )
 
 
 def codes(values: Sequence[str] | str, where: str) -> tuple[str, ...]:
@@ -198,11 +193,12 @@ def load_settings(paths: Sequence[Path], config_file: Path | None = None) -> Set
         changes["buffer_persistent"] = _bool(table, "buffer-persistent", where)
     if "force-exclude" in table:
         changes["force_exclude"] = _bool(table, "force-exclude", where)
-    if "max-file-size" in table:
-        value = table["max-file-size"]
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ConfigError(f"{where}: `max-file-size` must be a positive number of bytes")
-        changes["max_file_size"] = value
+    for key, unit in (("max-file-size", "bytes"), ("max-file-tokens", "tokens")):
+        if key in table:
+            value = table[key]
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"{where}: `{key}` must be a positive number of {unit}")
+            changes[key.replace("-", "_")] = value
     if "verify" in table:
         try:
             changes["verify"] = parse_verify_config(table["verify"], f"{where}: [tool.torchfix.verify]")

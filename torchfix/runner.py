@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import enum
 import os
+import re
 import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -29,6 +30,10 @@ from torchfix.sourcefile import SourceError, read_source, write_source
 
 #: at most this many files per task sent to a worker
 _MAX_CHUNK = 32
+#: files larger than this are parsed one at a time after the pool, so that no two
+#: large LibCST trees (hundreds of MB each) are in memory at once
+_LARGE_FILE = 256 * 1024
+_TOKEN = re.compile(r"\w+|[^\s\w]")
 
 
 class Mode(str, enum.Enum):
@@ -73,6 +78,20 @@ def may_match(text: str, options: RunOptions) -> bool:
     return any(needle in text for rule in options.rules for needle in rule.REQUIRES)
 
 
+def _limits(job: Job) -> tuple[int, int]:
+    return job.settings.max_file_size, job.settings.max_file_tokens
+
+
+def too_many_tokens(text: str, limit: int) -> str | None:
+    """The skip message for a file with more than ``limit`` tokens (LibCST's memory grows with them)."""
+    if len(text) <= limit:
+        return None
+    count = sum(1 for _ in _TOKEN.finditer(text))
+    if count <= limit:
+        return None
+    return f"skipped: {count} tokens is over the {limit}-token limit (max-file-tokens)"
+
+
 def syntax_error(text: str, path: str) -> str | None:
     """Python's own syntax check (much cheaper than a LibCST parse), as an error line."""
     try:
@@ -102,10 +121,14 @@ def _process(path: Path, job: Job, accept=None) -> _Outcome:
         report.error = str(error)
         return outcome
     options = job.settings.options_for(_relative(path, job.settings.root))
-    original_key = key(source.raw, options)
+    original_key = key(source.raw, options, _limits(job))
     if not may_match(source.text, options):
         # No rule can match, so LibCST need not parse it; a syntax error is still reported.
         report.error = syntax_error(source.text, report.path)
+        outcome.learned.append((original_key, [], report.error))
+        return outcome
+    report.error = too_many_tokens(source.text, job.settings.max_file_tokens)
+    if report.error is not None:
         outcome.learned.append((original_key, [], report.error))
         return outcome
     try:
@@ -140,7 +163,7 @@ def _process(path: Path, job: Job, accept=None) -> _Outcome:
             report.error = str(error)
             report.changed = False
             return outcome
-        outcome.learned.append((key(source.encode(fixed.text), options), fixed.remaining, None))
+        outcome.learned.append((key(source.encode(fixed.text), options, _limits(job)), fixed.remaining, None))
     return outcome
 
 
@@ -168,14 +191,35 @@ def _chunks(paths: Sequence[Path], workers: int) -> list[Sequence[Path]]:
     return [paths[i : i + size] for i in range(0, len(paths), size)]
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _process_all(paths: Sequence[Path], job: Job, accept, advance: Callable[[int], None]) -> list[_Outcome]:
     workers = job.jobs or os.cpu_count() or 1
     if accept is not None or workers == 1 or len(paths) < 2:
-        results = []
-        for path in paths:
-            results.append(_process(path, job, accept))
-            advance(1)
-        return results
+        return _in_process(paths, job, accept, advance)
+    large = {path for path in paths if _size(path) > _LARGE_FILE}
+    small = [path for path in paths if path not in large]
+    return _pooled(small, job, workers, advance) + _in_process(
+        [path for path in paths if path in large], job, None, advance
+    )
+
+
+def _in_process(paths: Sequence[Path], job: Job, accept, advance: Callable[[int], None]) -> list[_Outcome]:
+    results = []
+    for path in paths:
+        results.append(_process(path, job, accept))
+        advance(1)
+    return results
+
+
+def _pooled(paths: Sequence[Path], job: Job, workers: int, advance: Callable[[int], None]) -> list[_Outcome]:
+    if not paths:
+        return []
     chunks = _chunks(paths, workers)
     results = []
     with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), initializer=_worker_init) as pool:
@@ -201,7 +245,7 @@ def _cached(path: Path, job: Job, cache: Cache) -> FileReport | None:
         return None
     if len(raw) > job.settings.max_file_size:
         return None
-    hit = cache.get(key(raw, job.settings.options_for(_relative(path, job.settings.root))))
+    hit = cache.get(key(raw, job.settings.options_for(_relative(path, job.settings.root)), _limits(job)))
     if hit is None:
         return None
     findings, error = hit

@@ -41,44 +41,74 @@ def child_fields(cls: type) -> tuple[str, ...]:
 
 Callback = Callable[[cst.CSTNode], object]
 
+_SKIP, _NODE, _SEQUENCE = 0, 1, 2
+#: value type -> how to walk it; LibCST's classes are ABCs, so isinstance is slow
+_KINDS: dict[type, int] = {}
 
-def _overrides(visitor: object, hook: str) -> bool:
-    method = getattr(type(visitor), hook, None)
+
+def _kind(value_type: type) -> int:
+    kind = _KINDS.get(value_type)
+    if kind is None:
+        if issubclass(value_type, _FORMATTING_TYPES):
+            kind = _SKIP
+        elif issubclass(value_type, cst.CSTNode):
+            kind = _NODE
+        elif issubclass(value_type, (tuple, list)):
+            kind = _SEQUENCE
+        else:
+            kind = _SKIP
+        _KINDS[value_type] = kind
+    return kind
+
+
+def _overrides(visitor_type: type, hook: str) -> bool:
+    method = getattr(visitor_type, hook, None)
     return method is not None and method is not getattr(cst.CSTVisitor, hook)
+
+
+@lru_cache(maxsize=None)
+def _hooks(visitor_types: tuple[type, ...], cls: type) -> tuple[tuple[tuple[int, str], ...], ...]:
+    """For each node class, which visitor methods to call: ((index, name), ...) for visit and leave.
+
+    A visitor that overrides the generic ``on_visit``/``on_leave`` sees every node through them.
+    """
+    visits, leaves = [], []
+    for index, visitor_type in enumerate(visitor_types):
+        for hook, specific, found in (("on_visit", f"visit_{cls.__name__}", visits),
+                                      ("on_leave", f"leave_{cls.__name__}", leaves)):
+            if _overrides(visitor_type, hook):
+                found.append((index, hook))
+            elif hasattr(visitor_type, specific):
+                found.append((index, specific))
+    return tuple(visits), tuple(leaves)
 
 
 def walk(node: cst.CSTNode, visitors: Sequence[object]) -> None:
     """Call each visitor's ``visit_X``/``leave_X`` on every code node under ``node``.
 
     A ``cst.CSTVisitor`` that overrides ``on_visit``/``on_leave`` gets those instead,
-    for every node, as under ``CSTNode.visit``.
-
-    With one visitor, a ``visit_X`` returning False skips the node's children, as
-    in ``CSTNode.visit``; with several (the rules' batch) return values are
-    ignored, as in LibCST's batched visitor.
+    for every node, as under ``CSTNode.visit``. With one visitor, a visit
+    returning False skips the node's children, as in ``CSTNode.visit``; with
+    several (the rules' batch) return values are ignored, as in LibCST's batched
+    visitor.
     """
     single = len(visitors) == 1
-    plans: dict[type, tuple[tuple[Callback, ...], tuple[Callback, ...]]] = {}
+    types = tuple(type(v) for v in visitors)
+    bound: dict[type, tuple[tuple[Callback, ...], tuple[Callback, ...]]] = {}
 
-    def plan(cls: type) -> tuple[tuple[Callback, ...], tuple[Callback, ...]]:
-        visit, leave = f"visit_{cls.__name__}", f"leave_{cls.__name__}"
-        visits, leaves = [], []
-        for v in visitors:
-            # A visitor that overrides the generic hooks sees every node through them.
-            if _overrides(v, "on_visit"):
-                visits.append(v.on_visit)
-            elif hasattr(v, visit):
-                visits.append(getattr(v, visit))
-            if _overrides(v, "on_leave"):
-                leaves.append(v.on_leave)
-            elif hasattr(v, leave):
-                leaves.append(getattr(v, leave))
-        plans[cls] = (tuple(visits), tuple(leaves))
-        return plans[cls]
+    def methods(cls: type) -> tuple[tuple[Callback, ...], tuple[Callback, ...]]:
+        visits, leaves = _hooks(types, cls)
+        bound[cls] = (
+            tuple(getattr(visitors[i], name) for i, name in visits),
+            tuple(getattr(visitors[i], name) for i, name in leaves),
+        )
+        return bound[cls]
+
+    kinds = _KINDS
 
     def go(current: cst.CSTNode) -> None:
         cls = type(current)
-        visits, leaves = plans.get(cls) or plan(cls)
+        visits, leaves = bound.get(cls) or methods(cls)
         descend = True
         for visit in visits:
             if visit(current) is False and single:
@@ -86,12 +116,17 @@ def walk(node: cst.CSTNode, visitors: Sequence[object]) -> None:
         if descend:
             for name in child_fields(cls):
                 value = getattr(current, name)
-                if isinstance(value, cst.CSTNode):
-                    if not isinstance(value, _FORMATTING_TYPES):
-                        go(value)
-                elif isinstance(value, (tuple, list)):
+                kind = kinds.get(type(value))
+                if kind is None:
+                    kind = _kind(type(value))
+                if kind == _NODE:
+                    go(value)
+                elif kind == _SEQUENCE:
                     for item in value:
-                        if isinstance(item, cst.CSTNode) and not isinstance(item, _FORMATTING_TYPES):
+                        item_kind = kinds.get(type(item))
+                        if item_kind is None:
+                            item_kind = _kind(type(item))
+                        if item_kind == _NODE:
                             go(item)
         for leave in leaves:
             leave(current)
