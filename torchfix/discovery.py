@@ -1,4 +1,9 @@
-"""Finding the Python files to check: recursive, .gitignore-aware, loop-safe, sorted."""
+"""Finding the Python files to check: recursive, .gitignore-aware, loop-safe, sorted.
+
+Every file-system question goes through ``os.path`` (which answers False) or
+``os.walk``'s ``onerror`` (which reports the folder): a folder we may not enter,
+a symlink loop or a FIFO never stops the run.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ class Discovery:
 
 def _git_root(start: Path) -> Path | None:
     for folder in (start, *start.parents):
-        if (folder / ".git").exists():
+        if os.path.exists(folder / ".git"):
             return folder
     return None
 
@@ -38,6 +43,8 @@ def _load_ignore(folder: Path) -> list[pathspec.PathSpec]:
     specs = []
     for name in (".gitignore", ".git/info/exclude"):
         candidate = folder / name
+        if not os.path.isfile(candidate):  # a FIFO would block the read
+            continue
         try:
             lines = candidate.read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:
@@ -79,7 +86,7 @@ class _Ignores:
 
 
 def _is_venv(folder: Path) -> bool:
-    return (folder / "pyvenv.cfg").is_file()
+    return os.path.isfile(folder / "pyvenv.cfg")
 
 
 def discover(
@@ -104,15 +111,16 @@ def discover(
         if exclude is None or root is None:
             return False
         try:
-            relative = path.resolve().relative_to(root.resolve()).as_posix()
+            # realpath, not Path.resolve: that raises on a symlink loop
+            relative = Path(os.path.realpath(path)).relative_to(os.path.realpath(root)).as_posix()
         except ValueError:
             return False
         return exclude.match_file(relative + "/" if is_dir else relative)
 
     for given in paths:
-        if not given.exists() and not given.is_symlink():
+        if not os.path.lexists(given):
             result.errors.append((given, "cannot read: no such file or directory"))
-        elif given.is_dir():
+        elif os.path.isdir(given):
             _walk(given.absolute(), given, add, excluded, result)
         else:
             add(given)
@@ -137,7 +145,7 @@ def _walk(absolute: Path, shown: Path, add, excluded, result: Discovery) -> None
             child = here / name
             if name in SKIP_DIRS or name.endswith(".egg-info") or _is_venv(child):
                 continue
-            if child.is_symlink() or ignores.ignored(child, True) or excluded(child, True):
+            if os.path.islink(child) or ignores.ignored(child, True) or excluded(child, True):
                 continue
             kept.append(name)
         dirs[:] = kept
