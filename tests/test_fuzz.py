@@ -37,7 +37,7 @@ def _survives(program: str, options: RunOptions = fuzz.OPTIONS[0]) -> None:
     assert failure is None, f"{failure}\n--- program:\n{program}"
 
 
-@SHORT.__class__(SHORT, max_examples=150)
+@settings(SHORT, max_examples=150)
 @given(fuzz.spliced(), st.sampled_from(fuzz.OPTIONS))
 def test_rule_examples_spliced_into_generated_code(program, options):
     _survives(program, options)
