@@ -91,10 +91,6 @@ class FixOutcome:
         return self.text != self.original
 
 
-class FixBroke(Exception):
-    """A fix produced invalid code: a torchfix bug, reported with the rule's code."""
-
-
 @dataclass(frozen=True)
 class _Candidate:
     report: Report

@@ -135,10 +135,6 @@ class NameTable:
             return None if base is None else f"{base}.{node.attr.value}"
         return None
 
-    def is_call_to(self, node: cst.CSTNode, *qualified_names: str) -> bool:
-        """Whether ``node`` is a call of one of ``qualified_names``."""
-        return isinstance(node, cst.Call) and self.qualified(node.func) in qualified_names
-
     # -- references ---------------------------------------------------------
 
     @cached_property

@@ -23,8 +23,6 @@ PURE_METHODS = frozenset(
         "cpu", "cuda", "size", "dim",
     }
 )
-#: attribute reads that are plain data on a tensor
-PURE_ATTRIBUTES = frozenset({"T", "mT", "H", "mH", "real", "imag", "data", "shape", "device", "dtype"})
 
 
 def code(node: cst.CSTNode) -> str:
