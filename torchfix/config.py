@@ -6,6 +6,7 @@ gate's config must not switch a rule off unnoticed.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -80,7 +81,7 @@ class Settings:
         if spec is None:
             return False
         try:
-            relative = path.resolve().relative_to(self.root)
+            relative = Path(os.path.realpath(path)).relative_to(self.root)
         except ValueError:
             return False
         return spec.match_file(relative.as_posix()) or any(

@@ -13,6 +13,7 @@ import enum
 import os
 import re
 import signal
+import stat
 import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -68,7 +69,7 @@ class _Outcome:
 
 def _relative(path: Path, root: Path) -> str:
     try:
-        return path.resolve().relative_to(root).as_posix()
+        return Path(os.path.realpath(path)).relative_to(root).as_posix()
     except ValueError:
         return path.as_posix()
 
@@ -240,10 +241,11 @@ def _pooled(paths: Sequence[Path], job: Job, workers: int, advance: Callable[[in
 def _cached(path: Path, job: Job, cache: Cache) -> FileReport | None:
     """The report for an unchanged file straight from the cache, if it needs no work."""
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > job.settings.max_file_size:
+            return None  # a FIFO would block; read_source reports such files
         raw = path.read_bytes()
     except OSError:
-        return None
-    if len(raw) > job.settings.max_file_size:
         return None
     hit = cache.get(key(raw, job.settings.options_for(_relative(path, job.settings.root)), _limits(job)))
     if hit is None:
