@@ -7,6 +7,7 @@ feeds it texts and :mod:`torchfix.sourcefile` reads and writes them.
 from __future__ import annotations
 
 import ast
+import threading
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Mapping, Sequence
 
@@ -22,6 +23,10 @@ from torchfix.walk import walk
 
 #: fixes are applied in passes until the text stops changing, at most this many
 MAX_PASSES = 10
+_NO_ROUND_TRIP = (
+    "not fixed: LibCST would not write this file back byte for byte "
+    "(a form feed or a lone CR line end); left unchanged"
+)
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,8 @@ class FixOutcome:
     remaining: list[Finding]
     #: set when a fix produced code that does not parse; the text is then unchanged
     bug: str | None = None
+    #: set when the file cannot be fixed safely (the text is then unchanged)
+    refused: str | None = None
 
     @property
     def changed(self) -> bool:
@@ -98,8 +105,35 @@ class _Candidate:
     ranges: tuple[CodeRange, ...]
 
 
+#: LibCST's native parser recurses on the C stack: a 10,000-term ``and`` chain, which
+#: Python accepts, overflows the main thread's 8 MB and kills the process
+_PARSER_STACK = 512 * 1024 * 1024
+
+
 def parse(text: str) -> cst.Module:
-    return cst.parse_module(text)
+    """``cst.parse_module`` on a thread with a large stack (committed only as used).
+
+    Deep code then parses, and the Python-level traversals that follow stop with a
+    RecursionError, which the runner reports as "nested too deeply".
+    """
+    result: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            result["module"] = cst.parse_module(text)
+        except BaseException as error:  # re-raised in the caller's thread
+            result["error"] = error
+
+    previous = threading.stack_size(_PARSER_STACK)
+    try:
+        thread = threading.Thread(target=target, daemon=True)
+        thread.start()
+    finally:
+        threading.stack_size(previous)
+    thread.join()
+    if "error" in result:
+        raise result["error"]  # type: ignore[misc]
+    return result["module"]  # type: ignore[return-value]
 
 
 def analyze(module: cst.Module, options: RunOptions) -> list[Report]:
@@ -249,6 +283,10 @@ def fix_text(text: str, options: RunOptions, accept=None) -> FixOutcome:
         if not chosen:
             remaining = [c.finding for c in candidates]
             return FixOutcome(text, current, findings, applied, remaining)
+        if not applied and module.code != text:
+            # LibCST drops some whitespace (a form feed before a statement, lone CR line ends):
+            # writing its output would change bytes outside every fix.
+            return FixOutcome(text, text, findings, [], findings, refused=_NO_ROUND_TRIP)
         new_text = apply_fixes(module, [c.report.fix for c in chosen])
         module_before = module
         try:

@@ -123,12 +123,14 @@ def _process(path: Path, job: Job, accept=None) -> _Outcome:
         return outcome
     options = job.settings.options_for(_relative(path, job.settings.root))
     original_key = key(source.raw, options, _limits(job))
-    if not may_match(source.text, options):
-        # No rule can match, so LibCST need not parse it; a syntax error is still reported.
-        report.error = syntax_error(source.text, report.path)
+    # Python's own check first: LibCST accepts some code Python rejects (300 nested
+    # parentheses), and a file Python cannot compile is not one to rewrite.
+    report.error = syntax_error(source.text, report.path)
+    if report.error is None and may_match(source.text, options):
+        report.error = too_many_tokens(source.text, job.settings.max_file_tokens)
+    else:  # no rule can match: LibCST need not parse it
         outcome.learned.append((original_key, [], report.error))
         return outcome
-    report.error = too_many_tokens(source.text, job.settings.max_file_tokens)
     if report.error is not None:
         outcome.learned.append((original_key, [], report.error))
         return outcome
@@ -142,8 +144,7 @@ def _process(path: Path, job: Job, accept=None) -> _Outcome:
             return outcome
         fixed = fix_text(source.text, options, accept=accept(report.path) if accept else None)
     except cst.ParserSyntaxError as error:
-        # Python's message points at the real spot; LibCST's only when Python accepts the code.
-        report.error = syntax_error(source.text, report.path) or f"cannot parse: {error.message.strip()}"
+        report.error = f"cannot parse: {error.message.strip()}"  # Python accepts it, LibCST does not
         outcome.learned.append((original_key, [], report.error))
         return outcome
     except RecursionError:
@@ -151,8 +152,9 @@ def _process(path: Path, job: Job, accept=None) -> _Outcome:
         return outcome
     report.findings = fixed.remaining
     report.bug = fixed.bug
+    report.error = fixed.refused
     outcome.learned.append((original_key, fixed.findings, None))
-    if fixed.bug is not None or not fixed.changed:
+    if fixed.bug is not None or fixed.refused is not None or not fixed.changed:
         return outcome
     report.fixed = [applied.portable() for applied in fixed.applied]
     report.original, report.source = source.text, fixed.text
