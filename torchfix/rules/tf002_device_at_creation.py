@@ -166,6 +166,13 @@ A tensor whose shape, dtype and device come from an expression with side effects
         _example("torch.ones(x.size()).type_as(x)", "torch.ones_like(x)", "like-move", _X),
         _example("torch.randn(x.shape).to(x)", "torch.randn_like(x)", "like-move", _X32, applicability=UNSAFE),
         _example("torch.zeros(3, 4).to(device)", "torch.zeros(3, 4, device=device)", "device", _DEVICE),
+        # a multi-line call keeps its layout: the new keyword goes on its own line
+        _example(
+            "torch.tensor(\n    [\n        1.0,\n        2.0,\n    ]\n).to(device)",
+            "torch.tensor(\n    [\n        1.0,\n        2.0,\n    ],\n    device=device\n)",
+            "device",
+            _DEVICE,
+        ),
         _example("torch.tensor([1.0, 2.0]).cuda()", 'torch.tensor([1.0, 2.0], device="cuda")', "device"),
         _example("torch.arange(10).to(device=device)", "torch.arange(10, device=device)", "device", _DEVICE),
         _example(
@@ -491,7 +498,11 @@ def _with_keywords(call: cst.Call, updates: list[tuple[str, cst.BaseExpression]]
     else:
         separator = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
     trailing = args[-1].comma if args else cst.MaybeSentinel.DEFAULT
+    # The space before `)` (a newline in a multi-line call) moves to the new last argument.
+    closing = args[-1].whitespace_after_arg if args else cst.SimpleWhitespace("")
     if args:
-        args[-1] = args[-1].with_changes(comma=separator)
-    appended = [a.with_changes(comma=separator) for a in appended[:-1]] + [appended[-1].with_changes(comma=trailing)]
+        args[-1] = args[-1].with_changes(comma=separator, whitespace_after_arg=cst.SimpleWhitespace(""))
+    appended = [a.with_changes(comma=separator) for a in appended[:-1]] + [
+        appended[-1].with_changes(comma=trailing, whitespace_after_arg=closing)
+    ]
     return call.with_changes(args=[*args, *appended])
