@@ -303,7 +303,7 @@ def rules(
     table = Table("Code", "Slug", "Idiom", "Fix safety", "Summary", title="torchfix rules")
     for rule in all_rules():
         table.add_row(rule.CODE, rule.SLUG, rule.IDIOM, rule.FIX_SAFETY, rule.SUMMARY)
-    Console(highlight=False).print(table)
+    _consoles(False)[0].print(table)
 
 
 @app.command()
@@ -311,9 +311,11 @@ def explain(code: str = typer.Argument(..., help="A rule code (TF007) or slug (f
     """Show a rule's documentation with its before/after examples."""
     rule = rule_by_key(code)
     if rule is None:
-        Console(stderr=True).print(f"torchfix: unknown rule {code!r} (see `torchfix rules`)", markup=False)
+        _consoles(False)[1].print(f"torchfix: unknown rule {code!r} (see `torchfix rules`)", markup=False)
         raise typer.Exit(2)
-    Console(highlight=False).print(Markdown(explain_markdown(rule), code_theme="ansi_dark"))
+    out = _consoles(False)[0]
+    out.width = min(out.width, 100)  # prose reads best at a moderate width
+    out.print(Markdown(explain_markdown(rule), code_theme="ansi_dark"))
 
 
 @app.command()
