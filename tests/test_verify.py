@@ -35,7 +35,7 @@ from torchfix.verify.worker.models import (
     infer_inputs,
     load_state,
 )
-from torchfix.verify.specs import MASKS, Spec, Variant, parse_spec, variants
+from torchfix.verify.specs import FLOAT_VALUES, MASKS, Spec, Variant, parse_spec, variants
 from torchfix.verify.worker.sites import check_site, make_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -539,6 +539,11 @@ def test_spec_language():
     assert large.abs().max() > 1e13 and torch.isfinite(large).all()
     masks = {m: make_inputs({"m": parse_spec("bool(4, 8)")}, Variant(None, "random", m), CPU)["m"] for m in MASKS}
     assert [int(masks[m].sum()) for m in ("all-False", "single-True", "all-True")] == [0, 1, 32]
+    assert parse_spec("float(8)") == Spec("float", (8,))
+    specs = {"x": parse_spec("float(4, 8)"), "m": parse_spec("bool(4, 8)")}
+    assert len(variants(specs)) == 2 * len(FLOAT_VALUES) * len(MASKS)
+    again = make_inputs(specs, Variant("float32", "random", "random"), CPU)
+    assert torch.equal(again["x"], make_inputs(specs, Variant("float32", "random", "random"), CPU)["x"])
 
 
 def test_unknown_spec_skips_the_site():
