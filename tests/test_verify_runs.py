@@ -20,7 +20,7 @@ import libcst as cst
 import pytest
 from rich.console import Console
 
-from torchfix.config import Settings, load_settings, with_flags
+from torchfix.config import Settings, load_settings
 from torchfix.engine import RunOptions
 from torchfix.rule import Applicability, Fix, Rule
 from torchfix.rules.tf004_builtin_identity import BuiltinIdentity
