@@ -11,6 +11,7 @@ from torchfix.names import dotted_name
 from torchfix.patterns import free_names
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._suites import statements
+from torchfix.walk import walk
 
 SAFE = Applicability.SAFE
 
@@ -38,6 +39,21 @@ def _branches(value: cst.BaseExpression) -> list[cst.BaseExpression]:
     if isinstance(value, cst.IfExp):
         return _branches(value.body) + _branches(value.orelse)
     return [value]
+
+
+class _TypeTest(cst.CSTVisitor):
+    """Whether a comparison calls ``type(...)``, and every name in it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls_type = False
+        self.names: set[str] = set()
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.calls_type |= isinstance(node.func, cst.Name) and node.func.value == "type"
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
 
 
 @dataclass(frozen=True)
@@ -307,8 +323,10 @@ Build the module before and after, load the old `state_dict()` with
             self._strings.add(value)
 
     def visit_Comparison(self, node: cst.Comparison) -> None:
-        if m.findall(node, m.Call(func=m.Name("type"))):
-            self._type_tested.update(n.value for n in m.findall(node, m.Name()))
+        test = _TypeTest()
+        walk(node, [test])
+        if test.calls_type:
+            self._type_tested.update(test.names)
 
     def visit_Call(self, node: cst.Call) -> None:
         if m.matches(node.func, m.Name("isinstance") | m.Name("issubclass")) and len(node.args) == 2:
