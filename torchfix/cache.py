@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from torchfix import __version__
+from torchfix.discovery import git_root
 from torchfix.engine import Finding, RunOptions
 from torchfix.rule import Applicability
 
@@ -30,11 +31,8 @@ def cache_root(config_file: Path | None, paths) -> Path:
     """The project root: the config file's folder, else the git root, else the cwd."""
     if config_file is not None:
         return config_file.parent.resolve()
-    start = Path(paths[0]).resolve() if paths else Path.cwd()
-    for folder in (start, *start.parents):
-        if (folder / ".git").exists():
-            return folder
-    return Path.cwd().resolve()
+    start = Path(os.path.realpath(paths[0])) if paths else Path.cwd()
+    return git_root(start) or Path.cwd().resolve()
 
 
 def key(data: bytes, options: RunOptions, limits: tuple[int, ...] = ()) -> str:

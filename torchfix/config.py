@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -35,6 +36,12 @@ KNOWN_KEYS = (
     "force-exclude",
     "verify",
 )
+
+
+@lru_cache(maxsize=None)
+def _spec(patterns: tuple[str, ...]) -> pathspec.PathSpec:
+    """Patterns compiled once per run, not once per file."""
+    return pathspec.GitIgnoreSpec.from_lines(patterns)
 
 
 class ConfigError(Exception):
@@ -73,7 +80,7 @@ class Settings:
         return frozenset(self.unsafe_fixes or ())
 
     def exclude_spec(self) -> pathspec.PathSpec | None:
-        return pathspec.GitIgnoreSpec.from_lines(self.exclude) if self.exclude else None
+        return _spec(self.exclude) if self.exclude else None
 
     def is_excluded(self, path: Path) -> bool:
         """Whether ``exclude`` matches ``path`` or one of its folders below the root."""
@@ -92,7 +99,7 @@ class Settings:
         """The rules and fixes that apply to one file (``relative`` to the root, POSIX)."""
         ignored: set[str] = set()
         for pattern, codes in self.per_file_ignores.items():
-            if pathspec.GitIgnoreSpec.from_lines([pattern]).match_file(relative):
+            if _spec((pattern,)).match_file(relative):
                 ignored.update(codes)
         rules = tuple(rule for rule in self.rules if rule.CODE not in ignored)
         return RunOptions(rules, self.unsafe_codes, {"buffer_persistent": self.buffer_persistent})

@@ -32,7 +32,8 @@ class Discovery:
     errors: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def _git_root(start: Path) -> Path | None:
+def git_root(start: Path) -> Path | None:
+    """The nearest folder at or above ``start`` holding ``.git``."""
     for folder in (start, *start.parents):
         if os.path.exists(folder / ".git"):
             return folder
@@ -57,7 +58,7 @@ class _Ignores:
     """The .gitignore files that apply below a start folder, each relative to its own folder."""
 
     def __init__(self, start: Path) -> None:
-        root = _git_root(start) or start
+        root = git_root(start) or start
         self.specs: dict[Path, list[pathspec.PathSpec]] = {}
         chain = [start, *start.parents]
         for folder in reversed(chain[: chain.index(root) + 1] if root in chain else [start]):
