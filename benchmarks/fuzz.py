@@ -4,7 +4,8 @@ Each program goes through ``fix_text`` with every rule and every unsafe fix. A
 failure is: an exception (other than ``ParserSyntaxError`` for a program LibCST
 cannot parse to begin with), a fix the engine had to throw away (``bug``), an
 output that LibCST, ``ast`` or ``compile`` rejects where they accepted the input,
-or a second run that changes the output again.
+a second run that changes the output again, or a finding of a rule whose
+prefilter would have skipped the file.
 
     python benchmarks/fuzz.py [-n 2000] [--seed 0] [--save DIR]
 
@@ -32,6 +33,7 @@ import libcst as cst
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from torchfix.engine import RunOptions, check_text, fix_text
+from torchfix.prefilter import facts_of
 from torchfix.rules import all_rules
 
 RULES = all_rules()
@@ -104,10 +106,13 @@ def check(program: str, options: RunOptions = OPTIONS[0]) -> tuple[str | None, i
             return "crash on a program LibCST rejects:\n" + traceback.format_exc(limit=-6), 0
         return "fix_text accepted a program LibCST rejects", 0
     try:
-        check_text(program, options)
+        findings = check_text(program, options)
         outcome = fix_text(program, options)
     except Exception:  # noqa: BLE001
         return "crash:\n" + traceback.format_exc(limit=-6), 0
+    skipped = _skipped_by_prefilter(program, findings, options)
+    if skipped:
+        return f"the prefilter would skip the findings of {', '.join(skipped)}", 0
     if cst.parse_module(program).code != program:
         # LibCST drops some whitespace (a form feed before a statement, a lone CR at
         # the end): fixing its output would change bytes far from any fix.
@@ -116,6 +121,18 @@ def check(program: str, options: RunOptions = OPTIONS[0]) -> tuple[str | None, i
         if outcome.text == program:
             return None, 0  # left alone, whether or not the engine says why
     return _check_output(outcome.text, outcome.bug, program, options), len(outcome.applied)
+
+
+def _skipped_by_prefilter(program: str, findings, options: RunOptions) -> list[str]:
+    """The codes that report on ``program`` although their prefilter turns it away."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            facts = facts_of(ast.parse(program))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return []  # the runner reports such a file as a syntax error
+    reporting = {finding.code for finding in findings}
+    return [rule.CODE for rule in options.rules if rule.CODE in reporting and not rule.may_match(facts)]
 
 
 def _check_output(fixed: str, bug: str | None, program: str, options: RunOptions) -> str | None:

@@ -79,7 +79,7 @@ def test_long_profile(program, options):
 class _Broken(Rule):
     """Rewrites the target of ``boom = ...`` into a literal: ``1 = ...`` is no Python."""
 
-    CODE, SLUG, REQUIRES = "TF901", "broken", ("boom",)
+    CODE, SLUG = "TF901", "broken"
 
     def visit_Name(self, node: cst.Name) -> None:
         if node.value == "boom":
@@ -89,7 +89,7 @@ class _Broken(Rule):
 class _Restless(Rule):
     """Wraps ``again`` in one more call on every run: never a fixed point."""
 
-    CODE, SLUG, REQUIRES = "TF902", "restless", ("again",)
+    CODE, SLUG = "TF902", "restless"
 
     def visit_Name(self, node: cst.Name) -> None:
         if node.value == "again":

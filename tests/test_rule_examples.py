@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+
 import pytest
 
 from torchfix.engine import RunOptions, check_text, fix_text
-from torchfix.rule import Applicability, Example
+from torchfix.prefilter import facts_of
+from torchfix.rule import Applicability, Example, Rule
 from torchfix.rules import all_rules
 
 RULES = all_rules()
@@ -59,7 +62,7 @@ def test_every_row_has_an_example(rule):
 def test_rule_metadata(rule):
     assert rule.CODE.startswith("TF") and rule.SLUG and rule.SUMMARY and rule.DOCS and rule.IDIOM
     assert rule.FIX_SAFETY in {"safe", "unsafe", "none", "safe/unsafe"}
-    assert rule.REQUIRES, "a rule declares the substrings its matches need (the prefilter)"
+    assert rule.may_match is not Rule.may_match, "a rule declares what its matches need (the prefilter)"
     fixing = [e for e in rule.EXAMPLES if e.after is not None]
     near_misses = [e for e in rule.EXAMPLES if e.after is None] + list(rule.VALID)
     assert len(fixing) >= 10, "at least 10 before/after examples"
@@ -68,4 +71,4 @@ def test_rule_metadata(rule):
 
 @pytest.mark.parametrize("rule, example", list(_cases("examples")))
 def test_prefilter_keeps_example(rule, example):
-    assert any(s in example.before for s in rule.REQUIRES), "the prefilter would skip this example"
+    assert rule.may_match(facts_of(ast.parse(example.before))), "the prefilter would skip this example"

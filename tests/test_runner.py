@@ -19,7 +19,7 @@ from torchfix.runner import Job, Mode, run
 def parses(monkeypatch):
     """Counts LibCST parses and Python syntax checks made in this process."""
     calls = []
-    for name in ("check_text", "fix_text", "syntax_error"):
+    for name in ("check_text", "fix_text", "python_tree"):
         original = getattr(runner, name)
 
         def counted(*args, _original=original, _name=name, **kwargs):
@@ -44,7 +44,7 @@ def test_prefilter_skips_parsing_files_no_rule_can_match(project, parses):
     (project / "plain.py").write_text("def add(a, b):\n    return a + b\n")
     [report] = run([project], _job(project, cache=False))
     assert report.findings == [] and report.error is None
-    assert parses == ["syntax_error"]
+    assert parses == ["python_tree"]
 
 
 def test_warm_run_parses_nothing_and_agrees(project, parses):
@@ -68,7 +68,7 @@ def test_cache_misses_on_changed_file_and_settings(project, parses):
     parses.clear()
     job = Job(Mode.CHECK, Settings(root=project, ignore=("TF007",)), cache_root=project, jobs=1)
     assert [r.findings for r in run([project], job)] == [[], []]
-    assert parses.count("syntax_error") == 2, "new settings miss the cache for both files"
+    assert parses.count("python_tree") == 2, "new settings miss the cache for both files"
 
 
 def test_apply_fills_the_cache_for_the_next_check(project, parses):

@@ -301,7 +301,6 @@ class SwapsChunks(Rule):
 
     CODE = "TF990"
     SLUG = "swaps-chunks"
-    REQUIRES = ("chunk",)
 
     def visit_Assign(self, node: cst.Assign) -> None:
         target = node.targets[0].target

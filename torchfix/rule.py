@@ -25,6 +25,7 @@ from libcst._batched_visitor import BatchableCSTVisitor
 
 if TYPE_CHECKING:
     from torchfix.names import ImportRequest, NameTable
+    from torchfix.prefilter import Facts
 
 
 class Applicability(str, enum.Enum):
@@ -141,13 +142,16 @@ class Rule(BatchableCSTVisitor):
     ROWS: ClassVar[Mapping[str, str]] = {}
     EXAMPLES: ClassVar[Sequence[Example]] = ()
     VALID: ClassVar[Sequence[Valid]] = ()
-    #: substrings without which the rule cannot match (the engine's prefilter)
-    REQUIRES: ClassVar[Sequence[str]] = ()
 
     def __init__(self, context: FileContext) -> None:
         super().__init__()
         self.context = context
         self.reports: list[Report] = []
+
+    @staticmethod
+    def may_match(facts: "Facts") -> bool:
+        """The prefilter (see :mod:`torchfix.prefilter`): False only where the rule cannot report."""
+        return True
 
     @property
     def names(self) -> "NameTable":

@@ -26,6 +26,7 @@ from torchfix.cache import Cache, key
 from torchfix.config import Settings
 from torchfix.discovery import discover
 from torchfix.engine import RunOptions, check_text, fix_previews, fix_text
+from torchfix.prefilter import facts_of
 from torchfix.results import FileReport
 from torchfix.sourcefile import SourceError, read_source, write_source
 
@@ -74,9 +75,10 @@ def _relative(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
-def may_match(text: str, options: RunOptions) -> bool:
-    """The prefilter: can any enabled rule match ``text`` at all?"""
-    return any(needle in text for rule in options.rules for needle in rule.REQUIRES)
+def may_match(tree: ast.Module, options: RunOptions) -> bool:
+    """The prefilter: can any enabled rule match the module at all?"""
+    facts = facts_of(tree)
+    return any(rule.may_match(facts) for rule in options.rules)
 
 
 def _limits(job: Job) -> tuple[int, int]:
@@ -93,15 +95,14 @@ def too_many_tokens(text: str, limit: int) -> str | None:
     return f"skipped: {count} tokens is over the {limit}-token limit (max-file-tokens)"
 
 
-def syntax_error(text: str, path: str) -> str | None:
-    """Python's own syntax check (much cheaper than a LibCST parse), as an error line."""
+def python_tree(text: str, path: str) -> ast.Module | str:
+    """Python's own parse (much cheaper than LibCST's): the AST, or the syntax error as a line."""
     try:
-        compile(text, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        return compile(text, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
     except SyntaxError as error:
         return f"cannot parse: line {error.lineno}:{error.offset}: {error.msg}"
     except (RecursionError, MemoryError, ValueError):
         return "cannot parse: the code is nested too deeply"
-    return None
 
 
 def process_file(path: Path, job: Job, accept=None) -> FileReport:
@@ -125,12 +126,13 @@ def _process(path: Path, job: Job, accept=None) -> _Outcome:
     original_key = key(source.raw, options, _limits(job))
     # Python's own check first: LibCST accepts some code Python rejects (300 nested
     # parentheses), and a file Python cannot compile is not one to rewrite.
-    report.error = syntax_error(source.text, report.path)
-    if report.error is None and may_match(source.text, options):
-        report.error = too_many_tokens(source.text, job.settings.max_file_tokens)
-    else:  # no rule can match: LibCST need not parse it
+    tree = python_tree(source.text, report.path)
+    if isinstance(tree, str) or not may_match(tree, options):  # LibCST need not parse it
+        report.error = tree if isinstance(tree, str) else None
         outcome.learned.append((original_key, [], report.error))
         return outcome
+    del tree
+    report.error = too_many_tokens(source.text, job.settings.max_file_tokens)
     if report.error is not None:
         outcome.learned.append((original_key, [], report.error))
         return outcome

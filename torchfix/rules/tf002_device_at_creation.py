@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from torchfix.patterns import arg, code, int_value, is_false, make_call, same_code
+from torchfix.prefilter import Facts
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._masks import TORCH_DTYPES, method_name, pure, receiver
 from torchfix.rules._rewrite import make_site
@@ -73,7 +74,6 @@ class DeviceAtCreation(Rule):
     IDIOM = "device= at creation and *_like constructors"
     SUMMARY = "Create tensors on their device (device=, *_like) instead of creating them and then moving them."
     FIX_SAFETY = "safe/unsafe"
-    REQUIRES = (".to", ".cuda", "type_as", "device")
     DOCS = """\
 ## Why
 `torch.zeros(shape).to(device)` allocates and fills the tensor on the CPU, then
@@ -225,6 +225,12 @@ A tensor whose shape, dtype and device come from an expression with side effects
             "randn_like takes no generator",
         ),
     )
+
+    @staticmethod
+    def may_match(facts: Facts) -> bool:
+        moved = facts.calls("to", "cuda", "type_as")
+        shaped = "shape" in facts.attributes or facts.calls("size")
+        return facts.calls(*_DETERMINISTIC, *_ROUNDING, *_RANDOM) and (moved or shaped)
 
     def visit_Call(self, node: cst.Call) -> None:
         method = method_name(node, self.names)

@@ -9,6 +9,7 @@ import libcst.matchers as m
 
 from torchfix.names import dotted_name
 from torchfix.patterns import free_names
+from torchfix.prefilter import Facts
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._suites import statements
 from torchfix.walk import walk
@@ -75,7 +76,6 @@ class BuiltinIdentity(Rule):
     IDIOM = "nn.Identity"
     SUMMARY = "Use nn.Identity instead of a hand-written identity layer, an empty nn.Sequential() or lambda x: x."
     FIX_SAFETY = "safe"
-    REQUIRES = ("forward", "Sequential", "lambda")
     DOCS = """\
 ## Why
 `nn.Identity` is the built-in pass-through layer: it says what the code means,
@@ -280,6 +280,10 @@ Build the module before and after, load the old `state_dict()` with
             "the attribute is reassigned to a function later",
         ),
     )
+
+    @staticmethod
+    def may_match(facts: Facts) -> bool:
+        return facts.identity_forward or facts.identity_lambda or facts.calls_bare("Sequential")
 
     def __init__(self, context) -> None:
         super().__init__(context)

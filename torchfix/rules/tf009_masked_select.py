@@ -15,6 +15,7 @@ from torchfix.patterns import (
     same_code,
     strip_parens,
 )
+from torchfix.prefilter import Facts
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._masks import (
     BOOL_FUNCTIONS,
@@ -50,7 +51,6 @@ class MaskedSelect(ScopeTracker, Rule):
     IDIOM = "boolean-mask indexing"
     SUMMARY = "Index with a boolean mask instead of its nonzero() indices or a Python loop."
     FIX_SAFETY = "safe/unsafe"
-    REQUIRES = ("nonzero", "where", "flatten", "view", "reshape", "stack")
     DOCS = """\
 ## Why
 `x[mask]` selects the rows (or elements) where a boolean mask is true in one
@@ -187,6 +187,11 @@ single-true and all-true ones, and compares the selections.
         ),
         Valid("import torch\n\nx.view(-1)[(x > 0).view(-1)] = 0\n", "an assignment target"),
     )
+
+    @staticmethod
+    def may_match(facts: Facts) -> bool:
+        stacked = facts.calls("stack") and facts.calls("zip")
+        return facts.calls("nonzero", "where") or stacked or facts.flat_subscript
 
     def _proof(self) -> Provenance:
         return Provenance(self.names, self.scope())

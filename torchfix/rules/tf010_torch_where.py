@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
+
 from typing import Sequence
 
 import libcst as cst
 
 from torchfix.patterns import arg, code, free_names, make_call, number_value, same_code
+from torchfix.prefilter import Facts
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._masks import (
     DTYPE_CASTS,
@@ -43,7 +46,6 @@ class TorchWhere(ScopeTracker, Rule):
     IDIOM = "torch.where"
     SUMMARY = "Use torch.where instead of blending two tensors with a 0/1 mask."
     FIX_SAFETY = "safe/unsafe"
-    REQUIRES = ("*", "mul", "clone")
     DOCS = """\
 ## Why
 `m * a + (1 - m) * b` with a mask of zeros and ones selects `a` where `m` is 1
@@ -217,6 +219,13 @@ the unselected branch, and compares them where the original is finite.
         ),
         Valid("import torch\n\nc = x > 0\ny = c * a - (~c) * b\n", "a difference is not a selection"),
     )
+
+    @staticmethod
+    def may_match(facts: Facts) -> bool:
+        product = ast.Mult in facts.operators or facts.calls("mul", "multiply")
+        complement = facts.number_minus or ast.Invert in facts.unary or facts.calls("logical_not")
+        blend = ast.Add in facts.operators and product and complement
+        return blend or (facts.calls("clone") and facts.subscript_store)
 
     def _proof(self) -> Provenance:
         return Provenance(self.names, self.scope())

@@ -1,0 +1,84 @@
+"""How sharp and how sound each rule's prefilter is, on real code; print the figures.
+
+Usage: python benchmarks/prefilter.py [PATH ...]   (default: torch, torchvision, corpus/)
+
+Every file is checked by every rule *without* the prefilter (a LibCST parse
+each), and each rule's ``may_match`` is asked about the same file. Per rule it
+prints how many files the prefilter keeps, how many have findings, and how many
+findings the prefilter would have lost ("missed", which must be 0: a rule's
+prefilter is an over-approximation of its matcher).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench import default_paths  # noqa: E402
+from torchfix.discovery import discover  # noqa: E402
+from torchfix.engine import RunOptions, check_text  # noqa: E402
+from torchfix.prefilter import facts_of  # noqa: E402
+from torchfix.rules import all_rules  # noqa: E402
+from torchfix.sourcefile import DEFAULT_MAX_FILE_SIZE  # noqa: E402
+
+_TOKEN_LIMIT = 100_000
+
+
+def _one(path: Path) -> tuple[str, list[str], list[str]] | None:
+    """(path, codes whose prefilter keeps the file, codes of the findings), or None if unreadable."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        tree = ast.parse(text)
+    except (OSError, UnicodeDecodeError, SyntaxError, RecursionError, ValueError):
+        return None
+    rules = all_rules()
+    facts = facts_of(tree)
+    kept = [rule.CODE for rule in rules if rule.may_match(facts)]
+    if len(text.split()) > _TOKEN_LIMIT:
+        return None
+    options = RunOptions(rules, frozenset(rule.CODE for rule in rules), {})
+    try:
+        found = [finding.code for finding in check_text(text, options)]
+    except Exception:  # LibCST rejects it: nothing to lose
+        return None
+    return str(path), kept, found
+
+
+def main(argv: list[str]) -> None:
+    paths = [Path(p) for p in argv] or default_paths()
+    files = [p for p in discover(paths).files if p.stat().st_size <= DEFAULT_MAX_FILE_SIZE]
+    start = time.perf_counter()
+    with ProcessPoolExecutor(os.cpu_count()) as pool:
+        results = [r for r in pool.map(_one, files, chunksize=16) if r is not None]
+    kept, with_findings, findings, missed = Counter(), Counter(), Counter(), Counter()
+    lost = []
+    for path, keeps, found in results:
+        kept.update(keeps)
+        with_findings.update(set(found))
+        findings.update(found)
+        for code in found:
+            if code not in keeps:
+                missed[code] += 1
+                lost.append(f"{path}: {code}")
+    print(f"files checked: {len(results)} of {len(files)} in {time.perf_counter() - start:.0f} s")
+    print(f"{'rule':6} {'kept':>6} {'with findings':>14} {'findings':>9} {'missed':>7}")
+    for rule in all_rules():
+        code = rule.CODE
+        print(f"{code:6} {kept[code]:6d} {with_findings[code]:14d} {findings[code]:9d} {missed[code]:7d}")
+    any_kept = sum(1 for _, keeps, _ in results if keeps)
+    print(f"files any rule keeps (LibCST parses): {any_kept} of {len(results)}")
+    for line in lost:
+        print("MISSED", line)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
