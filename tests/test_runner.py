@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -128,3 +129,18 @@ def test_output_is_deterministic_across_hash_seeds_and_workers(tmp_path, args):
         capture_output=True, text=True, cwd=ROOT,
     ).stdout
     assert outputs == {reference}
+
+
+def test_cyclic_gc_is_paused_per_file_and_restored(project, monkeypatch):
+    """The collector would re-scan every LibCST tree while it is built; it runs once per file instead."""
+    (project / "m.py").write_text(NORMALIZE)
+    seen = []
+    original = runner.check_text
+
+    def check(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "check_text", check)
+    [report] = run([project], _job(project, cache=False))
+    assert report.findings and seen == [False] and gc.isenabled()
