@@ -11,6 +11,7 @@ whitespace, parentheses and commas (no rule inspects them), and calls the
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from functools import lru_cache
 from typing import Callable, Sequence
 
@@ -66,21 +67,29 @@ def _overrides(visitor_type: type, hook: str) -> bool:
     return method is not None and method is not getattr(cst.CSTVisitor, hook)
 
 
-@lru_cache(maxsize=None)
-def _hooks(visitor_types: tuple[type, ...], cls: type) -> tuple[tuple[tuple[int, str], ...], ...]:
-    """For each node class, which visitor methods to call: ((index, name), ...) for visit and leave.
+#: visitor class -> node class -> (visit method name, leave method name), either None.
+#: Weak: rules define visitor classes inside functions, and such a class keeps the
+#: enclosing rule (and its whole tree) alive for as long as anything refers to it.
+_HOOKS: "weakref.WeakKeyDictionary[type, dict[type, tuple[str | None, str | None]]]" = weakref.WeakKeyDictionary()
+
+
+def _hooks(visitor_type: type, cls: type) -> tuple[str | None, str | None]:
+    """Which methods of ``visitor_type`` see a ``cls`` node, on visit and on leave.
 
     A visitor that overrides the generic ``on_visit``/``on_leave`` sees every node through them.
     """
-    visits, leaves = [], []
-    for index, visitor_type in enumerate(visitor_types):
-        for hook, specific, found in (("on_visit", f"visit_{cls.__name__}", visits),
-                                      ("on_leave", f"leave_{cls.__name__}", leaves)):
-            if _overrides(visitor_type, hook):
-                found.append((index, hook))
-            elif hasattr(visitor_type, specific):
-                found.append((index, specific))
-    return tuple(visits), tuple(leaves)
+    table = _HOOKS.get(visitor_type)
+    if table is None:
+        table = _HOOKS[visitor_type] = {}
+    found = table.get(cls)
+    if found is None:
+        visit = "on_visit" if _overrides(visitor_type, "on_visit") else f"visit_{cls.__name__}"
+        leave = "on_leave" if _overrides(visitor_type, "on_leave") else f"leave_{cls.__name__}"
+        found = table[cls] = (
+            visit if hasattr(visitor_type, visit) else None,
+            leave if hasattr(visitor_type, leave) else None,
+        )
+    return found
 
 
 def walk(node: cst.CSTNode, visitors: Sequence[object]) -> None:
@@ -93,14 +102,13 @@ def walk(node: cst.CSTNode, visitors: Sequence[object]) -> None:
     visitor.
     """
     single = len(visitors) == 1
-    types = tuple(type(v) for v in visitors)
     bound: dict[type, tuple[tuple[Callback, ...], tuple[Callback, ...]]] = {}
 
     def methods(cls: type) -> tuple[tuple[Callback, ...], tuple[Callback, ...]]:
-        visits, leaves = _hooks(types, cls)
+        hooks = [(visitor, _hooks(type(visitor), cls)) for visitor in visitors]
         bound[cls] = (
-            tuple(getattr(visitors[i], name) for i, name in visits),
-            tuple(getattr(visitors[i], name) for i, name in leaves),
+            tuple(getattr(visitor, visit) for visitor, (visit, _) in hooks if visit is not None),
+            tuple(getattr(visitor, leave) for visitor, (_, leave) in hooks if leave is not None),
         )
         return bound[cls]
 
