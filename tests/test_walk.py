@@ -1,4 +1,4 @@
-"""The read-only walker: no visitor outlives its walk."""
+"""The read-only walker: LibCST's visiting order, and no visitor outlives its walk."""
 
 from __future__ import annotations
 
@@ -6,8 +6,45 @@ import gc
 import weakref
 
 import libcst as cst
+import pytest
 
+from conftest import CORPUS
+from torchfix.rules import all_rules
 from torchfix.walk import walk
+
+
+class _Recorder(cst.CSTVisitor):
+    """Visits and leaves of code nodes (the walker leaves whitespace and punctuation out)."""
+
+    CODE = (cst.Module, cst.BaseStatement, cst.BaseSmallStatement, cst.BaseSuite, cst.BaseExpression,
+            cst.Arg, cst.Param, cst.Parameters, cst.BaseSlice, cst.SubscriptElement, cst.Decorator)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[tuple[str, int]] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, self.CODE):
+            self.events.append(("visit", id(node)))
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        if isinstance(original_node, self.CODE):
+            self.events.append(("leave", id(original_node)))
+
+
+def _sources() -> list[str]:
+    examples = [example.before for rule in all_rules() for example in rule.EXAMPLES]
+    return [path.read_text(encoding="utf-8") for path in sorted(CORPUS.rglob("*.py"))] + examples
+
+
+@pytest.mark.parametrize("source", _sources(), ids=lambda source: f"{len(source)}-chars")
+def test_code_nodes_come_in_libcst_order(source):
+    module = cst.parse_module(source)
+    theirs, mine = _Recorder(), _Recorder()
+    module.visit(theirs)
+    walk(module, [mine])
+    assert mine.events and mine.events == theirs.events
 
 
 def test_a_visitor_class_made_inside_a_function_is_not_kept_alive():

@@ -33,11 +33,17 @@ _FORMATTING_TYPES = (
 
 @lru_cache(maxsize=None)
 def child_fields(cls: type) -> tuple[str, ...]:
-    """The fields of ``cls`` that can hold code, in LibCST's visiting order."""
+    """The fields of ``cls`` that can hold code, in LibCST's visiting order.
+
+    ``_visit_and_replace_children`` names each field as a string constant
+    (``visit_required(self, "value", ...)``) in the order it visits them; its
+    attribute reads can come earlier (``ImportFrom`` checks ``names`` first).
+    """
     names = {f.name for f in dataclasses.fields(cls)} - _FORMATTING
     names = {n for n in names if not n.startswith("whitespace")}
-    ordered = [n for n in cls._visit_and_replace_children.__code__.co_names if n in names]
-    return tuple(dict.fromkeys(ordered))
+    code = cls._visit_and_replace_children.__code__
+    ordered = [c for c in code.co_consts if isinstance(c, str) and c in names]
+    return tuple(dict.fromkeys([*ordered, *(n for n in code.co_names if n in names)]))
 
 
 Callback = Callable[[cst.CSTNode], object]
