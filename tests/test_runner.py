@@ -7,12 +7,14 @@ import os
 import subprocess
 import sys
 
+import libcst as cst
 import pytest
 
 from conftest import CLEAN, CORPUS, NORMALIZE, ROOT
 import torchfix.runner as runner
 from torchfix.cache import CACHE_DIR
 from torchfix.config import Settings
+from torchfix.rules import rule_by_key
 from torchfix.runner import Job, Mode, run
 
 
@@ -144,3 +146,17 @@ def test_cyclic_gc_is_paused_per_file_and_restored(project, monkeypatch):
     monkeypatch.setattr(runner, "check_text", check)
     [report] = run([project], _job(project, cache=False))
     assert report.findings and seen == [False] and gc.isenabled()
+
+
+def test_no_tree_outlives_its_file(project):
+    """A worker holds one file's trees at a time: nothing a rule builds keeps one alive."""
+    for rule in ("TF003", "TF008"):
+        (project / f"{rule}.py").write_text(rule_by_key(rule).EXAMPLES[0].before)
+
+    def trees() -> int:
+        gc.collect()
+        return sum(1 for item in gc.get_objects() if isinstance(item, cst.Module))
+
+    before = trees()
+    reports = run([project], _job(project, cache=False))
+    assert all(report.findings for report in reports) and trees() == before

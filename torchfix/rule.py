@@ -121,6 +121,9 @@ class FileContext:
     module: cst.Module
     names: "NameTable"
     settings: Mapping[str, object] = field(default_factory=dict)
+    #: analyses several rules use, built by the first that needs one (``file_index``);
+    #: they live as long as the file's visit, never longer
+    shared: dict[str, object] = field(default_factory=dict)
 
 
 class Rule(BatchableCSTVisitor):

@@ -19,6 +19,7 @@ import libcst as cst
 
 from torchfix.names import NameTable, dotted_name
 from torchfix.patterns import code
+from torchfix.rule import FileContext
 from torchfix.walk import walk
 
 MODULE_BASES = ("torch.nn.Module", "torch.nn.modules.module.Module")
@@ -258,15 +259,11 @@ class FileIndex:
         return None
 
 
-_CACHE: list[FileIndex] = []
-
-
-def file_index(module: cst.Module, names: NameTable) -> FileIndex:
-    """The index of ``module``, built once and shared by the rules visiting it."""
-    if _CACHE and _CACHE[0].module is module:
-        return _CACHE[0]
-    index = FileIndex(module, names)
-    _CACHE[:] = [index]
+def file_index(context: FileContext) -> FileIndex:
+    """The index of the file being visited, built once and shared by the rules visiting it."""
+    index = context.shared.get("file_index")
+    if not isinstance(index, FileIndex):
+        index = context.shared["file_index"] = FileIndex(context.module, context.names)
     return index
 
 

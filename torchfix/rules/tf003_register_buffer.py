@@ -844,7 +844,7 @@ requires grad, and a frozen `nn.Parameter` that is filled or changed later
         attributes = [a for a in self._attributes(init, self_) if a.name not in registered]
         if not attributes and not registered:
             return
-        index = file_index(self.context.module, self.names)
+        index = file_index(self.context)
         if not index.is_module_class(node):
             return
         _ClassBuffers(self, index, node, init, self_).run(attributes, registered)

@@ -1272,7 +1272,7 @@ itself. When the split widths are not computable in the method (a local of
         lists = [a for a in assigns if self._linear_list(a.value)]
         if len(linears) < 2 and not lists:
             return
-        index = file_index(self.context.module, self.names)
+        index = file_index(self.context)
         if not index.is_module_class(node):
             return
         _ClassFusion(self, index, node, init, self_).run(linears, lists)
