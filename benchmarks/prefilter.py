@@ -28,6 +28,7 @@ from torchfix.discovery import discover  # noqa: E402
 from torchfix.engine import RunOptions, check_text  # noqa: E402
 from torchfix.prefilter import facts_of  # noqa: E402
 from torchfix.rules import all_rules  # noqa: E402
+from torchfix.runner import too_many_tokens  # noqa: E402
 from torchfix.sourcefile import DEFAULT_MAX_FILE_SIZE  # noqa: E402
 
 _TOKEN_LIMIT = 100_000
@@ -43,8 +44,8 @@ def _one(path: Path) -> tuple[str, list[str], list[str]] | None:
     rules = all_rules()
     facts = facts_of(tree)
     kept = [rule.CODE for rule in rules if rule.may_match(facts)]
-    if len(text.split()) > _TOKEN_LIMIT:
-        return None
+    if too_many_tokens(text, _TOKEN_LIMIT):
+        return None  # the runner skips it
     options = RunOptions(rules, frozenset(rule.CODE for rule in rules), {})
     try:
         found = [finding.code for finding in check_text(text, options)]
@@ -75,7 +76,9 @@ def main(argv: list[str]) -> None:
         code = rule.CODE
         print(f"{code:6} {kept[code]:6d} {with_findings[code]:14d} {findings[code]:9d} {missed[code]:7d}")
     any_kept = sum(1 for _, keeps, _ in results if keeps)
+    any_found = sum(1 for _, _, found in results if found)
     print(f"files any rule keeps (LibCST parses): {any_kept} of {len(results)}")
+    print(f"findings: {sum(findings.values())} in {any_found} files; missed: {sum(missed.values())}")
     for line in lost:
         print("MISSED", line)
 
