@@ -446,13 +446,14 @@ def _assert_whole(project: Path, files: dict[Path, tuple[bytes, bytes]]) -> tupl
     return untouched, fixed
 
 
-@pytest.mark.parametrize("jobs", ["1", "2"])
-def test_sigint_in_the_middle_of_apply(good, jobs):
-    files = _many(good, 600, _BULK)
+def _interrupted_apply(project: Path, files, jobs: str, sigint) -> subprocess.Popen:
+    """``apply`` on ``files`` with SIGINT set to ``sigint`` at the start, Ctrl-C'd once a file is written."""
     process = subprocess.Popen(
         [sys.executable, "-m", "torchfix", "apply", "--no-cache", "-j", jobs, "."],
-        cwd=good, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,  # its own process group: Ctrl-C reaches the workers too
+        # whatever this test run inherited (a background job ignores SIGINT)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, sigint),
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
@@ -460,12 +461,29 @@ def test_sigint_in_the_middle_of_apply(good, jobs):
             break
         time.sleep(0.01)
     os.killpg(process.pid, signal.SIGINT)
+    return process
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_sigint_in_the_middle_of_apply(good, jobs):
+    files = _many(good, 600, _BULK)
+    process = _interrupted_apply(good, files, jobs, signal.SIG_DFL)
     out, err = process.communicate(timeout=120)
     _no_traceback(out, err)
     assert process.returncode == 130, (out, err)
     assert "torchfix: interrupted; every file is either untouched or fully written." in err
     untouched, fixed = _assert_whole(good, files)
     assert fixed > 0 and untouched > 0, "the run was not interrupted in the middle"
+
+
+def test_ignored_sigint_is_ignored_by_the_workers_too(good):
+    """Started with SIGINT ignored (a background job), the run completes: no silent partial run."""
+    files = _many(good, 300, _BULK)
+    process = _interrupted_apply(good, files, "2", signal.SIG_IGN)
+    out, err = process.communicate(timeout=120)
+    _no_traceback(out, err)
+    assert process.returncode == 0, (out, err)
+    assert _assert_whole(good, files) == (0, len(files))
 
 
 def test_two_applies_on_the_same_tree_at_once(good):

@@ -206,8 +206,11 @@ _STOP = threading.Event()
 
 
 def _worker_init() -> None:
-    # Ctrl-C reaches the whole process group: finish the current file, then stop.
-    signal.signal(signal.SIGINT, lambda *_: _STOP.set())
+    # Ctrl-C reaches the whole process group: finish the current file, then stop. A run
+    # that ignores it (started in the background by a script) ignores it in every worker
+    # too, or the workers would stop and the run would end in a silent partial success.
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, lambda *_: _STOP.set())
 
 
 def _process_chunk(paths: Sequence[Path], job: Job) -> list[_Outcome]:
