@@ -159,7 +159,7 @@ def _process_unpaused(path: Path, job: Job, accept) -> _Outcome:
         report.error = tree if isinstance(tree, str) else None
         outcome.learned.append((original_key, [], report.error))
         return outcome
-    del tree
+    del tree  # freed before LibCST builds its (much larger) tree of the same file
     report.error = too_many_tokens(source.text, job.settings.max_file_tokens)
     if report.error is not None:
         outcome.learned.append((original_key, [], report.error))
