@@ -93,9 +93,9 @@ def good(project):
 
 def test_syntax_error(cli, good):
     _write(good, {
-        # no rule's substring: only Python's own parser sees it
+        # Python's own parser reports both, before any prefilter or LibCST parse:
+        # plain code, and code with a rule's call in it
         "plain.py": "import torch\n\ndef f(:\n    pass\n",
-        # a rule's substring: LibCST fails first, Python's message is the one shown
         "tensor.py": "import torch\n\ny = x.norm(dim=1\nz = 2\n",
     })
     _check_and_apply(cli, good, [
