@@ -24,7 +24,7 @@ import libcst.matchers as m
 
 from torchfix.names import NameTable
 from torchfix.patterns import code, same_code
-from torchfix.rules._suites import statements
+from torchfix.rules._suites import assignment_targets, statements
 from torchfix.walk import walk
 
 #: torchvision.datasets.folder.IMG_EXTENSIONS (0.29)
@@ -345,22 +345,13 @@ class ModuleFacts:
 
 def module_facts(module: cst.Module, names: NameTable) -> ModuleFacts:
     found = set(names.bindings)
+    found.update(stmt.name.value for stmt in module.body if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)))
     bindings: dict[str, list[cst.BaseExpression | None]] = {}
-    for stmt in module.body:
-        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
-            found.add(stmt.name.value)
-        elif isinstance(stmt, cst.SimpleStatementLine):
-            for small in stmt.body:
-                targets = []
-                if isinstance(small, cst.Assign):
-                    targets = [t.target for t in small.targets]
-                elif isinstance(small, (cst.AnnAssign, cst.AugAssign)):
-                    targets = [small.target]
-                for target in targets:
-                    for name in m.findall(target, m.Name()):
-                        found.add(name.value)
-                        simple = isinstance(small, cst.Assign) and len(small.targets) == 1 and target is name
-                        bindings.setdefault(name.value, []).append(small.value if simple else None)
+    for small, target in assignment_targets(module.body):
+        for name in m.findall(target, m.Name()):
+            found.add(name.value)
+            simple = isinstance(small, cst.Assign) and len(small.targets) == 1 and target is name
+            bindings.setdefault(name.value, []).append(small.value if simple else None)
     rebound = {n.value for g in m.findall(module, m.Global()) for n in g.names for n in [n.name]}
     constants = {}
     for name, values in bindings.items():

@@ -20,6 +20,7 @@ import libcst as cst
 from torchfix.names import NameTable, dotted_name
 from torchfix.patterns import code
 from torchfix.rule import FileContext
+from torchfix.rules._suites import assignment_targets
 from torchfix.walk import walk
 
 MODULE_BASES = ("torch.nn.Module", "torch.nn.modules.module.Module")
@@ -63,19 +64,9 @@ def self_attribute(node: cst.CSTNode, self_: str | None) -> str | None:
 
 
 def body_names(statements) -> set[str]:
-    """Names a block binds at its own level (functions, classes, assignments, imports)."""
-    bound: set[str] = set()
-    for stmt in statements:
-        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
-            bound.add(stmt.name.value)
-        elif isinstance(stmt, cst.SimpleStatementLine):
-            for small in stmt.body:
-                targets = []
-                if isinstance(small, cst.Assign):
-                    targets = [t.target for t in small.targets]
-                elif isinstance(small, (cst.AnnAssign, cst.AugAssign)):
-                    targets = [small.target]
-                bound.update(t.value for t in targets if isinstance(t, cst.Name))
+    """Names a block binds at its own level (functions, classes, plain-name assignments)."""
+    bound = {stmt.name.value for stmt in statements if isinstance(stmt, (cst.FunctionDef, cst.ClassDef))}
+    bound.update(target.value for _, target in assignment_targets(statements) if isinstance(target, cst.Name))
     return bound
 
 

@@ -1,6 +1,8 @@
-"""Statement lists of class and function bodies, shared by the structural rules (TF001, TF004)."""
+"""Statement lists of class and function bodies, shared by the structural rules (TF001, TF003, TF004, TF008)."""
 
 from __future__ import annotations
+
+from typing import Iterator, Sequence
 
 import libcst as cst
 import libcst.matchers as m
@@ -18,3 +20,14 @@ def statements(block: cst.BaseSuite) -> list[cst.CSTNode]:
     for stmt in block.body:
         items.extend(stmt.body if isinstance(stmt, cst.SimpleStatementLine) else [stmt])
     return items[1:] if items and is_docstring(items[0]) else items
+
+
+def assignment_targets(body: Sequence[cst.CSTNode]) -> Iterator[tuple[cst.BaseSmallStatement, cst.BaseExpression]]:
+    """Each target assigned at a block's own level (``=``, annotated, augmented), with its statement."""
+    for stmt in body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.Assign):
+                    yield from ((small, target.target) for target in small.targets)
+                elif isinstance(small, (cst.AnnAssign, cst.AugAssign)):
+                    yield small, small.target
