@@ -26,12 +26,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench import default_paths  # noqa: E402
 from torchfix.discovery import discover  # noqa: E402
+from torchfix.engine import RunOptions  # noqa: E402
 from torchfix.names import NameTable  # noqa: E402
-from torchfix.prefilter import facts_of  # noqa: E402
 from torchfix.rules import all_rules  # noqa: E402
+from torchfix.runner import may_match  # noqa: E402
 from torchfix.walk import walk  # noqa: E402
 
 _MAX_BYTES = 128 * 1024  # LibCST's scope analysis on torch's largest files takes minutes
+_EVERY_RULE = RunOptions(all_rules(), frozenset(), {})
 
 
 class _Calls(cst.CSTVisitor):
@@ -46,10 +48,10 @@ class _Calls(cst.CSTVisitor):
 def _kept(path: Path) -> str | None:
     try:
         text = path.read_text(encoding="utf-8")
-        facts = facts_of(ast.parse(text))
+        tree = ast.parse(text)
     except (OSError, UnicodeDecodeError, SyntaxError, RecursionError, ValueError):
         return None
-    return text if any(rule.may_match(facts) for rule in all_rules()) else None
+    return text if may_match(tree, _EVERY_RULE) else None
 
 
 def _value(value):

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import importlib.util
 import json
 import py_compile
 import re
@@ -38,7 +37,7 @@ from pathlib import Path
 
 import libcst as cst
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import default_paths  # benchmarks/ is the script's own folder
 
 #: counts that must be zero on any tree
 MUST_BE_ZERO = (
@@ -49,15 +48,6 @@ MUST_BE_ZERO = (
     "crashes",
     "fix bugs",
 )
-
-
-def default_trees() -> list[Path]:
-    trees = []
-    for name in ("torch", "torchvision"):
-        spec = importlib.util.find_spec(name)
-        if spec is not None and spec.submodule_search_locations:
-            trees.append(Path(list(spec.submodule_search_locations)[0]))
-    return trees + [ROOT / "corpus"]
 
 
 @dataclass
@@ -215,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary copies to look at")
     args = parser.parse_args(argv)
     sweeps = []
-    for tree in args.trees or default_trees():
+    for tree in args.trees or default_paths():
         sweeps.append(sweep_tree(tree.resolve(), args.keep))
         print_table(sweeps[-1])
         sys.stdout.flush()
