@@ -31,11 +31,14 @@ def test_example(rule, example: Example):
     unsafe = example.applicability is Applicability.UNSAFE
     outcome = fix_text(example.before, _options(rule, example, unsafe=unsafe))
     assert outcome.bug is None
-    codes = [f.code for f in outcome.findings]
-    assert rule.CODE in codes, "the example's before is not reported"
+    own = [f for f in outcome.findings if f.code == rule.CODE]
+    assert len(own) == example.findings, [f.message for f in own]
+    for finding in own:
+        assert example.message in finding.message
     if example.after is None:
         assert outcome.text == example.before, "a report-only example was changed"
-        assert all(not f.fixable for f in outcome.findings if f.code == rule.CODE)
+        assert all(not f.fixable for f in own)
+        assert all("; no fix: " in f.message for f in own), "a report-only finding states why it has no fix"
         return
     assert outcome.text == example.after
     again = fix_text(example.after, _options(rule, example, unsafe=unsafe))

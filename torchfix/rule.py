@@ -96,6 +96,10 @@ class Example:
     ``Rule.ROWS``). ``inputs`` are tensor specs (see :class:`Site`) for the
     numerical property tests, and ``settings`` rule settings such as
     ``{"buffer_persistent": True}``.
+
+    ``findings`` is how many findings of the rule ``before`` gets, and
+    ``message`` a substring every one of them contains; a report-only example
+    puts the reason it states (why there is no fix) there.
     """
 
     before: str
@@ -104,6 +108,8 @@ class Example:
     row: str = ""
     inputs: Mapping[str, str] = field(default_factory=dict)
     settings: Mapping[str, object] = field(default_factory=dict)
+    findings: int = 1
+    message: str = ""
 
 
 @dataclass(frozen=True)

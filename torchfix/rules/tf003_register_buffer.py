@@ -118,6 +118,7 @@ class Normalize(nn.Module):
 ''',
         row='buffer',
         inputs={"img": "float(2, 3, 4, 4)"},
+        findings=2,
     ),
     # a tensor built in local variables first; the comment stays.
     Example(
@@ -303,6 +304,7 @@ class Normalize(nn.Module):
         row='persistent',
         inputs={"img": "float(2, 3, 4, 4)"},
         settings={'buffer_persistent': True},
+        findings=2,
     ),
     # the buffer and, with unsafe fixes, the `.to(x.device)` it no longer needs.
     Example(
@@ -349,6 +351,7 @@ class PositionalEncoding(nn.Module):
         applicability=UNSAFE,
         row='to-device',
         inputs={"d_model": "int:8", "x": "float(2, 5, 8)"},
+        findings=2,
     ),
     # an existing buffer moved on every call.
     Example(
@@ -451,6 +454,7 @@ class Prior(nn.Module):
         applicability=UNSAFE,
         row='to-device',
         inputs={"dim": "int:6", "x": "float(3, 6)"},
+        findings=3,
     ),
     # a frozen parameter used as a constant: a persistent buffer keeps its state_dict() key.
     Example(

@@ -209,6 +209,7 @@ Build the module before and after, load the old `state_dict()` with
             "        self.pre = torch.nn.Identity()\n        self.body = torch.nn.Identity()\n\n"
             "    def forward(self, x):\n        return self.body(self.pre(x))\n",
             row="lambda",
+            findings=2,
         ),
     )
     VALID = (

@@ -826,6 +826,7 @@ class Block(nn.Module):
         applicability=UNSAFE,
         row='nested',
         inputs={"dim": "int:16", "hidden": "int:32", "x": "float(2, 5, 16)"},
+        findings=2,
     ),
     # per-layer init of the weights.
     Example(
