@@ -207,8 +207,63 @@ class _FreeNames(cst.CSTVisitor):
         return False
 
 
-def free_names(node: cst.CSTNode) -> list[str]:
-    """The names an expression reads, in order (attribute names and keywords left out)."""
+def names_read(node: cst.CSTNode) -> list[str]:
+    """Every Name an expression reads, in order, names bound inside it (lambda parameters) included.
+
+    Attribute names and keywords are left out. ``rules._datasets.free_names``
+    differs: it drops names bound inside and reads ``self.X`` as one name.
+    """
     collector = _FreeNames()
     walk(node, [collector])
     return collector.names
+
+
+def parenthesized(node: cst.BaseExpression) -> cst.BaseExpression:
+    """``node`` parenthesised unless it is an atom, so it can be substituted anywhere."""
+    atoms = (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.SimpleString, cst.Integer, cst.Tuple)
+    if isinstance(node, atoms) or node.lpar:
+        return node
+    return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+
+
+def self_attribute_name(node: cst.CSTNode) -> str | None:
+    """``X`` for ``self.X``, else None."""
+    if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == "self":
+        return node.attr.value
+    return None
+
+
+class _Substitute(cst.CSTTransformer):
+    """Replaces Name reads and ``self.X`` reads (attribute names, keywords, parameters kept)."""
+
+    def __init__(self, mapping: Mapping[str, cst.BaseExpression]) -> None:
+        super().__init__()
+        self.mapping = mapping
+        self.fixed: set[cst.Name] = set()
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self.fixed.add(node.attr)
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if node.keyword is not None:
+            self.fixed.add(node.keyword)
+
+    def visit_Param(self, node: cst.Param) -> bool:
+        return False
+
+    def leave_Name(self, original_node, updated_node):
+        if original_node in self.fixed:
+            return updated_node
+        replacement = self.mapping.get(original_node.value)
+        return parenthesized(replacement) if replacement is not None else updated_node
+
+    def leave_Attribute(self, original_node, updated_node):
+        attr = self_attribute_name(original_node)
+        if attr is not None and f"self.{attr}" in self.mapping:
+            return parenthesized(self.mapping[f"self.{attr}"])
+        return updated_node
+
+
+def substitute(node: cst.BaseExpression, mapping: Mapping[str, cst.BaseExpression]) -> cst.BaseExpression:
+    """``node`` with each name (or ``"self.X"``) in ``mapping`` replaced by its expression, parenthesised."""
+    return node.visit(_Substitute(mapping)) if mapping else node  # type: ignore[return-value]

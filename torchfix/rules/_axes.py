@@ -14,7 +14,7 @@ import libcst as cst
 
 from torchfix.names import NameTable
 from torchfix.patterns import int_value, is_pure, same_code
-from torchfix.rules._exprs import receiver
+from torchfix.rules._exprs import parse_receiver
 
 Axis = Union[int, cst.BaseExpression]
 
@@ -56,7 +56,7 @@ def parse_unsqueeze(node: cst.CSTNode, names: NameTable) -> Unsqueeze | None:
     if isinstance(node, cst.Subscript):
         axis = _subscript_axis(node)
         return None if axis is None else Unsqueeze(node.value, axis)
-    found = receiver(node, names, ("unsqueeze",), ("torch.unsqueeze",), frozenset({"dim"}), 1)
+    found = parse_receiver(node, names, ("unsqueeze",), ("torch.unsqueeze",), frozenset({"dim"}), 1)
     dim = found.arg("dim", 0) if found is not None else None
     if dim is None:
         return None
@@ -99,7 +99,7 @@ def parse_broadcast(node: cst.BaseExpression, names: NameTable) -> Broadcast | N
 
     Any other operand (``b.view(1, m, d)``, ``b[0]``) could have any rank: None.
     """
-    expand = receiver(node, names, ("expand", "expand_as"), (), frozenset(), 8)
+    expand = parse_receiver(node, names, ("expand", "expand_as"), (), frozenset(), 8)
     inner = expand.operand if expand is not None else node
     unsqueeze = parse_unsqueeze(inner, names)
     if unsqueeze is not None:

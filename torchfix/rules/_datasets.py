@@ -23,7 +23,13 @@ import libcst as cst
 import libcst.matchers as m
 
 from torchfix.names import NameTable
-from torchfix.patterns import code, same_code
+from torchfix.patterns import (
+    code,
+    parenthesized,
+    same_code,
+    self_attribute_name,
+    substitute,
+)
 from torchfix.rules._suites import assignment_targets, statements
 from torchfix.walk import walk
 
@@ -209,17 +215,11 @@ def _is_name(node: cst.CSTNode | None, name: str) -> bool:
     return isinstance(node, cst.Name) and node.value == name
 
 
-def _self_attr(node: cst.CSTNode) -> str | None:
-    if isinstance(node, cst.Attribute) and _is_name(node.value, "self"):
-        return node.attr.value
-    return None
-
-
 def _key(node: cst.CSTNode) -> str | None:
     """The environment key of a Name or ``self.X``."""
     if isinstance(node, cst.Name):
         return node.value
-    attr = _self_attr(node)
+    attr = self_attribute_name(node)
     return None if attr is None else f"self.{attr}"
 
 
@@ -253,49 +253,6 @@ def _is_self_read(name: str) -> bool:
     return name == "self" or name.startswith("self.")
 
 
-def _paren(node: cst.BaseExpression) -> cst.BaseExpression:
-    """``node`` parenthesised unless it is an atom, so it can be substituted anywhere."""
-    atoms = (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.SimpleString, cst.Integer, cst.Tuple)
-    if isinstance(node, atoms) or node.lpar:
-        return node
-    return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-
-
-class _Substitute(cst.CSTTransformer):
-    """Replaces Name reads and ``self.X`` reads (attribute names, keywords, parameters kept)."""
-
-    def __init__(self, mapping: dict[str, cst.BaseExpression]) -> None:
-        super().__init__()
-        self.mapping = mapping
-        self.fixed: set[cst.Name] = set()
-
-    def visit_Attribute(self, node: cst.Attribute) -> None:
-        self.fixed.add(node.attr)
-
-    def visit_Arg(self, node: cst.Arg) -> None:
-        if node.keyword is not None:
-            self.fixed.add(node.keyword)
-
-    def visit_Param(self, node: cst.Param) -> bool:
-        return False
-
-    def leave_Name(self, original_node, updated_node):
-        if original_node in self.fixed:
-            return updated_node
-        replacement = self.mapping.get(original_node.value)
-        return _paren(replacement) if replacement is not None else updated_node
-
-    def leave_Attribute(self, original_node, updated_node):
-        attr = _self_attr(original_node)
-        if attr is not None and f"self.{attr}" in self.mapping:
-            return _paren(self.mapping[f"self.{attr}"])
-        return updated_node
-
-
-def substitute(node: cst.BaseExpression, mapping: dict[str, cst.BaseExpression]) -> cst.BaseExpression:
-    return node.visit(_Substitute(mapping)) if mapping else node
-
-
 class _FreeNames(cst.CSTVisitor):
     """Name reads and ``self.X`` reads; attribute names, keywords and names bound inside excluded."""
 
@@ -308,7 +265,7 @@ class _FreeNames(cst.CSTVisitor):
         self.reads.append(node.value)
 
     def visit_Attribute(self, node: cst.Attribute) -> bool:
-        attr = _self_attr(node)
+        attr = self_attribute_name(node)
         if attr is not None:
             self.reads.append(f"self.{attr}")
         else:
@@ -1180,7 +1137,7 @@ class FolderDataset:
             loose = isinstance(term, (cst.IfExp, cst.Lambda, cst.NamedExpr)) or m.matches(
                 term, m.BooleanOperation(operator=m.Or())
             )
-            return _paren(term) if loose else term
+            return parenthesized(term) if loose else term
 
         combined = operand(terms[0])
         for term in terms[1:]:
@@ -1433,7 +1390,7 @@ class FolderDataset:
 def _negate(test: cst.BaseExpression) -> cst.BaseExpression:
     if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
         return test.expression.with_changes(lpar=[], rpar=[]) if test.expression.lpar else test.expression
-    return cst.UnaryOperation(cst.Not(), _paren(test))
+    return cst.UnaryOperation(cst.Not(), parenthesized(test))
 
 
 class _ReplaceNode(cst.CSTTransformer):

@@ -33,7 +33,7 @@ class Receiver:
         return arg(self.call, keyword, position + self.shift)
 
 
-def receiver(
+def parse_receiver(
     node: cst.CSTNode,
     names: NameTable,
     methods: tuple[str, ...],
@@ -94,7 +94,7 @@ _SUM_KEYWORDS = frozenset({"dim", "axis", "keepdim", "keepdims"})
 
 def parse_sum(node: cst.CSTNode, names: NameTable) -> Reduction | None:
     """``x.sum(d, keepdim)``, ``torch.sum(x, dim=d)`` (numpy-style ``axis=``/``keepdims=`` too)."""
-    found = receiver(node, names, ("sum",), ("torch.sum",), _SUM_KEYWORDS, 2)
+    found = parse_receiver(node, names, ("sum",), ("torch.sum",), _SUM_KEYWORDS, 2)
     if found is None:
         return None
     keepdim = keepdim_flag(found.arg("keepdim", 1, "keepdims"))
@@ -114,10 +114,10 @@ def _power_of(node: cst.CSTNode, names: NameTable, exponent: float, method: str,
     """The base of ``b ** e``, ``b.method()``/``b.pow(e)``, ``torch.function(b)``/``torch.pow(b, e)``."""
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Power):
         return node.left if _is_exponent(node.right, exponent) else None
-    named = receiver(node, names, (method,), (function,), frozenset(), 0)
+    named = parse_receiver(node, names, (method,), (function,), frozenset(), 0)
     if named is not None:
         return named.operand
-    power = receiver(node, names, ("pow",), ("torch.pow",), frozenset({"exponent"}), 1)
+    power = parse_receiver(node, names, ("pow",), ("torch.pow",), frozenset({"exponent"}), 1)
     if power is not None:
         value = power.arg("exponent", 0)
         return power.operand if value is not None and _is_exponent(value.value, exponent) else None
@@ -147,7 +147,7 @@ def parse_product(node: cst.CSTNode, names: NameTable) -> tuple[cst.BaseExpressi
     """The factors of ``a * b``, ``a.mul(b)``, ``torch.mul(a, b)``."""
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply):
         return node.left, node.right
-    found = receiver(node, names, ("mul",), ("torch.mul",), frozenset({"other"}), 1)
+    found = parse_receiver(node, names, ("mul",), ("torch.mul",), frozenset({"other"}), 1)
     other = found.arg("other", 0) if found is not None else None
     return None if other is None else (found.operand, other.value)
 
@@ -156,7 +156,7 @@ def parse_division(node: cst.CSTNode, names: NameTable) -> tuple[cst.BaseExpress
     """Numerator and denominator of ``a / b``, ``a.div(b)``, ``torch.div(a, b)``, ``true_divide`` (no rounding)."""
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide):
         return node.left, node.right
-    found = receiver(
+    found = parse_receiver(
         node, names, ("div", "true_divide"), ("torch.div", "torch.true_divide"), frozenset({"other"}), 1
     )
     other = found.arg("other", 0) if found is not None else None

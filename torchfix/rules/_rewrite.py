@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 import libcst as cst
 
 from torchfix.names import ImportRequest, NameTable
-from torchfix.patterns import code, free_names, int_value, replace_same_code, same_code
+from torchfix.patterns import code, int_value, names_read, replace_same_code, same_code
 from torchfix.rule import Site
 from torchfix.walk import walk
 
@@ -121,7 +121,7 @@ def make_site(
     torch_aliases = {local for local, qualified in names.bindings.items() if qualified.split(".")[0] == "torch"}
     known = torch_aliases | {r.bound_name for r in imports} | {"True", "False", "None", "__operand__"}
     hidden = {operand: cst.Name("__operand__") for operand, _, _ in unique}
-    if any(name not in known for n in (before, after) for name in free_names(replace_same_code(n, hidden))):
+    if any(name not in known for n in (before, after) for name in names_read(replace_same_code(n, hidden))):
         return None
     mapping: Mapping[cst.CSTNode, cst.BaseExpression] = {operand: cst.Name(name) for operand, name, _ in unique}
     return Site(

@@ -8,7 +8,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from torchfix.names import dotted_name
-from torchfix.patterns import free_names
+from torchfix.patterns import names_read
 from torchfix.prefilter import Facts
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._suites import statements
@@ -456,7 +456,7 @@ Build the module before and after, load the old `state_dict()` with
             param = positional[index].name.value if index < len(positional) else None
         if param is None:
             return None
-        uses = free_names(init.body).count(param)
+        uses = names_read(init.body).count(param)
         stores = m.findall(
             init.body,
             m.Assign(targets=[m.AssignTarget(target=m.Attribute(value=m.Name("self")))], value=m.Name(param)),

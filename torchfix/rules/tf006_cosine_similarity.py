@@ -12,7 +12,7 @@ from torchfix.patterns import arg, has_star_args, int_value, is_pure, make_call,
 from torchfix.prefilter import Facts
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._axes import Broadcast, pair, parse_broadcast, same_axis
-from torchfix.rules._exprs import is_visibly_torch, parse_division, parse_product, parse_sum, receiver
+from torchfix.rules._exprs import is_visibly_torch, parse_division, parse_product, parse_sum, parse_receiver
 from torchfix.rules._norms import EpsGuard, parse_eps_guard, parse_vector_norm
 from torchfix.rules._rewrite import Parents, assumption, fit, float_spec, make_site, short
 
@@ -290,7 +290,7 @@ inputs of the example shapes and compares them.
             if factors is None or total.dim is None or total.keepdim:
                 return None
             return _Dot(*factors, total.dim)
-        dot = receiver(node, self.names, ("dot",), ("torch.dot",), frozenset({"tensor"}), 1)
+        dot = parse_receiver(node, self.names, ("dot",), ("torch.dot",), frozenset({"tensor"}), 1)
         other = dot.arg("tensor", 0) if dot is not None else None
         return None if other is None else _Dot(dot.operand, other.value, None)
 

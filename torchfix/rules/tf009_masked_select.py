@@ -7,10 +7,10 @@ import libcst as cst
 from torchfix.patterns import (
     arg,
     code,
-    free_names,
     int_value,
     is_true,
     make_call,
+    names_read,
     number_value,
     same_code,
     strip_parens,
@@ -436,7 +436,7 @@ single-true and all-true ones, and compares the selections.
         if not isinstance(source, cst.Name) or source.value in self.names.bindings:
             return None
         shape = ("4, 8", "4, 8") if flat else ("6, 3", "6")
-        mask_names = [n for n in dict.fromkeys(free_names(mask)) if n not in self.names.bindings]
+        mask_names = [n for n in dict.fromkeys(names_read(mask)) if n not in self.names.bindings]
         operands = [(source, source.value, f"float({shape[0]})")]
         for name in mask_names:
             if name == source.value:

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import libcst as cst
 
-from torchfix.patterns import arg, code, free_names, make_call, number_value, same_code
+from torchfix.patterns import arg, code, make_call, names_read, number_value, same_code, substitute
 from torchfix.prefilter import Facts
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._masks import (
@@ -295,7 +295,7 @@ the unselected branch, and compares them where the original is finite.
             assumptions.append(f"evaluating `{code(a)}` before `{code(b)}` changes nothing")
         condition = self._condition(mask, proof)
         replacement = make_call(ref.expr, [condition, a, b]).with_changes(lpar=node.lpar, rpar=node.rpar)
-        local = [n for n in _unique(free_names(node)) if n not in self.names.bindings]
+        local = [n for n in _unique(names_read(node)) if n not in self.names.bindings]
         operands = [(cst.Name(n), n, self._spec(n, mask, proof)) for n in local]
         checkable = not assumptions and all(spec is not None for _, _, spec in operands)
         fix = Fix(
@@ -316,7 +316,7 @@ the unselected branch, and compares them where the original is finite.
 
     def _spec(self, name: str, mask: cst.BaseExpression, proof: Provenance) -> str | None:
         """The site input for ``name``: a 0/1 local of a non-bool dtype has none."""
-        if name in free_names(mask):
+        if name in names_read(mask):
             if proof.is_bool(cst.Name(name)):
                 return "bool(4, 8)"
             if proof.is_zero_one(cst.Name(name)):
@@ -387,8 +387,8 @@ the unselected branch, and compares them where the original is finite.
         ref = self.names.reference("torch.where")
         if ref is None:
             return None
-        mask = _substitute(key.value, target.value, atom(source))
-        value = _substitute(second.value, target.value, atom(source))
+        mask = substitute(key.value, {target.value: atom(source)})
+        value = substitute(second.value, {target.value: atom(source)})
         call = make_call(ref.expr, [mask, value, source])
         return first.with_changes(value=call), (ref.imports, mask, value, source)
 
@@ -445,24 +445,3 @@ def _is_number(node: cst.BaseExpression) -> bool:
 
 def _unique(items):
     return list(dict.fromkeys(items))
-
-
-class _Substitute(cst.CSTTransformer):
-    """Replaces a name by an expression, leaving attribute names and keywords alone."""
-
-    def __init__(self, name: str, value: cst.BaseExpression) -> None:
-        super().__init__()
-        self.name, self.value = name, value
-
-    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name):
-        return self.value if original_node.value == self.name else updated_node
-
-    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute):
-        return updated_node.with_changes(attr=original_node.attr)
-
-    def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg):
-        return updated_node.with_changes(keyword=original_node.keyword)
-
-
-def _substitute(node: cst.BaseExpression, name: str, value: cst.BaseExpression) -> cst.BaseExpression:
-    return node.visit(_Substitute(name, value))  # type: ignore[return-value]
