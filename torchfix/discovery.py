@@ -94,11 +94,14 @@ def discover(
     paths: Sequence[Path],
     exclude: pathspec.PathSpec | None = None,
     root: Path | None = None,
+    notebooks: bool = False,
 ) -> Discovery:
-    """Every ``.py`` file under ``paths``; a file named explicitly is always included.
+    """Every ``.py`` file (and ``.ipynb`` with ``notebooks``) under ``paths``; a file named
+    explicitly is always included (a notebook only with ``notebooks``).
 
     ``exclude`` holds gitignore-style patterns relative to ``root``.
     """
+    suffixes = (".py", ".ipynb") if notebooks else (".py",)
     result = Discovery()
     seen: set[Path] = set()
 
@@ -122,15 +125,15 @@ def discover(
         if not os.path.lexists(given):
             result.errors.append((given, "cannot read: no such file or directory"))
         elif os.path.isdir(given):
-            _walk(given.absolute(), given, add, excluded, result)
-        else:
+            _walk(given.absolute(), given, add, excluded, result, suffixes)
+        elif notebooks or not given.name.endswith(".ipynb"):
             add(given)
     result.files.sort(key=lambda p: p.as_posix())
     result.errors.sort(key=lambda e: e[0].as_posix())
     return result
 
 
-def _walk(absolute: Path, shown: Path, add, excluded, result: Discovery) -> None:
+def _walk(absolute: Path, shown: Path, add, excluded, result: Discovery, suffixes: tuple[str, ...]) -> None:
     ignores = _Ignores(absolute)
 
     def on_error(error: OSError) -> None:
@@ -152,6 +155,6 @@ def _walk(absolute: Path, shown: Path, add, excluded, result: Discovery) -> None
         dirs[:] = kept
         for name in sorted(files):
             child = here / name
-            if not name.endswith(".py") or ignores.ignored(child, False) or excluded(child, False):
+            if not name.endswith(suffixes) or ignores.ignored(child, False) or excluded(child, False):
                 continue
             add(shown / child.relative_to(absolute))

@@ -48,7 +48,10 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class Finding:
-    """One reported site, positioned (line 1-based, column 1-based)."""
+    """One reported site, positioned (line 1-based, column 1-based).
+
+    In a notebook, ``cell`` is the 1-based cell and the position is inside it.
+    """
 
     code: str
     slug: str
@@ -59,10 +62,11 @@ class Finding:
     end_column: int
     applicability: Applicability
     fixable: bool
+    cell: int | None = None
 
     @property
     def sort_key(self) -> tuple:
-        return (self.line, self.column, self.code, self.end_line, self.end_column, self.message)
+        return (self.cell or 0, self.line, self.column, self.code, self.end_line, self.end_column, self.message)
 
 
 @dataclass(frozen=True)

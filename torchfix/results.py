@@ -32,3 +32,26 @@ class FileReport:
     original: str | None = None
     #: whether fixes changed the text (written, or would be in a dry run)
     changed: bool = False
+    #: a notebook's findings positioned in its JSON text (SARIF regions, GitHub annotations)
+    raw_spans: dict[Finding, RawSpan] | None = None
+    #: a notebook's changed cells: (cell number, code before, code after), for diffs
+    changed_cells: list[tuple[int, str, str]] | None = None
+
+
+@dataclass(frozen=True)
+class RawSpan:
+    """Where a finding lies in the file's raw text: offsets, 1-based lines and character columns."""
+
+    start: int
+    end: int
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    @classmethod
+    def of(cls, text: str, start: int, end: int) -> RawSpan:
+        def position(offset: int) -> tuple[int, int]:
+            return text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)
+
+        return cls(start, end, *position(start), *position(end))

@@ -28,6 +28,8 @@ from torchfix.cache import Cache, key
 from torchfix.config import Settings
 from torchfix.discovery import discover
 from torchfix.engine import RunOptions, check_text, fix_previews, fix_text
+from torchfix.notebook import is_notebook
+from torchfix.notebook import process as process_notebook
 from torchfix.prefilter import facts_of
 from torchfix.results import FileReport
 from torchfix.sourcefile import SourceError, read_source, write_source
@@ -61,6 +63,8 @@ class Job:
     cache_root: Path | None = None
     #: worker processes; None: one per CPU
     jobs: int | None = None
+    #: also discover ``.ipynb`` files in folders (the verifier checks Python modules only)
+    notebooks: bool = True
 
 
 @dataclass
@@ -143,6 +147,9 @@ def _process(path: Path, job: Job, accept=None) -> _Outcome:
 
 
 def _process_unpaused(path: Path, job: Job, accept) -> _Outcome:
+    if is_notebook(path):  # not cached: its findings carry cells the cache does not keep
+        options = job.settings.options_for(_relative(path, job.settings.root))
+        return _Outcome(process_notebook(path, job.mode.value, options, _limits(job), job.previews, accept))
     report = FileReport(path.as_posix())
     outcome = _Outcome(report)
     try:
@@ -275,6 +282,8 @@ def _pooled(paths: Sequence[Path], job: Job, workers: int, advance: Callable[[in
 
 def _cached(path: Path, job: Job, cache: Cache) -> FileReport | None:
     """The report for an unchanged file straight from the cache, if it needs no work."""
+    if is_notebook(path):
+        return None
     try:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode) or info.st_size > job.settings.max_file_size:
@@ -302,7 +311,7 @@ def run(
 
     ``progress(total)`` may return a callback that is told how many files got done.
     """
-    found = discover(paths, job.settings.exclude_spec(), job.settings.root)
+    found = discover(paths, job.settings.exclude_spec(), job.settings.root, notebooks=job.notebooks)
     files = found.files
     if job.settings.force_exclude:
         files = [path for path in files if not job.settings.is_excluded(path)]

@@ -57,6 +57,11 @@ def read_source(path: Path, max_size: int = DEFAULT_MAX_FILE_SIZE) -> SourceFile
         raw, mode = _read_regular_file(path, max_size)
     except OSError as error:
         raise SourceError(f"cannot read: {error.strerror or error}") from None
+    return decode_source(path, raw, mode)
+
+
+def decode_source(path: Path, raw: bytes, mode: int = 0) -> SourceFile:
+    """Decode ``raw`` as Python decodes a file (``mode`` 0: never written, as for stdin)."""
     # UTF-16 and UTF-32 text is full of null bytes: name the encoding, not the symptom.
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise SourceError("cannot decode: UTF-16 and UTF-32 are not Python source encodings")

@@ -4,7 +4,9 @@ One ``::warning`` line per finding, titled ``TF007 f-normalize``, and one
 ``::error`` line per file that could not be read, parsed or fixed. Values are
 escaped as the Actions runner unescapes them: ``%``, CR and LF everywhere, and
 also ``:`` and ``,`` inside properties. ``col``/``endColumn`` are left out for a
-finding spanning several lines, where GitHub does not accept them.
+finding spanning several lines, where GitHub does not accept them. A notebook's
+finding is annotated at its line of the ``.ipynb`` file, its cell position named
+in the message.
 """
 
 from __future__ import annotations
@@ -41,14 +43,19 @@ def render(reports: Iterable[FileReport]) -> str:
         if report.bug is not None:
             lines.append(_command("error", {"file": report.path, "title": "torchfix bug"}, report.bug))
         for finding in findings:
-            one_line = finding.end_line == finding.line
+            span, message = finding, finding.message
+            if report.raw_spans is not None and finding in report.raw_spans:
+                # a notebook: annotate the line of the .ipynb file, name the cell in the message
+                span = report.raw_spans[finding]
+                message = f"cell {finding.cell}:{finding.line}:{finding.column}: {message}"
+            one_line = span.end_line == span.line
             where = {
                 "file": report.path,
-                "line": finding.line,
-                "col": finding.column if one_line else None,
-                "endLine": finding.end_line,
-                "endColumn": finding.end_column if one_line else None,
+                "line": span.line,
+                "col": span.column if one_line else None,
+                "endLine": span.end_line,
+                "endColumn": span.end_column if one_line else None,
                 "title": f"{finding.code} {finding.slug}",
             }
-            lines.append(_command("warning", where, finding.message))
+            lines.append(_command("warning", where, message))
     return "".join(line + "\n" for line in lines)

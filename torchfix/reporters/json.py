@@ -1,6 +1,6 @@
 """``--format json``: a JSON list with one object per finding.
 
-Each object has ``path``, ``line``, ``column``, ``end_line``, ``end_column``
+Each object has ``path``, ``cell`` (a notebook's 1-based cell, else null), ``line``, ``column``, ``end_line``, ``end_column``
 (1-based, columns in characters, the end exclusive), ``code``, ``slug``,
 ``message``, ``fixable`` (whether ``apply`` with the current settings fixes it)
 and ``applicability`` (``"safe"``, ``"unsafe"`` or ``"none"`` for report-only).
@@ -23,6 +23,7 @@ def render(reports: Iterable[FileReport]) -> str:
     findings = [
         {
             "path": report.path,
+            "cell": finding.cell,
             "line": finding.line,
             "column": finding.column,
             "end_line": finding.end_line,

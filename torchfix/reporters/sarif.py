@@ -21,6 +21,9 @@ Decisions:
   positioned in the original text: a consumer applies them from last to first.
 * Paths are relative POSIX paths, written as URI references against
   ``%SRCROOT%``.
+* A notebook's regions are in its ``.ipynb`` JSON text (``source`` is that
+  text, the previews too, so fixes replace bytes of the JSON); the cell and the
+  position inside it are in the result's ``properties.notebookCell``.
 * Files that could not be read, parsed or fixed are error-level
   ``toolExecutionNotifications`` of the one invocation, whose
   ``executionSuccessful`` is then false: the analysis is incomplete.
@@ -135,15 +138,22 @@ class _File:
 
     def __init__(self, report: FileReport) -> None:
         self.artifact = _artifact(report.path)
-        self.text = _Text(report.source)
+        self.text = _Text(report.source or "")
+        self.raw_spans = report.raw_spans
         self.previews: dict[Finding, str] = {}
         for finding, fixed in report.previews or ():
             self.previews.setdefault(finding, fixed)
         self.seen: Counter = Counter()
 
+    def span(self, finding: Finding) -> tuple[int, int]:
+        """The finding's offsets in ``source``: a notebook's in its JSON text."""
+        if self.raw_spans is not None:
+            raw = self.raw_spans[finding]
+            return raw.start, raw.end
+        return self.text.offset(finding.line, finding.column), self.text.offset(finding.end_line, finding.end_column)
+
     def result(self, finding: Finding, rule_index: int) -> dict:
-        start = self.text.offset(finding.line, finding.column)
-        end = self.text.offset(finding.end_line, finding.end_column)
+        start, end = self.span(finding)
         location = {"artifactLocation": self.artifact, "region": self.text.region(start, end)}
         result = {
             "ruleId": finding.code,
@@ -154,6 +164,10 @@ class _File:
             "partialFingerprints": {FINGERPRINT: self.fingerprint(finding.code, self.text.text[start:end])},
             "properties": {"applicability": finding.applicability.value, "fixable": finding.fixable},
         }
+        if finding.cell is not None:
+            result["properties"]["notebookCell"] = {
+                "cell": finding.cell, "line": finding.line, "column": finding.column
+            }
         replacements = _replacements(self.text, self.previews[finding]) if finding in self.previews else []
         if replacements:
             change = {"artifactLocation": self.artifact, "replacements": replacements}

@@ -16,11 +16,18 @@ from torchfix.results import FileReport
 from torchfix.rule import Applicability
 
 
+def location(path: str, finding: Finding) -> str:
+    """``path:line:col``, or ``path.ipynb:cell N:line:col`` in a notebook."""
+    cell = f":cell {finding.cell}" if finding.cell is not None else ""
+    return f"{path}{cell}:{finding.line}:{finding.column}"
+
+
 def finding_line(path: str, finding: Finding) -> Text:
     """``path:line:col: TF007 [*] message`` (``[*]``: fixable with the current settings)."""
+    where = location(path, finding)
     return Text.assemble(
-        (path, "bold"),
-        f":{finding.line}:{finding.column}: ",
+        (where[: len(path)], "bold"),
+        f"{where[len(path):]}: ",
         (finding.code, "bold red"),
         " ",
         ("[*] ", "cyan") if finding.fixable else "",
@@ -98,13 +105,26 @@ def unified_diff(path: str, before: str, after: str) -> str:
 _DIFF_STYLES = (("+++", "bold"), ("---", "bold"), ("@@", "cyan"), ("+", "green"), ("-", "red"))
 
 
+def report_diff(report: FileReport) -> str:
+    """The unified diff of one changed file; of each changed cell's code in a notebook."""
+    assert report.original is not None and report.source is not None
+    if report.changed_cells is None:
+        return unified_diff(report.path, report.original, report.source)
+    return "".join(
+        unified_diff(f"{report.path}:cell {cell}", before, after) for cell, before, after in report.changed_cells
+    )
+
+
 def print_diff(console: Console, report: FileReport) -> None:
     """The coloured unified diff of one changed file."""
-    assert report.original is not None and report.source is not None
-    print_unified_diff(console, report.path, report.original, report.source)
+    print_colored_diff(console, report_diff(report))
 
 
 def print_unified_diff(console: Console, path: str, before: str, after: str) -> None:
-    for line in unified_diff(path, before, after).splitlines():
+    print_colored_diff(console, unified_diff(path, before, after))
+
+
+def print_colored_diff(console: Console, diff: str) -> None:
+    for line in diff.splitlines():
         style = next((s for prefix, s in _DIFF_STYLES if line.startswith(prefix)), None)
         console.print(Text(line, style=style or ""))

@@ -279,7 +279,7 @@ def verify_apply(
         options = check_options(config, device, rtol, atol, timeout)
     except ValueError as error:
         raise VerifyError(str(error)) from None
-    job = replace(job, mode=Mode.DIFF) if job is not None else Job(Mode.DIFF, settings)
+    job = replace(job, mode=Mode.DIFF, notebooks=False) if job is not None else Job(Mode.DIFF, settings, notebooks=False)
     state = _ApplyRun(paths, settings, job, config)
     state.verify(options)
     if write:
