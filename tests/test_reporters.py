@@ -96,6 +96,7 @@ def test_json_is_a_list_of_findings_with_every_field():
     for item, (path, finding) in zip(data, expected):
         assert item == {
             "path": path,
+            "cell": None,
             "line": finding.line,
             "column": finding.column,
             "end_line": finding.end_line,
