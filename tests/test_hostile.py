@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+import torchfix.engine
 import torchfix.runner
 from conftest import NORMALIZE, NORMALIZED
 from torchfix.sourcefile import TEMP_SUFFIX
@@ -324,7 +325,7 @@ def test_fifo_named_like_a_source_file(good):
 
 def test_file_deleted_during_the_run(cli, good, monkeypatch):
     _write(good, {"a_gone.py": NORMALIZE, "b_gone.py": NORMALIZE})
-    real_discover, real_fix_text = torchfix.runner.discover, torchfix.runner.fix_text
+    real_discover, real_fix_text = torchfix.runner.discover, torchfix.engine.fix_text
 
     def discover_then_delete(*args, **kwargs):
         found = real_discover(*args, **kwargs)
@@ -338,7 +339,7 @@ def test_file_deleted_during_the_run(cli, good, monkeypatch):
         return outcome
 
     monkeypatch.setattr(torchfix.runner, "discover", discover_then_delete)
-    monkeypatch.setattr(torchfix.runner, "fix_text", fix_then_delete)
+    monkeypatch.setattr(torchfix.engine, "fix_text", fix_then_delete)
     code, out, err = cli(good, "apply", "--no-cache", "-j", "1", ".")
     _no_traceback(out, err)
     assert _stderr_lines(err) == [

@@ -7,8 +7,8 @@ import ast
 import pytest
 
 from torchfix.engine import RunOptions, check_text, fix_text
-from torchfix.prefilter import facts_of
-from torchfix.rule import Applicability, Example, Rule
+from torchfix.prefilter import MATCHERS, facts_of
+from torchfix.rule import Applicability, Example
 from torchfix.rules import all_rules
 
 RULES = all_rules()
@@ -65,7 +65,7 @@ def test_every_row_has_an_example(rule):
 def test_rule_metadata(rule):
     assert rule.CODE.startswith("TF") and rule.SLUG and rule.SUMMARY and rule.DOCS and rule.IDIOM
     assert rule.FIX_SAFETY in {"safe", "unsafe", "none", "safe/unsafe"}
-    assert rule.may_match is not Rule.may_match, "a rule declares what its matches need (the prefilter)"
+    assert rule.CODE in MATCHERS, "a rule declares what its matches need (the prefilter)"
     fixing = [e for e in rule.EXAMPLES if e.after is not None]
     near_misses = [e for e in rule.EXAMPLES if e.after is None] + list(rule.VALID)
     assert len(fixing) >= 10, "at least 10 before/after examples"

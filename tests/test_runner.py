@@ -11,6 +11,7 @@ import libcst as cst
 import pytest
 
 from conftest import CLEAN, CORPUS, NORMALIZE, ROOT
+import torchfix.engine as engine
 import torchfix.runner as runner
 from torchfix.cache import CACHE_DIR
 from torchfix.config import Settings
@@ -22,14 +23,14 @@ from torchfix.runner import Job, Mode, run
 def parses(monkeypatch):
     """Counts LibCST parses and Python syntax checks made in this process."""
     calls = []
-    for name in ("check_text", "fix_text", "python_tree"):
-        original = getattr(runner, name)
+    for module, name in ((engine, "check_text"), (engine, "fix_text"), (runner, "python_tree")):
+        original = getattr(module, name)
 
         def counted(*args, _original=original, _name=name, **kwargs):
             calls.append(_name)
             return _original(*args, **kwargs)
 
-        monkeypatch.setattr(runner, name, counted)
+        monkeypatch.setattr(module, name, counted)
     return calls
 
 
@@ -137,13 +138,13 @@ def test_cyclic_gc_is_paused_per_file_and_restored(project, monkeypatch):
     """The collector would re-scan every LibCST tree while it is built; it runs once per file instead."""
     (project / "m.py").write_text(NORMALIZE)
     seen = []
-    original = runner.check_text
+    original = engine.check_text
 
     def check(*args, **kwargs):
         seen.append(gc.isenabled())
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "check_text", check)
+    monkeypatch.setattr(engine, "check_text", check)
     [report] = run([project], _job(project, cache=False))
     assert report.findings and seen == [False] and gc.isenabled()
 

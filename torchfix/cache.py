@@ -2,9 +2,12 @@
 
 One JSON file under ``.torchfix_cache/`` at the project root maps a key to a
 file's findings (or its syntax error). The key hashes the file's bytes, the
-torchfix version and the effective per-file options, so any change to the
-file, the tool or the settings misses. JSON, not pickle: a cache directory
-committed to a repository must never be able to run code.
+effective per-file options and torchfix's own source files (not just its
+version: an editable install or a patched CI image changes the code without
+changing the version), so any change to the file, the tool or the settings
+misses. JSON, not pickle: a cache directory committed to a repository must
+never be able to run code. This module imports nothing heavy: a warm run
+never loads LibCST.
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ import json
 import os
 import shutil
 import tempfile
+from functools import lru_cache
 from pathlib import Path
+from typing import Sequence
 
+import torchfix
 from torchfix import __version__
+from torchfix.config import Settings
 from torchfix.discovery import git_root
-from torchfix.engine import Finding, RunOptions
-from torchfix.rule import Applicability
+from torchfix.findings import Applicability, Finding
 
 CACHE_DIR = ".torchfix_cache"
 _FILE = "findings-v1.json"
@@ -35,13 +41,24 @@ def cache_root(config_file: Path | None, paths) -> Path:
     return git_root(start) or Path.cwd().resolve()
 
 
-def key(data: bytes, options: RunOptions, limits: tuple[int, ...] = ()) -> str:
-    """The cache key of a file's bytes under ``options`` and the size ``limits``."""
-    digest = hashlib.sha256()
-    digest.update(__version__.encode())
-    digest.update(repr(limits).encode())
-    digest.update(repr((tuple(r.CODE for r in options.rules), sorted(options.unsafe_codes),
-                        sorted(options.rule_settings.items()))).encode())
+@lru_cache(maxsize=None)
+def package_digest(folder: Path = Path(torchfix.__file__).parent) -> str:
+    """A hash of every ``.py`` file of the torchfix package: its code, whatever its version says.
+
+    Computed once per process (about 1 MB of sources, a few milliseconds).
+    """
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(folder.rglob("*.py")):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def key(data: bytes, codes: Sequence[str], settings: Settings) -> str:
+    """The cache key of a file's bytes checked with the rules ``codes`` under ``settings``."""
+    digest = hashlib.sha256(package_digest().encode())
+    digest.update(repr((settings.max_file_size, settings.max_file_tokens)).encode())
+    digest.update(repr((tuple(codes), sorted(settings.unsafe_codes), sorted(settings.rule_settings.items()))).encode())
     digest.update(data)
     return digest.hexdigest()
 

@@ -11,24 +11,22 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
 import typer
-from rich.console import Console
-from rich.markdown import Markdown
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from torchfix import __version__
-from torchfix.cache import CACHE_DIR, cache_root
-from torchfix.cache import clean as remove_cache
-from torchfix.config import ConfigError, Settings, load_settings, with_flags
-from torchfix.docs import explain_markdown, rules_table_markdown
-from torchfix.interactive import Review
-from torchfix.reporters import text
-from torchfix.results import FileReport
-from torchfix.rules import all_rules, rule_by_key
-from torchfix.runner import Job, Mode, run
+
+# Startup is paid on every pre-commit run and editor save: what a command needs
+# is imported inside it (`--version` loads typer alone), and the runner imports
+# LibCST and the rules only for a file that needs a tree. tests/test_startup.py
+# holds `--version` and a cached `check` to never importing LibCST.
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from torchfix.config import Settings
+    from torchfix.results import FileReport
+    from torchfix.runner import Job
 
 app = typer.Typer(
     name="torchfix",
@@ -85,6 +83,8 @@ DEVICE = typer.Option(
 
 def _consoles(no_color: bool) -> tuple[Console, Console]:
     """stdout and stderr consoles; piped output is not folded at 80 columns."""
+    from rich.console import Console
+
     kwargs = {"highlight": False, "soft_wrap": True, "no_color": no_color or None}
     consoles = Console(**kwargs), Console(stderr=True, **kwargs)
     for console in consoles:
@@ -96,6 +96,8 @@ def _consoles(no_color: bool) -> tuple[Console, Console]:
 def _settings(
     paths, config, select, ignore, unsafe_fixes, err: Console, force_exclude: bool = False
 ) -> tuple[list[Path], Settings]:
+    from torchfix.config import ConfigError, load_settings, with_flags
+
     paths = list(paths or [Path(".")])
     try:
         settings = with_flags(load_settings(paths, config), select, ignore, unsafe_fixes, force_exclude)
@@ -112,6 +114,7 @@ def _machine_output(fmt: Format, reports: Sequence[FileReport]) -> None:
         sys.stdout.write(reporter.render(reports))
     elif fmt is Format.sarif:
         from torchfix.reporters import sarif
+        from torchfix.rules import all_rules
 
         sys.stdout.write(sarif.render(reports, all_rules()))
     else:
@@ -122,9 +125,13 @@ def _machine_output(fmt: Format, reports: Sequence[FileReport]) -> None:
 
 def _run(paths, job: Job, err: Console, quiet: bool, accept=None) -> list[FileReport]:
     """Run with a progress bar on a terminal; Ctrl-C stops cleanly (exit 130)."""
+    from torchfix.runner import run
+
     try:
         if quiet or not err.is_terminal:
             return run(paths, job, accept)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         with Progress(
             TextColumn("torchfix"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=err, transient=True,
@@ -141,9 +148,13 @@ def _run(paths, job: Job, err: Console, quiet: bool, accept=None) -> list[FileRe
         raise typer.Exit(130) from None
 
 
-def _job(mode: Mode, settings: Settings, paths, no_cache: bool, jobs, previews: bool = False) -> Job:
+def _job(mode: str, settings: Settings, paths, no_cache: bool, jobs, previews: bool = False) -> Job:
+    """The run's job; ``mode`` is a :class:`torchfix.runner.Mode` value."""
+    from torchfix.cache import cache_root
+    from torchfix.runner import Job, Mode
+
     root = None if no_cache else cache_root(settings.config_file, paths)
-    return Job(mode, settings, previews=previews, cache_root=root, jobs=jobs)
+    return Job(Mode(mode), settings, previews=previews, cache_root=root, jobs=jobs)
 
 
 def _failed(reports: Sequence[FileReport]) -> bool:
@@ -151,12 +162,15 @@ def _failed(reports: Sequence[FileReport]) -> bool:
 
 
 def _report_findings(out: Console, fmt: Format, reports, statistics: bool, quiet: bool) -> None:
+    from torchfix.reporters import text
+    from torchfix.rules import rule_slugs
+
     if fmt is not Format.text:
         _machine_output(fmt, reports)
         return
     text.print_findings(out, reports)
     if statistics:
-        text.print_statistics(out, reports, {r.CODE: r.SLUG for r in all_rules()})
+        text.print_statistics(out, reports, rule_slugs())
     if not quiet:
         out.print(text.summary_line(reports), markup=False)
 
@@ -178,9 +192,11 @@ def check(
     force_exclude: bool = FORCE_EXCLUDE,
 ) -> None:
     """Report findings (the CI gate): exit 1 when any remain."""
+    from torchfix.reporters import text
+
     out, err = _consoles(no_color)
     paths, settings = _settings(paths, config, select, ignore, unsafe_fixes, err, force_exclude)
-    job = _job(Mode.CHECK, settings, paths, no_cache, jobs, previews=fmt is Format.sarif)
+    job = _job("check", settings, paths, no_cache, jobs, previews=fmt is Format.sarif)
     reports = _run(paths, job, err, quiet)
     text.print_errors(err, reports)
     _report_findings(out, fmt, reports, statistics, quiet)
@@ -214,10 +230,16 @@ def apply(
     device: Optional[str] = DEVICE,
 ) -> None:
     """Write the fixes in place (safe ones; unsafe ones too with --unsafe-fixes)."""
+    from torchfix.reporters import text
+
     out, err = _consoles(no_color)
     paths, settings = _settings(paths, config, select, ignore, unsafe_fixes, err, force_exclude)
-    job = _job(Mode.DIFF if dry_run else Mode.APPLY, settings, paths, no_cache, jobs)
-    review = Review(out, sys.stdin) if interactive else None
+    job = _job("diff" if dry_run else "apply", settings, paths, no_cache, jobs)
+    review = None
+    if interactive:
+        from torchfix.interactive import Review
+
+        review = Review(out, sys.stdin)
     verified = 0
     if verify:
         verified, reports = _verify_apply(paths, settings, job, dry_run, interactive, device, fmt, out, err)
@@ -297,6 +319,11 @@ def rules(
     fmt: RulesFormat = typer.Option(RulesFormat.table, "--format", help="table, or markdown (the README's)."),
 ) -> None:
     """List every rule with its idiom and fix safety."""
+    from rich.table import Table
+
+    from torchfix.docs import rules_table_markdown
+    from torchfix.rules import all_rules
+
     if fmt is RulesFormat.markdown:
         sys.stdout.write(rules_table_markdown())
         return
@@ -309,6 +336,11 @@ def rules(
 @app.command()
 def explain(code: str = typer.Argument(..., help="A rule code (TF007) or slug (f-normalize).")) -> None:
     """Show a rule's documentation with its before/after examples."""
+    from rich.markdown import Markdown
+
+    from torchfix.docs import explain_markdown
+    from torchfix.rules import rule_by_key
+
     rule = rule_by_key(code)
     if rule is None:
         _consoles(False)[1].print(f"torchfix: unknown rule {code!r} (see `torchfix rules`)", markup=False)
@@ -321,6 +353,9 @@ def explain(code: str = typer.Argument(..., help="A rule code (TF007) or slug (f
 @app.command()
 def clean(paths: Optional[List[Path]] = PATHS, config: Optional[Path] = CONFIG) -> None:
     """Remove the project's .torchfix_cache/."""
+    from torchfix.cache import CACHE_DIR, cache_root
+    from torchfix.cache import clean as remove_cache
+
     _, err = _consoles(False)
     paths, settings = _settings(paths, config, [], [], None, err)
     root = cache_root(settings.config_file, paths)

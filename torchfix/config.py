@@ -11,14 +11,15 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import pathspec
 
-from torchfix.engine import RunOptions
-from torchfix.rule import Rule
-from torchfix.rules import all_rules, rule_by_key
+from torchfix.rules import code_by_key, rule_codes, rules_by_codes
 from torchfix.sourcefile import DEFAULT_MAX_FILE_SIZE
+
+if TYPE_CHECKING:
+    from torchfix.engine import RunOptions
 
 #: ~100k tokens of code is a 400-500 KB module and a LibCST tree of 200-330 MB
 DEFAULT_MAX_FILE_TOKENS = 100_000
@@ -69,15 +70,20 @@ class Settings:
     verify: VerifyConfig | None = None
 
     @property
-    def rules(self) -> tuple[type[Rule], ...]:
-        chosen = self.select or tuple(rule.CODE for rule in all_rules())
-        return tuple(r for r in all_rules() if r.CODE in chosen and r.CODE not in self.ignore)
+    def codes(self) -> tuple[str, ...]:
+        """The enabled rules' codes, sorted."""
+        chosen = self.select or rule_codes()
+        return tuple(code for code in rule_codes() if code in chosen and code not in self.ignore)
 
     @property
     def unsafe_codes(self) -> frozenset[str]:
         if self.unsafe_fixes is True:
-            return frozenset(rule.CODE for rule in all_rules())
+            return frozenset(rule_codes())
         return frozenset(self.unsafe_fixes or ())
+
+    @property
+    def rule_settings(self) -> dict[str, object]:
+        return {"buffer_persistent": self.buffer_persistent}
 
     def exclude_spec(self) -> pathspec.PathSpec | None:
         return _spec(self.exclude) if self.exclude else None
@@ -95,14 +101,19 @@ class Settings:
             spec.match_file(folder.as_posix() + "/") for folder in relative.parents if folder.parts
         )
 
-    def options_for(self, relative: str) -> RunOptions:
-        """The rules and fixes that apply to one file (``relative`` to the root, POSIX)."""
+    def codes_for(self, relative: str) -> tuple[str, ...]:
+        """The codes of the rules that apply to one file (``relative`` to the root, POSIX)."""
         ignored: set[str] = set()
         for pattern, codes in self.per_file_ignores.items():
             if _spec((pattern,)).match_file(relative):
                 ignored.update(codes)
-        rules = tuple(rule for rule in self.rules if rule.CODE not in ignored)
-        return RunOptions(rules, self.unsafe_codes, {"buffer_persistent": self.buffer_persistent})
+        return tuple(code for code in self.codes if code not in ignored)
+
+    def options_for(self, relative: str) -> RunOptions:
+        """The rules and fixes that apply to one file; imports those rules (and LibCST)."""
+        from torchfix.engine import RunOptions
+
+        return RunOptions(rules_by_codes(self.codes_for(relative)), self.unsafe_codes, self.rule_settings)
 
 
 
@@ -116,12 +127,12 @@ def codes(values: Sequence[str] | str, where: str) -> tuple[str, ...]:
             raise ConfigError(f"{where}: expected rule codes, got {value!r}")
         for key in filter(None, (part.strip() for part in value.split(","))):
             if key.upper() == "ALL":
-                result.extend(r.CODE for r in all_rules())
+                result.extend(rule_codes())
                 continue
-            rule = rule_by_key(key)
-            if rule is None:
+            code = code_by_key(key)
+            if code is None:
                 raise ConfigError(f"{where}: unknown rule {key!r} (see `torchfix rules`)")
-            result.append(rule.CODE)
+            result.append(code)
     return tuple(dict.fromkeys(result))
 
 

@@ -24,6 +24,10 @@ SKIP_DIRS = frozenset(
 )
 
 
+def is_notebook(path: str | Path) -> bool:
+    return str(path).endswith(".ipynb")
+
+
 @dataclass
 class Discovery:
     """The files found (sorted, deduplicated) and the paths that could not be read."""

@@ -17,10 +17,11 @@ from typing import Iterable, Mapping, Sequence
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
+from torchfix.findings import Applicability, Finding
 from torchfix.imports import add_imports
 from torchfix.names import ImportRequest, NameTable
 from torchfix.patterns import code
-from torchfix.rule import Applicability, Edit, FileContext, Fix, Report, Rule
+from torchfix.rule import Edit, FileContext, Fix, Report, Rule
 from torchfix.suppression import suppressed_codes
 from torchfix.walk import walk
 
@@ -44,29 +45,6 @@ class RunOptions:
         if fix is None:
             return False
         return fix.applicability is Applicability.SAFE or code in self.unsafe_codes
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One reported site, positioned (line 1-based, column 1-based).
-
-    In a notebook, ``cell`` is the 1-based cell and the position is inside it.
-    """
-
-    code: str
-    slug: str
-    message: str
-    line: int
-    column: int
-    end_line: int
-    end_column: int
-    applicability: Applicability
-    fixable: bool
-    cell: int | None = None
-
-    @property
-    def sort_key(self) -> tuple:
-        return (self.cell or 0, self.line, self.column, self.code, self.end_line, self.end_column, self.message)
 
 
 @dataclass(frozen=True)

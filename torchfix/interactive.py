@@ -6,7 +6,7 @@ from typing import TextIO
 
 from rich.console import Console
 
-from torchfix.engine import Finding
+from torchfix.findings import Finding
 from torchfix.reporters.text import finding_line, print_unified_diff
 
 _PROMPT = "Apply this fix? [y]es / [n]o / [a]ll remaining / [q]uit: "

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import libcst as cst
 
+from torchfix.discovery import is_notebook
 from torchfix.engine import Finding, RunOptions, check_text, fix_previews, fix_text
 from torchfix.results import FileReport, RawSpan
 from torchfix.sourcefile import SourceError, read_source, write_source
@@ -56,10 +57,6 @@ def _lines(text: str) -> list[str]:
 
 class NotebookError(Exception):
     """The file is not a notebook this module can read (a one-line reason)."""
-
-
-def is_notebook(path: str | Path) -> bool:
-    return str(path).endswith(".ipynb")
 
 
 def skipped_notebooks_note(paths, settings) -> str | None:

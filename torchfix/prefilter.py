@@ -3,16 +3,22 @@
 Python's own syntax check already builds each file's ``ast`` tree (in C, about
 ten times faster than LibCST). One walk over it collects a few :class:`Facts`
 (the names the file calls, its operators, some shapes of code) and each rule's
-``may_match(facts)`` says whether the rule could report anything in such a
-file. A rule's test is an over-approximation of its matcher, never sharper: a
-file it turns away would have produced no finding. ``tests/test_prefilter.py``
-holds every rule example and the corpus to that.
+matcher here (``MATCHERS[code](facts)``, also ``Rule.may_match``) says whether
+the rule could report anything in such a file. A matcher is an
+over-approximation of its rule, never sharper: a file it turns away would have
+produced no finding. ``tests/test_prefilter.py`` holds the corpus to that,
+``tests/test_rule_examples.py`` every rule example, ``tests/test_fuzz.py``
+generated programs, and ``benchmarks/prefilter.py`` real libraries.
+
+The matchers live here, not in the rule modules, so that the runner can rule a
+file out without importing any rule (or LibCST).
 """
 
 from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 #: method names that flatten a tensor (TF009's ``x.flatten()[m.flatten()]``)
 _FLATTENING = frozenset({"flatten", "view", "reshape"})
@@ -141,3 +147,94 @@ def facts_of(tree: ast.AST) -> Facts:
         elif kind is ast.ImportFrom:
             facts.renamed.update(alias.name for alias in node.names if alias.asname)
     return facts
+
+
+#: every tensor constructor TF002 and TF003 rewrite (``tests/test_prefilter.py`` holds
+#: this to be a superset of the rules' own lists)
+CONSTRUCTORS = frozenset(
+    {
+        "tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "arange", "linspace", "logspace",
+        "eye", "empty", "rand", "randn", "randint", "randperm", "normal", "zeros_like", "ones_like",
+        "full_like", "empty_like", "rand_like", "randn_like", "randint_like", "tril_indices", "triu_indices",
+        "Tensor", "FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor",
+        "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor",
+        "hann_window", "hamming_window", "blackman_window", "bartlett_window", "kaiser_window",
+    }
+)
+
+
+def _dataset_folder(facts: Facts) -> bool:
+    return facts.subclasses("Dataset") and "__getitem__" in facts.functions
+
+
+def _device_at_creation(facts: Facts) -> bool:
+    moved = facts.calls("to", "cuda", "type_as")
+    shaped = "shape" in facts.attributes or facts.calls("size")
+    return facts.calls(*CONSTRUCTORS) and (moved or shaped)
+
+
+def _register_buffer(facts: Facts) -> bool:
+    built = "__init__" in facts.functions and facts.calls(*CONSTRUCTORS, "Parameter")
+    return bool(facts.bases) and (built or facts.calls("register_buffer"))
+
+
+def _builtin_identity(facts: Facts) -> bool:
+    return facts.identity_forward or facts.identity_lambda or facts.calls_bare("Sequential")
+
+
+def _pairwise_cdist(facts: Facts) -> bool:
+    pairwise = ast.Sub in facts.operators and facts.unsqueezes and facts.calls("norm", "vector_norm", "sum")
+    return pairwise or facts.calls("addmm", "addmm_")
+
+
+def _cosine_similarity(facts: Facts) -> bool:
+    norm = facts.calls("norm", "vector_norm", "sqrt", "pow") or ast.Pow in facts.operators
+    return facts.calls("cosine_similarity") or (facts.divides and facts.calls("sum", "dot") and norm)
+
+
+def _f_normalize(facts: Facts) -> bool:
+    root = facts.calls("sqrt", "pow") or ast.Pow in facts.operators
+    return facts.divides and (facts.calls("norm", "vector_norm") or (facts.calls("sum") and root))
+
+
+def _fused_linear(facts: Facts) -> bool:
+    return bool(facts.bases) and facts.calls("Linear")
+
+
+def _masked_select(facts: Facts) -> bool:
+    stacked = facts.calls("stack") and facts.calls("zip")
+    return facts.calls("nonzero", "where") or stacked or facts.flat_subscript
+
+
+def _torch_where(facts: Facts) -> bool:
+    product = ast.Mult in facts.operators or facts.calls("mul", "multiply")
+    complement = facts.number_minus or ast.Invert in facts.unary or facts.calls("logical_not")
+    blend = ast.Add in facts.operators and product and complement
+    return blend or (facts.calls("clone") and facts.subscript_store)
+
+
+#: each rule's matcher by its code; a rule without one is never ruled out
+MATCHERS: dict[str, Callable[[Facts], bool]] = {
+    "TF001": _dataset_folder,
+    "TF002": _device_at_creation,
+    "TF003": _register_buffer,
+    "TF004": _builtin_identity,
+    "TF005": _pairwise_cdist,
+    "TF006": _cosine_similarity,
+    "TF007": _f_normalize,
+    "TF008": _fused_linear,
+    "TF009": _masked_select,
+    "TF010": _torch_where,
+}
+
+
+def rule_may_match(code: str, facts: Facts) -> bool:
+    """Whether the rule ``code`` could report anything in a file with these facts."""
+    matcher = MATCHERS.get(code)
+    return matcher is None or matcher(facts)
+
+
+def may_match(tree: ast.Module, codes: Sequence[str]) -> bool:
+    """Whether any of the rules ``codes`` could report anything in the module ``tree``."""
+    facts = facts_of(tree)
+    return any(rule_may_match(code, facts) for code in codes)

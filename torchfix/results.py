@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from torchfix.engine import AppliedFix, Finding
+from torchfix.findings import Finding
+
+if TYPE_CHECKING:
+    from torchfix.engine import AppliedFix
 
 
 @dataclass

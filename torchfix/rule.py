@@ -16,25 +16,17 @@ inside it at once.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, ClassVar, Mapping, Sequence, Union
 
 import libcst as cst
 from libcst._batched_visitor import BatchableCSTVisitor
 
+from torchfix.findings import Applicability
+
 if TYPE_CHECKING:
     from torchfix.names import ImportRequest, NameTable
     from torchfix.prefilter import Facts
-
-
-class Applicability(str, enum.Enum):
-    """How sure a fix is; Ruff's safe/unsafe split."""
-
-    SAFE = "safe"
-    UNSAFE = "unsafe"
-    #: the finding has no fix (report only)
-    NONE = "none"
 
 
 Replacement = Union[cst.CSTNode, cst.FlattenSentinel, cst.RemovalSentinel]
@@ -157,10 +149,12 @@ class Rule(BatchableCSTVisitor):
         self.context = context
         self.reports: list[Report] = []
 
-    @staticmethod
-    def may_match(facts: "Facts") -> bool:
-        """The prefilter (see :mod:`torchfix.prefilter`): False only where the rule cannot report."""
-        return True
+    @classmethod
+    def may_match(cls, facts: "Facts") -> bool:
+        """The prefilter (its matchers are in :mod:`torchfix.prefilter`): False only where the rule cannot report."""
+        from torchfix.prefilter import rule_may_match
+
+        return rule_may_match(cls.CODE, facts)
 
     @property
     def names(self) -> "NameTable":

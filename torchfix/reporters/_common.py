@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from torchfix.engine import Finding
+from torchfix.findings import Finding
 from torchfix.results import FileReport
 
 

@@ -41,7 +41,7 @@ from typing import Iterable, Sequence
 from urllib.parse import quote
 
 import torchfix
-from torchfix.engine import Finding
+from torchfix.findings import Finding
 from torchfix.reporters._common import ordered
 from torchfix.results import FileReport
 from torchfix.rule import Rule

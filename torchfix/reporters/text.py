@@ -10,10 +10,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from torchfix.engine import Finding
+from torchfix.findings import Applicability, Finding
 from torchfix.reporters._common import ordered
 from torchfix.results import FileReport
-from torchfix.rule import Applicability
 
 
 def location(path: str, finding: Finding) -> str:

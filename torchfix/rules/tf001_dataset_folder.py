@@ -7,7 +7,6 @@ import libcst.matchers as m
 
 from torchfix.names import ImportRequest, Reference
 from torchfix.patterns import code
-from torchfix.prefilter import Facts
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._datasets import Decline, ModuleFacts, Plan, analyze, is_dataset_class, module_facts
 from torchfix.rules._suites import is_docstring
@@ -1254,10 +1253,6 @@ non-matching extension, a hidden file and an empty class folder, and compare
     }
     EXAMPLES = _EXAMPLES
     VALID = _VALID
-
-    @staticmethod
-    def may_match(facts: Facts) -> bool:
-        return facts.subclasses("Dataset") and "__getitem__" in facts.functions
 
     def __init__(self, context) -> None:
         super().__init__(context)

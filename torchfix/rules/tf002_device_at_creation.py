@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import libcst as cst
 
 from torchfix.patterns import arg, code, int_value, is_false, make_call, same_code
-from torchfix.prefilter import Facts
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._masks import TORCH_DTYPES, method_name, pure, receiver
 from torchfix.rules._rewrite import make_site
@@ -225,12 +224,6 @@ A tensor whose shape, dtype and device come from an expression with side effects
             "randn_like takes no generator",
         ),
     )
-
-    @staticmethod
-    def may_match(facts: Facts) -> bool:
-        moved = facts.calls("to", "cuda", "type_as")
-        shaped = "shape" in facts.attributes or facts.calls("size")
-        return facts.calls(*_DETERMINISTIC, *_ROUNDING, *_RANDOM) and (moved or shaped)
 
     def visit_Call(self, node: cst.Call) -> None:
         method = method_name(node, self.names)

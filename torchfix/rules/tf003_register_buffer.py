@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from torchfix.patterns import arg, code, is_false, make_call
-from torchfix.prefilter import Facts
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._nn_classes import (
     FileIndex,
@@ -831,11 +830,6 @@ requires grad, and a frozen `nn.Parameter` that is filled or changed later
     }
     EXAMPLES = _EXAMPLES
     VALID = _VALID
-
-    @staticmethod
-    def may_match(facts: Facts) -> bool:
-        built = "__init__" in facts.functions and facts.calls(*CONSTRUCTORS, "Parameter")
-        return bool(facts.bases) and (built or facts.calls("register_buffer"))
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         if not may_be_module_class(node, self.names):

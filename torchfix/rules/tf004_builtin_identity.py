@@ -9,7 +9,6 @@ import libcst.matchers as m
 
 from torchfix.names import dotted_name
 from torchfix.patterns import names_read
-from torchfix.prefilter import Facts
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._suites import statements
 from torchfix.walk import walk
@@ -281,10 +280,6 @@ Build the module before and after, load the old `state_dict()` with
             "the attribute is reassigned to a function later",
         ),
     )
-
-    @staticmethod
-    def may_match(facts: Facts) -> bool:
-        return facts.identity_forward or facts.identity_lambda or facts.calls_bare("Sequential")
 
     def __init__(self, context) -> None:
         super().__init__(context)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import ast
-
 import libcst as cst
 
 from torchfix.patterns import arg, is_pure, make_call, number_value, same_code
-from torchfix.prefilter import Facts
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._axes import Pairwise, pair, parse_broadcast
 from torchfix.rules._exprs import is_visibly_torch, parse_sum_of_squares
@@ -152,11 +149,6 @@ inputs of the assumed shapes and compares them.
         Valid("import torch\ny = ((a[:, None] - b.view(1, m, d)) ** 2).sum(-1)\n", "the reshaped operand's rank is unknown"),
         Valid("import torch\ndist.addmm_(a, b.t(), beta=1, alpha=1)\n", "a plain addmm, not the distance expansion"),
     )
-
-    @staticmethod
-    def may_match(facts: Facts) -> bool:
-        pairwise = ast.Sub in facts.operators and facts.unsqueezes and facts.calls("norm", "vector_norm", "sum")
-        return pairwise or facts.calls("addmm", "addmm_")
 
     def __init__(self, context) -> None:
         super().__init__(context)

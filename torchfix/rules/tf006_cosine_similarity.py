@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import ast
-
 from dataclasses import dataclass
 
 import libcst as cst
 
 from torchfix.patterns import arg, has_star_args, int_value, is_pure, make_call, same_code
-from torchfix.prefilter import Facts
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._axes import Broadcast, pair, parse_broadcast, same_axis
 from torchfix.rules._exprs import is_visibly_torch, parse_division, parse_product, parse_sum, parse_receiver
@@ -259,11 +256,6 @@ inputs of the example shapes and compares them.
         Valid("import torch\ny = (a * b).sum() / (a.norm() * b.norm())\n", "whole-tensor sums: the rank is unknown"),
         Valid("import numpy as np\ny = np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))\n", "numpy, not torch"),
     )
-
-    @staticmethod
-    def may_match(facts: Facts) -> bool:
-        norm = facts.calls("norm", "vector_norm", "sqrt", "pow") or ast.Pow in facts.operators
-        return facts.calls("cosine_similarity") or (facts.divides and facts.calls("sum", "dot") and norm)
 
     def __init__(self, context) -> None:
         super().__init__(context)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import ast
-
 import libcst as cst
 
 from torchfix.patterns import int_value, is_pure, make_call, same_code
-from torchfix.prefilter import Facts
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._axes import parse_unsqueeze, same_axis
 from torchfix.rules._exprs import is_visibly_torch, parse_division
@@ -198,11 +195,6 @@ inputs of the example shape and compares them.
         Valid("import torch\ny = x / x.norm(dim=1, keepdim=True).clamp(max=1.0)\n", "an upper clamp is not an eps guard"),
         Valid("import torch\ny = x / x.abs().sum(dim=1, keepdim=True) ** 2\n", "not a root of a sum of squares"),
     )
-
-    @staticmethod
-    def may_match(facts: Facts) -> bool:
-        root = facts.calls("sqrt", "pow") or ast.Pow in facts.operators
-        return facts.divides and (facts.calls("norm", "vector_norm") or (facts.calls("sum") and root))
 
     def __init__(self, context) -> None:
         super().__init__(context)

@@ -9,7 +9,6 @@ import libcst as cst
 
 from torchfix.names import dotted_name
 from torchfix.patterns import normal_form, arg, code, has_star_args, is_pure, make_call
-from torchfix.prefilter import Facts
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._nn_classes import (
     HOOK_PREFIX,
@@ -1241,10 +1240,6 @@ itself. When the split widths are not computable in the method (a local of
     }
     EXAMPLES = _EXAMPLES
     VALID = _VALID
-
-    @staticmethod
-    def may_match(facts: Facts) -> bool:
-        return bool(facts.bases) and facts.calls("Linear")
 
     def __init__(self, context) -> None:
         super().__init__(context)

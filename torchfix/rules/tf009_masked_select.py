@@ -15,7 +15,6 @@ from torchfix.patterns import (
     same_code,
     strip_parens,
 )
-from torchfix.prefilter import Facts
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._masks import (
     BOOL_FUNCTIONS,
@@ -187,11 +186,6 @@ single-true and all-true ones, and compares the selections.
         ),
         Valid("import torch\n\nx.view(-1)[(x > 0).view(-1)] = 0\n", "an assignment target"),
     )
-
-    @staticmethod
-    def may_match(facts: Facts) -> bool:
-        stacked = facts.calls("stack") and facts.calls("zip")
-        return facts.calls("nonzero", "where") or stacked or facts.flat_subscript
 
     def _proof(self) -> Provenance:
         return Provenance(self.names, self.scope())

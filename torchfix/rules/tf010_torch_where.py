@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import ast
-
 from typing import Sequence
 
 import libcst as cst
 
 from torchfix.patterns import arg, code, make_call, names_read, number_value, same_code, substitute
-from torchfix.prefilter import Facts
 from torchfix.rule import Applicability, Example, Fix, Rule, Valid
 from torchfix.rules._masks import (
     DTYPE_CASTS,
@@ -219,13 +216,6 @@ the unselected branch, and compares them where the original is finite.
         ),
         Valid("import torch\n\nc = x > 0\ny = c * a - (~c) * b\n", "a difference is not a selection"),
     )
-
-    @staticmethod
-    def may_match(facts: Facts) -> bool:
-        product = ast.Mult in facts.operators or facts.calls("mul", "multiply")
-        complement = facts.number_minus or ast.Invert in facts.unary or facts.calls("logical_not")
-        blend = ast.Add in facts.operators and product and complement
-        return blend or (facts.calls("clone") and facts.subscript_store)
 
     def _proof(self) -> Provenance:
         return Provenance(self.names, self.scope())
