@@ -62,3 +62,38 @@ def test_a_visitor_class_made_inside_a_function_is_not_kept_alive():
     local = scan()
     gc.collect()
     assert local() is None
+
+
+class _Broken(_Recorder):
+    """Records like _Recorder, and raises on the first Name it visits."""
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.Name):
+            raise LookupError(node.value)
+        return super().on_visit(node)
+
+
+def test_a_visitor_that_raises_is_dropped_and_the_others_walk_on():
+    module = cst.parse_module("f(g(x), y)\nz = 1\n")
+    alone, beside, broken = _Recorder(), _Recorder(), _Broken()
+    walk(module, [alone])
+    failures: list = []
+    walk(module, [broken, beside], failures)
+    assert beside.events == alone.events
+    assert [(visitor, str(error)) for visitor, error in failures] == [(broken, "f")]
+    assert ("visit", id(module)) in broken.events
+    assert all(kind == "visit" for kind, _ in broken.events), "no call to a dropped visitor, leaves included"
+
+
+def test_without_a_failures_list_the_exception_propagates():
+    with pytest.raises(LookupError):
+        walk(cst.parse_module("f(x)\n"), [_Broken(), _Recorder()])
+
+
+def test_recursion_errors_always_propagate():
+    class Deep(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            raise RecursionError
+
+    with pytest.raises(RecursionError):
+        walk(cst.parse_module("x\n"), [Deep(), _Recorder()], [])

@@ -17,6 +17,7 @@ from typing import Iterable, Mapping, Sequence
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
+from torchfix.crashes import RuleCrash, RuleCrashed, describe_error
 from torchfix.findings import Applicability, Finding
 from torchfix.imports import add_imports
 from torchfix.names import ImportRequest, NameTable
@@ -77,6 +78,9 @@ class FixOutcome:
     bug: str | None = None
     #: set when the file cannot be fixed safely (the text is then unchanged)
     refused: str | None = None
+    #: rules that raised (``bug`` names them; the text is then unchanged, and
+    #: ``findings`` holds only the other rules' findings)
+    crashes: list[RuleCrash] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -121,12 +125,26 @@ def parse(text: str) -> cst.Module:
     return _parser_thread().submit(cst.parse_module, text).result()
 
 
-def analyze(module: cst.Module, options: RunOptions) -> list[Report]:
-    """Every rule's reports on ``module``, in one batched traversal."""
+def analyze(module: cst.Module, options: RunOptions, crashes: list[RuleCrash]) -> list[Report]:
+    """Every rule's reports on ``module``, in one batched traversal.
+
+    A rule that raises is appended to ``crashes`` and its reports are dropped
+    (its state is unknown); the other rules run on.
+    """
     context = FileContext(module=module, names=NameTable(module), settings=options.rule_settings)
-    rules = [rule_class(context) for rule_class in options.rules]
-    walk(module, rules)
-    return [report for rule in rules for report in rule.reports]
+    rules = []
+    for rule_class in options.rules:
+        try:
+            rules.append(rule_class(context))
+        except RecursionError:
+            raise
+        except Exception as error:
+            crashes.append(RuleCrash.of(rule_class.CODE, error))
+    failures: list[tuple[object, Exception]] = []
+    walk(module, rules, failures)
+    crashes.extend(RuleCrash.of(rule.CODE, error) for rule, error in failures)  # type: ignore[attr-defined]
+    failed = {id(rule) for rule, _ in failures}
+    return [report for rule in rules if id(rule) not in failed for report in rule.reports]
 
 
 def _positions(module: cst.Module) -> Mapping[cst.CSTNode, CodeRange]:
@@ -140,8 +158,10 @@ def _message(report: Report) -> str:
     return report.message
 
 
-def _candidates(module: cst.Module, text: str, options: RunOptions) -> list[_Candidate]:
-    reports = analyze(module, options)
+def _candidates(
+    module: cst.Module, text: str, options: RunOptions, crashes: list[RuleCrash]
+) -> list[_Candidate]:
+    reports = analyze(module, options, crashes)
     if not reports:
         return []
     positions = _positions(module)
@@ -172,9 +192,17 @@ def _candidates(module: cst.Module, text: str, options: RunOptions) -> list[_Can
 
 
 def check_text(text: str, options: RunOptions) -> list[Finding]:
-    """The findings on ``text``; raises ``libcst.ParserSyntaxError`` on bad syntax."""
+    """The findings on ``text``.
+
+    Raises ``libcst.ParserSyntaxError`` on bad syntax, and :class:`RuleCrashed`,
+    holding the other rules' findings, when a rule raised.
+    """
     module = parse(text)
-    return [c.finding for c in _candidates(module, text, options)]
+    crashes: list[RuleCrash] = []
+    findings = [c.finding for c in _candidates(module, text, options, crashes)]
+    if crashes:
+        raise RuleCrashed(findings, crashes)
+    return findings
 
 
 def _overlaps(a: CodeRange, b: CodeRange) -> bool:
@@ -229,14 +257,20 @@ def _reparse(text: str) -> cst.Module:
 
 
 def _culprits(module: cst.Module, chosen: Sequence[_Candidate]) -> list[str]:
-    """The codes of the chosen fixes that break the code on their own."""
+    """The codes of the chosen fixes that break the code (or raise) on their own."""
     broken = []
     for candidate in chosen:
         try:
             _reparse(apply_fixes(module, [candidate.report.fix]))
-        except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError):
+        except Exception:
             broken.append(f"{candidate.finding.code} at line {candidate.finding.line}")
     return broken or [c.finding.code for c in chosen]
+
+
+def _crashed(text: str, findings: list[Finding], crashes: list[RuleCrash]) -> FixOutcome:
+    """The outcome of a file on which rules raised: nothing written, the others' findings kept."""
+    bug = "; ".join(map(str, crashes))
+    return FixOutcome(text, text, findings, [], findings, bug=bug, crashes=crashes)
 
 
 def fix_text(text: str, options: RunOptions, accept=None) -> FixOutcome:
@@ -245,18 +279,24 @@ def fix_text(text: str, options: RunOptions, accept=None) -> FixOutcome:
     ``accept(finding, fix, preview)`` may veto a fix (interactive review and the
     verifier's site check use it); ``preview()`` returns the current text and the
     text with that fix alone applied. It is asked once per fix, in source order.
-    Raises ``libcst.ParserSyntaxError`` when ``text`` does not parse.
+    Raises ``libcst.ParserSyntaxError`` when ``text`` does not parse. A rule
+    that raises, or a fix that raises or breaks the code, leaves the text
+    unchanged and sets ``bug``.
     """
     module = parse(text)
     current = text
     applied: list[AppliedFix] = []
     findings: list[Finding] | None = None
     declined: set[tuple[str, str]] = set()
+    crashes: list[RuleCrash] = []
     for _ in range(MAX_PASSES):
-        candidates = _candidates(module, current, options)
+        candidates = _candidates(module, current, options, crashes)
         if findings is None:
             findings = [c.finding for c in candidates]
+        if crashes:
+            return _crashed(text, findings, crashes)
         chosen = []
+        vetoed = False
         for candidate in _choose(
             [c for c in candidates if (c.finding.code, _key(c)) not in declined]
         ):
@@ -265,6 +305,9 @@ def fix_text(text: str, options: RunOptions, accept=None) -> FixOutcome:
                 chosen.append(candidate)
             else:
                 declined.add((candidate.finding.code, _key(candidate)))
+                vetoed = True
+        if not chosen and vetoed:
+            continue  # a vetoed fix may have hidden fixes that overlap it: offer those now
         if not chosen:
             remaining = [c.finding for c in candidates]
             return FixOutcome(text, current, findings, applied, remaining)
@@ -272,17 +315,25 @@ def fix_text(text: str, options: RunOptions, accept=None) -> FixOutcome:
             # LibCST drops some whitespace (a form feed before a statement, lone CR line ends):
             # writing its output would change bytes outside every fix.
             return FixOutcome(text, text, findings, [], findings, refused=_NO_ROUND_TRIP)
-        new_text = apply_fixes(module, [c.report.fix for c in chosen])
         module_before = module
         try:
+            new_text = apply_fixes(module, [c.report.fix for c in chosen])
             module = _reparse(new_text)
         except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError):
             bug = "fix produced invalid code: " + ", ".join(_culprits(module, chosen))
             return FixOutcome(text, text, findings, [], findings, bug=bug)
+        except Exception as error:
+            raised, where = describe_error(error)
+            bug = f"fix raised {raised} (at {where}): " + ", ".join(_culprits(module, chosen))
+            return FixOutcome(text, text, findings, [], findings, bug=bug)
+        if new_text == current:
+            break  # the chosen fixes change nothing: they stay findings
         aliases = dict(NameTable(module_before).bindings)
         applied.extend(AppliedFix(c.finding, c.report.fix, aliases) for c in chosen)
         current = new_text
-    remaining = [c.finding for c in _candidates(module, current, options)]
+    remaining = [c.finding for c in _candidates(module, current, options, crashes)]
+    if crashes:
+        return _crashed(text, findings or [], crashes)
     return FixOutcome(text, current, findings or [], applied, remaining)
 
 
@@ -292,11 +343,11 @@ def fix_previews(text: str, options: RunOptions) -> list[tuple[Finding, str]]:
     SARIF's per-result fixes and interactive review show fixes one by one.
     """
     module = parse(text)
-    return [
-        (c.finding, apply_fixes(module, [c.report.fix]))
-        for c in _candidates(module, text, options)
-        if c.finding.fixable
-    ]
+    crashes: list[RuleCrash] = []
+    candidates = _candidates(module, text, options, crashes)
+    if crashes:
+        raise RuleCrashed([c.finding for c in candidates], crashes)
+    return [(c.finding, apply_fixes(module, [c.report.fix])) for c in candidates if c.finding.fixable]
 
 
 def _key(candidate: _Candidate) -> str:

@@ -20,6 +20,8 @@ import ast
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+from torchfix.crashes import RuleCrash, RuleCrashed
+
 #: method names that flatten a tensor (TF009's ``x.flatten()[m.flatten()]``)
 _FLATTENING = frozenset({"flatten", "view", "reshape"})
 
@@ -235,6 +237,18 @@ def rule_may_match(code: str, facts: Facts) -> bool:
 
 
 def may_match(tree: ast.Module, codes: Sequence[str]) -> bool:
-    """Whether any of the rules ``codes`` could report anything in the module ``tree``."""
+    """Whether any of the rules ``codes`` could report anything in the module ``tree``.
+
+    A matcher that raises is a bug in its rule: :class:`~torchfix.crashes.RuleCrashed`.
+    """
     facts = facts_of(tree)
-    return any(rule_may_match(code, facts) for code in codes)
+    return any(_asked(code, facts) for code in codes)
+
+
+def _asked(code: str, facts: Facts) -> bool:
+    try:
+        return rule_may_match(code, facts)
+    except RecursionError:
+        raise
+    except Exception as error:
+        raise RuleCrashed([], [RuleCrash.of(code, error)]) from error

@@ -28,6 +28,7 @@ from typing import Callable, Iterator, Sequence
 
 from torchfix.cache import Cache, key
 from torchfix.config import Settings
+from torchfix.crashes import RuleCrashed, describe_error
 from torchfix.discovery import discover, is_notebook
 from torchfix.prefilter import may_match
 from torchfix.results import FileReport
@@ -106,7 +107,7 @@ def python_tree(text: str, path: str) -> ast.Module | str:
 
 
 def process_file(path: Path, job: Job, accept=None) -> FileReport:
-    """Check or fix one file; every failure becomes a one-line ``error``.
+    """Check or fix one file; every failure becomes one line: ``error``, or ``bug`` for torchfix's own.
 
     ``accept(path)``, if given, returns the file's veto callback for
     :func:`torchfix.engine.fix_text` (interactive review, verification).
@@ -135,8 +136,23 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _process(path: Path, job: Job, accept=None) -> _Outcome:
-    with _gc_paused():
-        return _process_unpaused(path, job, accept)
+    """:func:`_process_unpaused`, with any exception it lets through reported as a torchfix bug.
+
+    A rule that raises while the engine walks a file (:class:`RuleCrashed`) keeps
+    the other rules' findings. A rule's prefilter that raises ends that file's
+    processing (the prefilter decides whether the file is parsed at all), and
+    so does any other exception (a fix's preview, torchfix's own code). Either
+    way one file never ends the run, in the pool or in this process, and
+    nothing of such a file is cached.
+    """
+    try:
+        with _gc_paused():
+            return _process_unpaused(path, job, accept)
+    except RuleCrashed as crashed:  # the other rules' findings, and the crash as a bug
+        return _Outcome(FileReport(path.as_posix(), findings=crashed.findings, bug=str(crashed)))
+    except Exception as error:  # a torchfix bug, whatever it is
+        raised, where = describe_error(error)
+        return _Outcome(FileReport(path.as_posix(), bug=f"{raised} (at {where})"))
 
 
 def _process_unpaused(path: Path, job: Job, accept) -> _Outcome:
@@ -191,6 +207,8 @@ def _process_unpaused(path: Path, job: Job, accept) -> _Outcome:
     report.findings = fixed.remaining
     report.bug = fixed.bug
     report.error = fixed.refused
+    if fixed.crashes:
+        return outcome  # the findings are partial: never cached
     outcome.learned.append((original_key, fixed.findings, None))
     if fixed.bug is not None or fixed.refused is not None or not fixed.changed:
         return outcome

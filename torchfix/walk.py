@@ -98,7 +98,11 @@ def _hooks(visitor_type: type, cls: type) -> tuple[str | None, str | None]:
     return found
 
 
-def walk(node: cst.CSTNode, visitors: Sequence[object]) -> None:
+def walk(
+    node: cst.CSTNode,
+    visitors: Sequence[object],
+    failures: list[tuple[object, Exception]] | None = None,
+) -> None:
     """Call each visitor's ``visit_X``/``leave_X`` on every code node under ``node``.
 
     A ``cst.CSTVisitor`` that overrides ``on_visit``/``on_leave`` gets those instead,
@@ -106,17 +110,35 @@ def walk(node: cst.CSTNode, visitors: Sequence[object]) -> None:
     returning False skips the node's children, as in ``CSTNode.visit``; with
     several (the rules' batch) return values are ignored, as in LibCST's batched
     visitor.
+
+    Given a ``failures`` list, a visitor whose method raises is recorded there
+    with its exception and called no more, and the walk goes on for the others
+    (one crashing rule must not hide the other rules' findings). Without one,
+    the exception propagates. ``RecursionError`` always propagates: it means the
+    code is nested too deeply, not that a visitor is broken.
     """
     single = len(visitors) == 1
+    active = list(visitors)
+    dropped: set[int] = set()
     bound: dict[type, tuple[tuple[Callback, ...], tuple[Callback, ...]]] = {}
 
     def methods(cls: type) -> tuple[tuple[Callback, ...], tuple[Callback, ...]]:
-        hooks = [(visitor, _hooks(type(visitor), cls)) for visitor in visitors]
+        hooks = [(visitor, _hooks(type(visitor), cls)) for visitor in active]
         bound[cls] = (
             tuple(getattr(visitor, visit) for visitor, (visit, _) in hooks if visit is not None),
             tuple(getattr(visitor, leave) for visitor, (_, leave) in hooks if leave is not None),
         )
         return bound[cls]
+
+    def drop(method: Callback, error: Exception) -> None:
+        """Stop calling the visitor whose ``method`` raised, or re-raise."""
+        if failures is None or isinstance(error, RecursionError):
+            raise error
+        visitor = method.__self__  # type: ignore[attr-defined]
+        failures.append((visitor, error))
+        dropped.add(id(visitor))
+        active.remove(visitor)
+        bound.clear()
 
     kinds = _KINDS
 
@@ -125,9 +147,12 @@ def walk(node: cst.CSTNode, visitors: Sequence[object]) -> None:
         visits, leaves = bound.get(cls) or methods(cls)
         descend = True
         for visit in visits:
-            if visit(current) is False and single:
-                descend = False
-        if descend:
+            try:
+                if visit(current) is False and single:
+                    descend = False
+            except Exception as error:
+                drop(visit, error)
+        if descend and active:
             for name in child_fields(cls):
                 value = getattr(current, name)
                 kind = kinds.get(type(value))
@@ -143,6 +168,11 @@ def walk(node: cst.CSTNode, visitors: Sequence[object]) -> None:
                         if item_kind == _NODE:
                             go(item)
         for leave in leaves:
-            leave(current)
+            if dropped and id(leave.__self__) in dropped:  # type: ignore[attr-defined]
+                continue  # scheduled before its visitor failed
+            try:
+                leave(current)
+            except Exception as error:
+                drop(leave, error)
 
     go(node)
