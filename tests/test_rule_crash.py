@@ -156,14 +156,14 @@ def test_a_crash_in_a_rules_prefilter_names_the_rule_and_the_run_goes_on(project
 
 
 def test_any_other_exception_is_a_bug_line_for_that_file_only(project, monkeypatch):
-    import torchfix.runner as runner
+    import torchfix.engine as engine
 
     def broken_check(text, options):
         if "explode" in text:
             raise TypeError("engine bug")
         return check_text(text, options)
 
-    monkeypatch.setattr(runner, "check_text", broken_check)
+    monkeypatch.setattr(engine, "check_text", broken_check)
     _files(project, crashing=("a.py",), clean=("b.py",))
     reports = {r.path.rsplit("/", 1)[-1]: r for r in run([project], Job(Mode.CHECK, Settings(root=project), jobs=1))}
     assert reports["a.py"].bug is not None and reports["a.py"].bug.startswith("TypeError: engine bug (at ")
