@@ -12,12 +12,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import torchfix
-from torchfix.engine import Finding, RunOptions, check_text, fix_previews
+from torchfix.engine import Finding, RunOptions, check_text, fix_previews, fix_text
 from torchfix.reporters import github, sarif
 from torchfix.reporters import json as json_reporter
+from torchfix.reporters import text as text_reporter
 from torchfix.results import FileReport
 from torchfix.rule import Applicability
 from torchfix.rules import all_rules
+from torchfix.suppression import Suppressions, unused_findings
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
 OPTIONS = RunOptions(all_rules())
@@ -91,6 +93,8 @@ def test_sources_have_fixable_and_report_only_findings():
 def test_json_is_a_list_of_findings_with_every_field():
     reports = _reports()
     data = json.loads(json_reporter.render(reports))
+    assert [item for item in data if "error" in item] == [{"path": "broken.py", "error": "cannot parse: line 1:5: bad input"}]
+    data = [item for item in data if "error" not in item]
     expected = [(r.path, f) for r in sorted(reports, key=lambda r: r.path) for f in r.findings]
     assert isinstance(data, list) and len(data) == len(expected) == 5
     for item, (path, finding) in zip(data, expected):
@@ -114,8 +118,53 @@ def test_json_is_a_list_of_findings_with_every_field():
     assert [(i["fixable"], i["applicability"]) for i in model] == [(True, "safe"), (False, "none")]
 
 
-def test_json_without_findings_is_an_empty_list():
-    assert json_reporter.render([FileReport("broken.py", error="cannot parse")]) == "[]\n"
+def test_json_without_findings_is_an_empty_list_and_failures_are_error_objects():
+    assert json_reporter.render([FileReport("clean.py")]) == "[]\n"
+    failed = [FileReport("b.py", bug="fix produced invalid code: TF007 at line 3"), FileReport("a.py", error="cannot read")]
+    assert json.loads(json_reporter.render(failed)) == [
+        {"path": "a.py", "error": "cannot read"},
+        {"path": "b.py", "error": "torchfix bug: fix produced invalid code: TF007 at line 3"},
+    ]
+
+
+def test_json_edits_carry_the_diff_and_the_fixes():
+    fixed = fix_text(MODEL, OPTIONS)
+    report = FileReport("pkg/model.py", findings=fixed.remaining, fixed=fixed.applied, original=MODEL,
+                        source=fixed.text, changed=True)
+    edits = json.loads(json_reporter.render_edits([report, FileReport("clean.py"), FileReport("x.py", error="e")]))
+    assert [edit["path"] for edit in edits] == ["pkg/model.py", "x.py"]
+    assert edits[0]["diff"].startswith("--- a/pkg/model.py\n+++ b/pkg/model.py\n")
+    assert "+    a = F.normalize(x, dim=1)\n" in edits[0]["diff"]
+    assert [(f["code"], f["line"]) for f in edits[0]["fixes"]] == [("TF007", 5)]
+    assert edits[1] == {"path": "x.py", "error": "e"}
+
+
+def test_summary_lines_count_the_files_that_could_not_be_checked():
+    reports = _reports() + [FileReport("blob.py", error="cannot decode")]
+    assert text_reporter.summary_line(reports).endswith("; 2 files could not be checked.")
+    assert text_reporter.summary_line(reports[-1:]) == "No findings; 1 file could not be checked."
+    assert text_reporter.fixed_line(reports, dry_run=False) == "Fixed 0 findings in 0 files; 2 files could not be fixed."
+
+
+def test_sarif_fix_description_states_the_assumption_once():
+    source = "import torch\n\n\ndef unit(v):\n    return v / v.norm()\n"
+    unsafe = RunOptions(all_rules(), unsafe_codes=frozenset({"TF007"}))
+    report = FileReport("u.py", check_text(source, unsafe), source=source, previews=fix_previews(source, unsafe))
+    (result,) = _sarif([report])["runs"][0]["results"]
+    description = result["fixes"][0]["description"]["text"]
+    assert description.startswith("Unsafe fix: ") and description.lower().count("unsafe fix") == 1
+    assert "It assumes" in description
+
+
+def test_sarif_describes_unused_suppressions():
+    source = "import torch\nz = 1  # torchfix: ignore[TF007]\n"
+    suppressions = Suppressions(source)
+    report = FileReport("n.py", check_text(source, OPTIONS, suppressions) + unused_findings(suppressions), source=source)
+    log = _sarif([report])
+    jsonschema.Draft4Validator(SCHEMA).validate(log)
+    run = log["runs"][0]
+    (result,) = run["results"]
+    assert run["tool"]["driver"]["rules"][result["ruleIndex"]]["id"] == result["ruleId"] == "TF100"
 
 
 def test_sarif_validates_against_the_schema():

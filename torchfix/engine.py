@@ -23,7 +23,7 @@ from torchfix.imports import add_imports
 from torchfix.names import ImportRequest, NameTable
 from torchfix.patterns import code
 from torchfix.rule import Edit, FileContext, Fix, Report, Rule
-from torchfix.suppression import suppressed_codes
+from torchfix.suppression import Suppressions
 from torchfix.walk import walk
 
 #: fixes are applied in passes until the text stops changing, at most this many
@@ -159,19 +159,22 @@ def _message(report: Report) -> str:
 
 
 def _candidates(
-    module: cst.Module, text: str, options: RunOptions, crashes: list[RuleCrash]
+    module: cst.Module,
+    text: str,
+    options: RunOptions,
+    crashes: list[RuleCrash],
+    suppressions: Suppressions | None = None,
 ) -> list[_Candidate]:
     reports = analyze(module, options, crashes)
     if not reports:
         return []
     positions = _positions(module)
     slugs = {rule.CODE: rule.SLUG for rule in options.rules}
-    suppressed = suppressed_codes(text)
+    suppressions = suppressions or Suppressions(text)
     result = []
     for report in reports:
         where = positions[report.node]
-        codes = suppressed.get(where.start.line)
-        if codes is not None and (not codes or report.code in codes):
+        if suppressions.suppresses(where.start.line, report.code):
             continue
         fix = report.fix
         finding = Finding(
@@ -191,15 +194,15 @@ def _candidates(
     return result
 
 
-def check_text(text: str, options: RunOptions) -> list[Finding]:
-    """The findings on ``text``.
+def check_text(text: str, options: RunOptions, suppressions: Suppressions | None = None) -> list[Finding]:
+    """The findings on ``text``; ``suppressions`` (of ``text``) learn which of them were used.
 
     Raises ``libcst.ParserSyntaxError`` on bad syntax, and :class:`RuleCrashed`,
     holding the other rules' findings, when a rule raised.
     """
     module = parse(text)
     crashes: list[RuleCrash] = []
-    findings = [c.finding for c in _candidates(module, text, options, crashes)]
+    findings = [c.finding for c in _candidates(module, text, options, crashes, suppressions)]
     if crashes:
         raise RuleCrashed(findings, crashes)
     return findings

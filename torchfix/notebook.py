@@ -36,7 +36,8 @@ import libcst as cst
 from torchfix.discovery import is_notebook
 from torchfix.engine import Finding, RunOptions, check_text, fix_previews, fix_text
 from torchfix.results import FileReport, RawSpan
-from torchfix.sourcefile import SourceError, read_source, write_source
+from torchfix.sourcefile import SourceError, decode_source, read_source, write_source
+from torchfix.suppression import Suppressions, unused_findings
 
 #: cell magics whose body is Python (the magic line is masked, the body checked)
 PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug"})
@@ -418,18 +419,19 @@ class Notebook:
 
 
 def process(
-    path: Path, mode: str, options: RunOptions, limits: tuple[int, int], previews: bool, accept=None
+    path: Path, job, options: RunOptions, accept=None, data: bytes | None = None
 ) -> FileReport:
-    """Check (``mode`` "check") or fix ("apply" writes, "diff" does not) one notebook.
+    """Check or fix one notebook for the runner's ``job`` (``data``: its bytes, read from stdin).
 
     Cells that do not parse are named in ``error``; the others are still checked and fixed.
     """
     from torchfix.runner import too_many_tokens  # the runner imports this module
 
     report = FileReport(path.as_posix())
-    max_size, max_tokens = limits
+    max_size, max_tokens = job.settings.max_file_size, job.settings.max_file_tokens
+    mode = job.mode.value
     try:
-        source = read_source(path, max_size)
+        source = read_source(path, max_size) if data is None else decode_source(path, data)
         notebook = Notebook.read(source.text)
     except (SourceError, NotebookError) as error:
         report.error = str(error)
@@ -443,8 +445,11 @@ def process(
     positioned = notebook
     try:
         if mode == "check":
-            report.findings = [notebook.locate(f) for f in check_text(notebook.module, options)]
-            if previews:
+            suppressions = Suppressions(notebook.module)
+            findings = check_text(notebook.module, options, suppressions)
+            findings += unused_findings(suppressions) if job.unused_noqa else []
+            report.findings = [notebook.locate(f) for f in findings]
+            if job.previews:
                 report.source = notebook.raw
                 report.previews = [
                     (notebook.locate(finding), raw)

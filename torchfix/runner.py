@@ -22,7 +22,7 @@ import stat
 import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -32,7 +32,8 @@ from torchfix.crashes import RuleCrashed, describe_error
 from torchfix.discovery import discover, is_notebook
 from torchfix.prefilter import may_match
 from torchfix.results import FileReport
-from torchfix.sourcefile import SourceError, read_source, write_source
+from torchfix.sourcefile import SourceError, decode_source, read_source, write_source
+from torchfix.suppression import Suppressions, unused_findings
 
 #: at most this many files per task sent to a worker
 _MAX_CHUNK = 32
@@ -65,6 +66,8 @@ class Job:
     jobs: int | None = None
     #: also discover ``.ipynb`` files in folders (the verifier checks Python modules only)
     notebooks: bool = True
+    #: ``check`` also reports suppression comments that suppress nothing (TF100)
+    unused_noqa: bool = False
 
 
 @dataclass
@@ -135,7 +138,7 @@ def _gc_paused() -> Iterator[None]:
         gc.collect(0)
 
 
-def _process(path: Path, job: Job, accept=None) -> _Outcome:
+def _process(path: Path, job: Job, accept=None, data: bytes | None = None) -> _Outcome:
     """:func:`_process_unpaused`, with any exception it lets through reported as a torchfix bug.
 
     A rule that raises while the engine walks a file (:class:`RuleCrashed`) keeps
@@ -147,7 +150,7 @@ def _process(path: Path, job: Job, accept=None) -> _Outcome:
     """
     try:
         with _gc_paused():
-            return _process_unpaused(path, job, accept)
+            return _process_unpaused(path, job, accept, data)
     except RuleCrashed as crashed:  # the other rules' findings, and the crash as a bug
         return _Outcome(FileReport(path.as_posix(), findings=crashed.findings, bug=str(crashed)))
     except Exception as error:  # a torchfix bug, whatever it is
@@ -155,16 +158,27 @@ def _process(path: Path, job: Job, accept=None) -> _Outcome:
         return _Outcome(FileReport(path.as_posix(), bug=f"{raised} (at {where})"))
 
 
-def _process_unpaused(path: Path, job: Job, accept) -> _Outcome:
+def process_stdin(path: Path, data: bytes, job: Job) -> FileReport:
+    """Check or fix ``data`` (read from stdin) as the file ``path``: its options, its name in
+    the report. Nothing is written: ``apply`` leaves the fixed text in ``report.source``."""
+    job = replace(job, mode=Mode.DIFF) if job.mode is Mode.APPLY else job
+    return _process(path, job, None, data).report
+
+
+def _process_unpaused(path: Path, job: Job, accept, data: bytes | None = None) -> _Outcome:
+    """``data``: the file's bytes when they come from stdin, not from ``path``."""
     if is_notebook(path):  # not cached: its findings carry cells the cache does not keep
         from torchfix.notebook import process as process_notebook
 
         options = job.settings.options_for(_relative(path, job.settings.root))
-        return _Outcome(process_notebook(path, job.mode.value, options, _limits(job), job.previews, accept))
+        return _Outcome(process_notebook(path, job, options, accept, data))
     report = FileReport(path.as_posix())
     outcome = _Outcome(report)
     try:
-        source = read_source(path, job.settings.max_file_size)
+        if data is None:
+            source = read_source(path, job.settings.max_file_size)
+        else:
+            source = decode_source(path, data)
     except SourceError as error:
         report.error = str(error)
         return outcome
@@ -176,6 +190,8 @@ def _process_unpaused(path: Path, job: Job, accept) -> _Outcome:
     tree = python_tree(source.text, report.path)
     if isinstance(tree, str) or not may_match(tree, codes):  # LibCST need not parse it
         report.error = tree if isinstance(tree, str) else None
+        if job.unused_noqa and report.error is None:  # no rule matches: no comment suppresses anything
+            report.findings = unused_findings(Suppressions(source.text))
         outcome.learned.append((original_key, [], report.error))
         return outcome
     del tree  # freed before LibCST builds its (much larger) tree of the same file
@@ -190,8 +206,11 @@ def _process_unpaused(path: Path, job: Job, accept) -> _Outcome:
     options = job.settings.options_for(relative)
     try:
         if job.mode is Mode.CHECK:
-            report.findings = engine.check_text(source.text, options)
+            suppressions = Suppressions(source.text) if job.unused_noqa else None
+            report.findings = engine.check_text(source.text, options, suppressions)
             outcome.learned.append((original_key, report.findings, None))
+            if suppressions is not None:  # not cached: the cli runs without the cache then
+                report.findings = report.findings + unused_findings(suppressions)
             if job.previews:
                 report.source = source.text
                 report.previews = engine.fix_previews(source.text, options)

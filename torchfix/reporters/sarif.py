@@ -45,6 +45,7 @@ from torchfix.findings import Finding
 from torchfix.reporters._common import ordered
 from torchfix.results import FileReport
 from torchfix.rule import Rule
+from torchfix.suppression import UNUSED_CODE, UNUSED_SLUG
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 INFORMATION_URI = "https://pypi.org/project/torchfix-idioms/"
@@ -171,7 +172,7 @@ class _File:
         replacements = _replacements(self.text, self.previews[finding]) if finding in self.previews else []
         if replacements:
             change = {"artifactLocation": self.artifact, "replacements": replacements}
-            description = f"{finding.applicability.value.capitalize()} fix: {finding.message}"
+            description = _fix_description(finding)
             result["fixes"] = [{"description": {"text": description}, "artifactChanges": [change]}]
         return result
 
@@ -180,6 +181,14 @@ class _File:
         key = f"{code}\0{' '.join(span.split())}"
         self.seen[key] += 1
         return hashlib.sha256(f"{key}\0{self.seen[key]}".encode()).hexdigest()
+
+
+def _fix_description(finding: Finding) -> str:
+    """``Safe fix: <message>``; an unsafe fix names its assumption once: ``Unsafe fix: <message> It assumes ...``."""
+    message, marker, assumption = finding.message.partition(" (unsafe fix: ")
+    if not marker:
+        return f"{finding.applicability.value.capitalize()} fix: {message}"
+    return f"Unsafe fix: {message} It {assumption[:-1]}"
 
 
 def _help_markdown(rule: type[Rule]) -> str:
@@ -206,14 +215,28 @@ def _descriptor(rule: type[Rule]) -> dict:
     }
 
 
+_UNUSED_DESCRIPTOR = {
+    "id": UNUSED_CODE,
+    "name": UNUSED_SLUG,
+    "shortDescription": {"text": "A suppression comment that suppresses nothing (check --show-unused-noqa)."},
+    "defaultConfiguration": {"level": "warning"},
+    "properties": {"fixSafety": "report-only", "tags": ["torchfix"]},
+}
+
+
 def _notification(path: str, text: str) -> dict:
     location = {"physicalLocation": {"artifactLocation": _artifact(path)}}
     return {"level": "error", "message": {"text": text}, "locations": [location]}
 
 
 def render(reports: Iterable[FileReport], rules: Sequence[type[Rule]]) -> str:
-    """The SARIF log of ``reports``; ``rules`` must include the rule of every finding."""
-    index = {rule.CODE: i for i, rule in enumerate(rules)}
+    """The SARIF log of ``reports``; ``rules`` must include the rule of every finding
+    (unused suppressions, TF100, are described here)."""
+    reports = list(reports)
+    descriptors = [_descriptor(rule) for rule in rules]
+    if any(f.code == UNUSED_CODE for report in reports for f in report.findings):
+        descriptors.append(_UNUSED_DESCRIPTOR)
+    index = {descriptor["id"]: i for i, descriptor in enumerate(descriptors)}
     results, notifications = [], []
     for report, findings in ordered(reports):
         if report.error is not None:
@@ -234,7 +257,7 @@ def render(reports: Iterable[FileReport], rules: Sequence[type[Rule]]) -> str:
                         "name": "torchfix",
                         "version": torchfix.__version__,
                         "informationUri": INFORMATION_URI,
-                        "rules": [_descriptor(rule) for rule in rules],
+                        "rules": descriptors,
                     }
                 },
                 "invocations": [

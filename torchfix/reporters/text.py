@@ -60,11 +60,20 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
+def _failures(reports: Sequence[FileReport], verb: str) -> str:
+    """``; 2 files could not be checked`` when some could not, else nothing."""
+    failed = sum(1 for r in reports if r.error or r.bug)
+    if not failed:
+        return ""
+    return f"; {_plural(failed, 'file')} could not be {verb}"
+
+
 def summary_line(reports: Sequence[FileReport]) -> str:
-    """``Found 5 findings in 3 files: 2 fixable; 3 more with --unsafe-fixes.``"""
+    """``Found 5 findings in 3 files: 2 fixable; 3 more with --unsafe-fixes; 1 file could not be checked.``"""
     findings = [f for r in reports for f in r.findings]
+    failures = _failures(reports, "checked")
     if not findings:
-        return "No findings."
+        return f"No findings{failures}."
     files = sum(1 for r in reports if r.findings)
     fixable = sum(1 for f in findings if f.fixable)
     hidden = sum(1 for f in findings if not f.fixable and f.applicability is Applicability.UNSAFE)
@@ -72,14 +81,14 @@ def summary_line(reports: Sequence[FileReport]) -> str:
     parts = [f"{fixable} fixable with `torchfix apply`"]
     if hidden:
         parts.append(f"{hidden} more with `--unsafe-fixes`")
-    return f"{line}: {'; '.join(parts)}."
+    return f"{line}: {'; '.join(parts)}{failures}."
 
 
 def fixed_line(reports: Sequence[FileReport], dry_run: bool) -> str:
     fixes = sum(len(r.fixed) for r in reports)
     files = sum(1 for r in reports if r.changed)
     verb = "Would fix" if dry_run else "Fixed"
-    return f"{verb} {_plural(fixes, 'finding')} in {_plural(files, 'file')}."
+    return f"{verb} {_plural(fixes, 'finding')} in {_plural(files, 'file')}{_failures(reports, 'fixed')}."
 
 
 def print_statistics(console: Console, reports: Sequence[FileReport], slugs: dict[str, str]) -> None:
