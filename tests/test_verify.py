@@ -25,16 +25,10 @@ from torchfix.verify.mapping import map_parameters
 from torchfix.verify.overlay import OverlayFinder, OverlayLoader, install
 from torchfix.verify.project import Project, module_name
 from torchfix.verify.report import Round, VerifyReport, render_json
-from torchfix.verify.worker.compare import Tolerance, compare_tensor, compare_values, flatten
-from torchfix.verify.worker.models import (
-    Skip,
-    auto_config,
-    build,
-    compare_gradients,
-    gradients,
-    infer_inputs,
-    load_state,
-)
+from torchfix.verify.modes import Mode
+from torchfix.verify.worker.compare import Tolerance, compare_gradients, compare_tensor, compare_values, flatten
+from torchfix.verify.worker.models import Skip, auto_config, build, infer_inputs, load_state
+from torchfix.verify.worker.train import step
 from torchfix.verify.specs import FLOAT_VALUES, MASKS, Spec, Variant, parse_spec, variants
 from torchfix.verify.worker.sites import check_site, make_inputs
 
@@ -460,7 +454,9 @@ def _fused_check(order) -> tuple[object, object, str | None]:
     after = Fused(order)
     note = load_state(after, before.state_dict())
     x = torch.randn(3, 4)
-    grads = compare_gradients(gradients(before, (x,), {}, 0), gradients(after, (x,), {}, 0), Tolerance())
+    grads = compare_gradients(
+        step(before, (x,), {}, Mode(), 0, CPU)["grads"], step(after, (x,), {}, Mode(), 0, CPU)["grads"], Tolerance()
+    )
     outputs = compare_values(flatten(before(x)), flatten(after(x)), Tolerance())
     return outputs, grads, note
 

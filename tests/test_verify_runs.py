@@ -185,14 +185,24 @@ def applied(tmp_path_factory) -> Applied:
     return Applied(root, originals, code, out.export_text())
 
 
-def _rows(output: str) -> dict[str, list[str]]:
-    """The report tables' rows: module -> [status, max abs, max rel, device, before, after, speedup]."""
+def _modes(output: str) -> dict[tuple[str, str], list[str]]:
+    """The report tables' rows: (module, mode) -> [status, max abs, max rel, floor, before, after, speedup, peak]."""
     rows = {}
     for line in output.splitlines():
         cells = re.split(r"\s{2,}", line.strip())
-        if len(cells) == 8 and cells[1] in ("equal", "differs", "skipped"):
-            rows[cells[0]] = cells[1:]
+        if len(cells) == 10 and cells[2] in ("equal", "differs", "skipped"):
+            rows[cells[0], cells[1]] = cells[2:]
     return rows
+
+
+def _rows(output: str) -> dict[str, list[str]]:
+    """Module -> [its status over every mode: differs if one differs, else equal if one is]."""
+    statuses: dict[str, set[str]] = {}
+    for (module, _), cells in _modes(output).items():
+        statuses.setdefault(module, set()).add(cells[0])
+    return {
+        module: [next(s for s in ("differs", "equal", "skipped") if s in found)] for module, found in statuses.items()
+    }
 
 
 def test_apply_verify_checks_every_model_and_writes_what_passed(applied):
@@ -204,7 +214,12 @@ def test_apply_verify_checks_every_model_and_writes_what_passed(applied):
         "shop.norms:Plain": "equal",  # no arguments; draws random numbers in forward
         "shop.norms:Sized": "skipped",
     }
-    assert rows["shop.blocks:Attention"][3] == "cpu"
+    assert "Module check (on cpu)" in applied.output
+    assert {mode for module, mode in _modes(applied.output) if module == "shop.blocks:Attention"} == {
+        "eval float32",
+        "train float32",
+        "eval bfloat16",
+    }
     assert "Site checks on cpu: 1 passed, 0 failed, 0 skipped" in applied.output
     assert "shop.norms:Sized skipped: Sized() needs size: no default and no config-class annotation" in applied.output
     assert 'models = [{ factory = "shop.norms:make_sized", inputs = "shop.norms:sized_inputs" }]' in applied.output
@@ -230,7 +245,10 @@ def test_verify_base_against_git_in_json(applied):
     assert models["shop.blocks:Attention"]["status"] == "equal"
     assert models["shop.blocks:Attention"]["inputs"] == "inferred from Linear: (2, 16) torch.float32"
     assert models["shop.build:make_tower"]["status"] == "equal"
-    assert models["shop.build:make_tower"]["speedup"] > 0
+    modes = models["shop.build:make_tower"]["modes"]
+    assert [row["mode"] for row in modes] == ["eval float32", "train float32", "eval bfloat16"]
+    assert all(row["status"] == "equal" and row["before"]["repeats"] >= 10 for row in modes)
+    assert all(row["speedup_text"] == ("~1x" if row["speedup"] is None else f"{row['speedup']:.2f}x") for row in modes)
     assert models["shop.norms:Sized"]["status"] == "skipped"
     assert set(models["shop.heads:Head"]) >= {"max_abs_err", "max_rel_err", "device", "before_ms", "after_ms"}
     assert check["device"] == "cpu"
@@ -417,15 +435,20 @@ def test_worker_device_selection_with_faked_devices(tmp_path, monkeypatch):
 
 
 def test_apply_verify_on_the_corpus(cli, tmp_path, monkeypatch):
-    """`torchfix apply --unsafe-fixes --verify corpus/`: every model equal, none skipped, files written."""
+    """`torchfix apply --unsafe-fixes --verify corpus/`: every model equal in float32, eval and train;
+    cast to bfloat16, the loss whose float constant TF003 turned into a buffer returns bfloat16."""
     shutil.copytree(CORPUS, tmp_path / "corpus", ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setenv("COLUMNS", "200")
     code, output, errors = cli(tmp_path, "apply", "--unsafe-fixes", "--verify", "corpus")
-    assert code == 0, output + errors
-    rows = _rows(output)
+    assert code == 1, output + errors
+    first = _modes(output.split("Module check again")[0])
     configured = tomllib.loads((CORPUS / "pyproject.toml").read_text())["tool"]["torchfix"]["verify"]["models"]
-    assert {entry["factory"] for entry in configured} <= set(rows)
-    assert all(cells[0] == "equal" for cells in rows.values()), output
+    assert {entry["factory"] for entry in configured} <= {module for module, _ in first}
+    assert all(cells[0] == "equal" for (_, mode), cells in first.items() if "float32" in mode), output
+    differing = sorted(key for key, cells in first.items() if cells[0] == "differs")
+    assert differing == [("vision_classifier.losses:build_loss", "eval bfloat16")], output
+    assert "build_loss differs: eval bfloat16: out: dtype torch.bfloat16 instead of torch.float32" in output
+    assert "not written: corpus/vision_classifier/losses.py: unsafe fixes TF003 at line 32" in output
     assert "Site checks on cpu: " in output and " 0 failed, 0 skipped" in output
     assert "Fixed " in output
     assert cli(tmp_path, "check", "--select", "TF007", "corpus")[0] == 0

@@ -299,17 +299,31 @@ def verify(
     rtol: Optional[float] = typer.Option(None, "--rtol", help="Relative tolerance for every floating dtype."),
     atol: Optional[float] = typer.Option(None, "--atol", help="Absolute tolerance for every floating dtype."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds each subprocess may take."),
+    train: bool = typer.Option(False, "--train", help="Train mode: compare outputs, gradients and buffers."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="Cast the model and inputs: float32|bfloat16|float16."),
+    autocast: Optional[str] = typer.Option(None, "--autocast", help="Run forward under autocast: bfloat16|float16."),
+    tf32: bool = typer.Option(False, "--tf32", help="Allow TF32 on CUDA."),
     fmt: VerifyFormat = typer.Option(VerifyFormat.text, "--format", help="Output format."),
     no_color: bool = NO_COLOR,
     config: Optional[Path] = CONFIG,
 ) -> None:
-    """Prove a committed rewrite changed no numbers: each changed model, from --base and from the working tree."""
+    """Prove a committed rewrite changed no numbers: each changed model, from --base and from the working tree.
+
+    Without --train/--dtype/--autocast/--tf32, the modes of [tool.torchfix.verify] (default: eval
+    float32, train float32, eval bfloat16); with any of them, that one mode.
+    """
     from torchfix.verify.commands import run_verify
+    from torchfix.verify.modes import flag_mode
 
     out, err = _consoles(no_color)
+    try:
+        mode = flag_mode(train, dtype, autocast, tf32)
+    except ValueError as error:
+        err.print(f"torchfix verify: {error}", markup=False)
+        raise typer.Exit(2) from None
     code = run_verify(
         list(paths or [Path(".")]), base=base, factory=factory, device=device, rtol=rtol, atol=atol,
-        timeout=timeout, fmt=fmt.value, config_file=config, out=out, err=err,
+        timeout=timeout, mode=mode, fmt=fmt.value, config_file=config, out=out, err=err,
     )
     raise typer.Exit(code)
 

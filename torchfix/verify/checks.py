@@ -20,6 +20,7 @@ from typing import Mapping, Sequence
 
 import torchfix
 from torchfix.verify.config import DEFAULT_TIMEOUT, ModelSpec
+from torchfix.verify.modes import DEFAULT_MODES, Mode, ModeRow
 
 #: how much of a dead worker's stderr a message quotes
 _STDERR_TAIL = 600
@@ -36,6 +37,7 @@ class CheckOptions:
     atol: float | None = None
     timeout: float = DEFAULT_TIMEOUT
     seed: int = 0
+    modes: tuple[Mode, ...] = DEFAULT_MODES
 
 
 @dataclass
@@ -60,7 +62,14 @@ def _environment() -> dict[str, str]:
 
 def call_worker(request: dict, options: CheckOptions, workdir: Path, cwd: Path, name: str) -> WorkerRun:
     """Run one worker subprocess on ``request``; raise VerifyError if it could not start checking."""
-    request = {**request, "device": options.device, "rtol": options.rtol, "atol": options.atol, "seed": options.seed}
+    request = {
+        **request,
+        "device": options.device,
+        "rtol": options.rtol,
+        "atol": options.atol,
+        "seed": options.seed,
+        "modes": [mode.name for mode in options.modes],
+    }
     request_path = workdir / f"{name}.json"
     result_path = workdir / f"{name}.jsonl"
     request_path.write_text(json.dumps(request), encoding="utf-8")
@@ -164,14 +173,13 @@ class ModelCheck:
     reason: str = ""
     hint: str = ""
     notes: list[str] = field(default_factory=list)
-    outputs: dict = field(default_factory=dict)
-    gradients: dict = field(default_factory=dict)
+    #: one row per mode (and per resume check)
+    modes: list[ModeRow] = field(default_factory=list)
 
     @property
     def speedup(self) -> float | None:
-        if not self.before_ms or not self.after_ms:
-            return None
-        return self.before_ms / self.after_ms
+        """The first mode's speedup, when its timing ranges do not overlap."""
+        return self.modes[0].speedup if self.modes else None
 
     def as_dict(self, device: str) -> dict:
         return {
@@ -187,8 +195,7 @@ class ModelCheck:
             "reason": self.reason,
             "hint": self.hint,
             "notes": self.notes,
-            "outputs": self.outputs,
-            "gradients": self.gradients,
+            "modes": [row.as_dict() for row in self.modes],
         }
 
 
@@ -316,19 +323,20 @@ def _verdict(entry: dict, line: dict | None, original: WorkerRun, rewritten: Wor
     if line["status"] == "skipped":
         check.reason, check.hint = line["reason"], line.get("hint", "")
         return check
-    check.before_ms, check.inputs = line["time_ms"], line.get("inputs", "")
+    check.inputs = line.get("inputs", "")
     result = rewritten.lines.get(entry["id"]) if rewritten is not None else None
     if result is None:
         check.status = "differs"
         check.reason = f"the rewritten side's subprocess {rewritten.failure if rewritten else 'did not run'}"
         return check
     check.status = result["status"]
-    check.after_ms = result.get("time_ms")
-    check.outputs, check.gradients = result.get("outputs", {}), result.get("gradients", {})
-    errors = [part for part in (check.outputs, check.gradients) if part]
-    if errors:
-        check.max_abs = max(part.get("max_abs", 0.0) for part in errors)
-        check.max_rel = max(part.get("max_rel", 0.0) for part in errors)
+    check.modes = [ModeRow.from_line(row) for row in result.get("modes", [])]
+    compared = [row for row in check.modes if row.max_abs is not None]
+    if compared:
+        check.max_abs = max(row.max_abs for row in compared)
+        check.max_rel = max(row.max_rel for row in compared)
+    if check.modes and check.modes[0].before and check.modes[0].after:
+        check.before_ms, check.after_ms = check.modes[0].before.median_ms, check.modes[0].after.median_ms
     check.reason = "; ".join(result.get("problems", [])[:3])
     check.notes = list(result.get("notes", []))
     return check

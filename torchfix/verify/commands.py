@@ -22,6 +22,7 @@ from torchfix.sourcefile import SourceError, read_source, write_source
 from torchfix.verify.checks import CheckOptions, ModuleReport, SiteCheck, Verification, VerifyError
 from torchfix.verify.config import ModelSpec, VerifyConfig, device as valid_device, parse_verify_config, target
 from torchfix.verify.gitbase import revision_sources
+from torchfix.verify.modes import Mode as CheckMode
 from torchfix.verify.project import Project
 from torchfix.verify.report import Round, VerifyReport, render, render_json
 
@@ -35,13 +36,15 @@ def check_options(
     rtol: float | None = None,
     atol: float | None = None,
     timeout: float | None = None,
+    mode: CheckMode | None = None,
 ) -> CheckOptions:
-    """Flags override ``[tool.torchfix.verify]``."""
+    """Flags override ``[tool.torchfix.verify]``; a mode from the flags replaces the configured modes."""
     return CheckOptions(
         device=valid_device(device, "--device") if device is not None else config.device,
         rtol=config.rtol if rtol is None else rtol,
         atol=config.atol if atol is None else atol,
         timeout=config.timeout if timeout is None else timeout,
+        modes=(mode,) if mode is not None else config.modes,
     )
 
 
@@ -71,6 +74,7 @@ def run_verify(
     rtol: float | None = None,
     atol: float | None = None,
     timeout: float | None = None,
+    mode: CheckMode | None = None,
     fmt: str = "text",
     config_file: Path | None = None,
     out: Console | None = None,
@@ -86,7 +90,7 @@ def run_verify(
     try:
         settings = load_settings(paths, config_file)
         config = parse_verify_config(settings.verify)
-        options = check_options(config, device, rtol, atol, timeout)
+        options = check_options(config, device, rtol, atol, timeout, mode)
         models = (ModelSpec(factory=target(factory, "--factory")),) if factory else config.models
         before = revision_sources(paths, base)
         project = Project(settings.root)

@@ -12,6 +12,7 @@ The table is validated here (no torch): an unknown key or a wrong type is a
     device = "auto"   # auto | cpu | cuda | mps
     rtol = 1e-5       # overrides every floating dtype's default tolerance
     atol = 1e-6
+    modes = ["eval float32", "train float32", "eval bfloat16"]   # the default
 
 Module paths (``pkg.models``) are imported with the folder holding the
 pyproject.toml (the project root) first on ``sys.path``.
@@ -23,12 +24,14 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
+from torchfix.verify.modes import DEFAULT_MODES, Mode, parse_modes
+
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DEFAULT_TIMEOUT = 300.0
 
 _TARGET = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _MODEL_KEYS = ("factory", "class", "inputs")
-_KEYS = ("models", "timeout", "device", "rtol", "atol")
+_KEYS = ("models", "timeout", "device", "rtol", "atol", "modes")
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class VerifyConfig:
     device: str = "auto"
     rtol: float | None = None
     atol: float | None = None
+    modes: tuple[Mode, ...] = DEFAULT_MODES
 
 
 def target(value: object, where: str) -> str:
@@ -118,4 +122,5 @@ def parse_verify_config(
         device=device(table.get("device", "auto"), f"{where}: `device`"),
         rtol=_number(table["rtol"], f"{where}: `rtol`", False) if "rtol" in table else None,
         atol=_number(table["atol"], f"{where}: `atol`", False) if "atol" in table else None,
+        modes=parse_modes(table["modes"], f"{where}: `modes`") if "modes" in table else DEFAULT_MODES,
     )

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from torchfix.verify.checks import ModuleReport, SiteCheck
+from torchfix.verify.modes import ModeRow, speedup_text
 
 _STYLES = {"equal": "green", "differs": "bold red", "skipped": "yellow", "passed": "green", "failed": "bold red"}
 
@@ -72,28 +73,37 @@ def _error(value: float | None) -> str:
     return "0" if value == 0 else f"{value:.2e}"
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f} ms"
+def _peak(row: ModeRow) -> str:
+    """Both sides' peak memory in MiB (CUDA: allocated; CPU: the process's resident set)."""
+    peaks = [t.peak_bytes if t else None for t in (row.before, row.after)]
+    if None in peaks:
+        return "-"
+    return "/".join(f"{peak / 2**20:.0f}" for peak in peaks)
 
 
 def table(report: ModuleReport, title: str) -> Table:
-    grid = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    """One row per model and mode; times are medians (fastest-slowest) in milliseconds."""
+    grid = Table(title=f"{title} (on {report.device})", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     # a narrow terminal folds the module names; the numbers never wrap
     grid.add_column("Module", overflow="fold", min_width=12)
-    for header in ("Status", "Max abs", "Max rel", "Device", "Before", "After", "Speedup"):
-        grid.add_column(header, justify="left" if header in ("Status", "Device") else "right", no_wrap=True)
+    headers = ("Mode", "Status", "Max abs", "Max rel", "Floor", "Before ms", "After ms", "Speedup", "Peak MiB")
+    for header in headers:
+        grid.add_column(header, justify="left" if header in ("Mode", "Status") else "right", no_wrap=True)
     for model in report.models:
-        speedup = model.speedup
-        grid.add_row(
-            model.name,
-            Text(model.status, style=_STYLES[model.status]),
-            _error(model.max_abs),
-            _error(model.max_rel),
-            report.device,
-            _ms(model.before_ms),
-            _ms(model.after_ms),
-            "-" if speedup is None else f"{speedup:.2f}x",
-        )
+        rows = model.modes or [ModeRow("-", model.status)]
+        for row in rows:
+            grid.add_row(
+                model.name,
+                row.mode,
+                Text(row.status, style=_STYLES[row.status]),
+                _error(row.max_abs),
+                _error(row.max_rel),
+                _error(row.floor),
+                str(row.before) if row.before else "-",
+                str(row.after) if row.after else "-",
+                speedup_text(row.before, row.after),
+                _peak(row),
+            )
     return grid
 
 

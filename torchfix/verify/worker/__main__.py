@@ -80,7 +80,10 @@ def main(argv: list[str]) -> int:
 
     sys.path.insert(0, request["root"])
     overlay.install(request["overlay"])
-    side = Side(torch.device(device), seed, Path(request["workdir"]), tolerance, emit)
+    from torchfix.verify.modes import parse_mode
+
+    modes = tuple(parse_mode(name) for name in request.get("modes", ["eval float32"]))
+    side = Side(torch.device(device), seed, Path(request["workdir"]), tolerance, emit, modes)
     (run_before if request["task"] == "before" else run_after)(request["entries"], side)
     return 0
 

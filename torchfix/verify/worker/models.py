@@ -10,13 +10,11 @@ the saved inputs and compares.
 from __future__ import annotations
 
 import ast
-import copy
 import dataclasses
 import importlib
 import inspect
 import re
 import textwrap
-import time
 import types
 import typing
 from pathlib import Path
@@ -26,11 +24,10 @@ import torch
 from torch import nn
 
 from torchfix.verify.mapping import map_parameters
-from torchfix.verify.worker.compare import Comparison, Tolerance, compare_tensor, compare_values, flatten
+from torchfix.verify.modes import Mode
+from torchfix.verify.worker.compare import Tolerance, mapped, shapes
+from torchfix.verify.worker.train import mode_row, original_modes, run_modes
 
-#: timed forward calls after the first: up to this many, within this much time; the fastest counts
-_REPEATS = 20
-_TIME_BUDGET = 0.25
 _LINE = 300
 
 
@@ -280,113 +277,6 @@ def to_device(value: Any, device: torch.device) -> Any:
     return value
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
-
-def timed_forward(model: nn.Module, args: tuple, kwargs: dict, side: Side) -> tuple[Any, float]:
-    """The first call's output and the fastest later call's time in milliseconds (no grad).
-
-    The first call starts from the same seed on both sides, so a model that draws
-    random numbers in ``forward`` draws the same ones. The fastest of several calls
-    is the least disturbed by other processes; a model slower than the time budget
-    is timed once more.
-    """
-    times = []
-    output = None
-    with torch.no_grad():
-        for index in range(1 + _REPEATS):
-            call_args, call_kwargs = copy.deepcopy((args, kwargs))
-            torch.manual_seed(side.seed)
-            _sync(side.device)
-            start = time.perf_counter()
-            result = model(*call_args, **call_kwargs)
-            _sync(side.device)
-            times.append(time.perf_counter() - start)
-            if index == 0:
-                output = result
-            elif sum(times) > _TIME_BUDGET:
-                break
-    return output, 1000 * min(times[1:])
-
-
-def _leaf_inputs(value: Any, leaves: list) -> Any:
-    """A copy of the inputs whose floating tensors require grad (collected in ``leaves``)."""
-    if isinstance(value, torch.Tensor):
-        if value.is_floating_point():
-            leaf = value.detach().clone().requires_grad_(True)
-            leaves.append(leaf)
-            return leaf
-        return value
-    if isinstance(value, tuple) and hasattr(value, "_fields"):
-        return type(value)(*(_leaf_inputs(v, leaves) for v in value))
-    if isinstance(value, (tuple, list)):
-        return type(value)(_leaf_inputs(v, leaves) for v in value)
-    if isinstance(value, dict):
-        return {k: _leaf_inputs(v, leaves) for k, v in value.items()}
-    return value
-
-
-def gradients(model: nn.Module, args: tuple, kwargs: dict, seed: int) -> dict | None:
-    """Gradients of a fixed random projection of the outputs, w.r.t. parameters and float inputs."""
-    model.zero_grad(set_to_none=True)
-    leaves: list[torch.Tensor] = []
-    args, kwargs = _leaf_inputs(copy.deepcopy((args, kwargs)), leaves)
-    torch.manual_seed(seed)
-    with torch.enable_grad():
-        output = model(*args, **kwargs)
-        outputs = [t for _, t in flatten(output) if isinstance(t, torch.Tensor) and t.requires_grad]
-        if not outputs:
-            return None
-        loss = sum(_projection(t, seed, i) for i, t in enumerate(outputs))
-        loss.backward()
-    parameters = {
-        name: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p))
-        for name, p in model.named_parameters()
-        if p.requires_grad
-    }
-    inputs = [leaf.grad if leaf.grad is not None else torch.zeros_like(leaf) for leaf in leaves]
-    model.zero_grad(set_to_none=True)
-    return {"parameters": parameters, "inputs": inputs}
-
-
-def _projection(tensor: torch.Tensor, seed: int, index: int) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed + 1000 + index)
-    real = tensor.real if tensor.is_complex() else tensor
-    weight = torch.randn(tensor.shape, generator=generator, dtype=torch.float64)
-    return (real * weight.to(device=real.device, dtype=real.dtype)).sum()
-
-
-def _shapes(values: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
-    return {key: tuple(value.shape) for key, value in values.items()}
-
-
-def _mapped(values: dict[str, torch.Tensor], parts: dict[str, list[str]]) -> dict[str, torch.Tensor]:
-    """The original's tensors under the rewrite's keys (fused keys concatenated along dim 0)."""
-    return {key: torch.cat([values[k] for k in keys]) for key, keys in parts.items()}
-
-
-def compare_gradients(before: dict | None, after: dict | None, tolerance: Tolerance) -> Comparison:
-    result = Comparison()
-    if before is None or after is None:
-        if (before is None) != (after is None):
-            result.problems.append("only one side's outputs carry gradients")
-        return result
-    mapping = map_parameters(_shapes(before["parameters"]), _shapes(after["parameters"]))
-    for key, expected in _mapped(before["parameters"], mapping.parts).items():
-        result.merge(compare_tensor(f"grad {key}", expected, after["parameters"][key], tolerance))
-    for key in mapping.unmatched_after:
-        result.problems.append(f"grad {key}: a trainable parameter without counterpart in the original")
-    for key in mapping.unmatched_before:
-        result.problems.append(f"grad {key}: the original's trainable parameter has no counterpart")
-    for i, (b, a) in enumerate(zip(before["inputs"], after["inputs"])):
-        result.merge(compare_tensor(f"grad input[{i}]", b, a, tolerance))
-    return result
-
-
 def load_state(model: nn.Module, state: dict) -> str | None:
     """Load with ``strict=True``; if the keys changed, through the fused mapping (returns a note)."""
     try:
@@ -394,10 +284,10 @@ def load_state(model: nn.Module, state: dict) -> str | None:
         return None
     except RuntimeError as error:
         direct = one_line(error)
-    mapping = map_parameters(_shapes(state), _shapes(model.state_dict()))
+    mapping = map_parameters(shapes(state), shapes(model.state_dict()))
     if not mapping.complete:
         raise RuntimeError(f"load_state_dict(strict=True) failed: {direct}")
-    model.load_state_dict(_mapped(state, mapping.parts), strict=True)
+    model.load_state_dict(mapped(state, mapping.parts), strict=True)
     return (
         "the original's state_dict loads only through key mapping ("
         + "; ".join(mapping.describe())
@@ -415,6 +305,7 @@ class Side:
     workdir: Path
     tolerance: Tolerance
     emit: Callable[[dict], None]
+    modes: tuple[Mode, ...] = (Mode(),)
 
     def artifact(self, entry_id: str) -> Path:
         return self.workdir / f"{entry_id}.pt"
@@ -465,14 +356,15 @@ def _check_before(entry: dict, side: Side) -> tuple[dict, str, set[str]] | None:
         args, kwargs, source = infer_inputs(model, entry)
         advice = hint(entry, "inputs")
     args, kwargs = to_device((args, kwargs), side.device)
-    model = model.to(side.device).eval()
-    output, elapsed = _attempt(
-        f"the original's forward on inputs {source}", lambda: timed_forward(model, args, kwargs, side), advice
+    model = model.to(side.device)
+    modes = _attempt(
+        f"the original's forward on inputs {source}",
+        lambda: original_modes(model, args, kwargs, side.modes, side.seed, side.device),
+        advice,
     )
-    grads = _attempt("the original's backward", lambda: gradients(model, args, kwargs, side.seed))
-    saved = {"state": model.state_dict(), "inputs": (args, kwargs), "outputs": flatten(output), "grads": grads}
+    saved = {"state": model.state_dict(), "inputs": (args, kwargs), "modes": modes}
     torch.save(saved, side.artifact(entry["id"]))
-    line = {"id": entry["id"], "status": "built", "recipe": recipe, "inputs": source, "time_ms": elapsed}
+    line = {"id": entry["id"], "status": "built", "recipe": recipe, "inputs": source}
     return line, qualified(type(model)), {qualified(type(m)) for m in model.modules()}
 
 
@@ -506,7 +398,7 @@ def run_before(entries: list[dict], side: Side) -> None:
 
 
 def run_after(entries: list[dict], side: Side) -> None:
-    """Rebuild each model the before side built, load its state, compare outputs and gradients."""
+    """Rebuild each model the before side built, load its state, compare each mode's step."""
     for entry in entries:
         try:
             result = _check_after(entry, side)
@@ -518,23 +410,14 @@ def run_after(entries: list[dict], side: Side) -> None:
 def _check_after(entry: dict, side: Side) -> dict:
     saved = torch.load(side.artifact(entry["id"]), map_location=side.device, weights_only=False)
     torch.manual_seed(side.seed)
-    model = build(entry["recipe"]).to(side.device).eval()
+    model = build(entry["recipe"]).to(side.device)
     notes = []
     note = load_state(model, saved["state"])
     if note:
         notes.append(note)
     args, kwargs = saved["inputs"]
-    output, elapsed = timed_forward(model, args, kwargs, side)
-    outputs = compare_values(saved["outputs"], flatten(output), side.tolerance)
-    grads = Comparison()
-    if outputs.equal:
-        grads = compare_gradients(saved["grads"], gradients(model, args, kwargs, side.seed), side.tolerance)
-    problems = outputs.problems + grads.problems
-    return {
-        "status": "equal" if not problems else "differs",
-        "time_ms": elapsed,
-        "outputs": outputs.as_dict(),
-        "gradients": grads.as_dict(),
-        "problems": problems[:5],
-        "notes": notes,
-    }
+    current = run_modes(model, args, kwargs, side.modes, side.seed, side.device)
+    rows = [mode_row(mode, saved["modes"][mode.name], current[mode.name], side.tolerance) for mode in side.modes]
+    problems = [f"{row['mode']}: {problem}" for row in rows for problem in row["problems"]]
+    differs = any(row["status"] == "differs" for row in rows)
+    return {"status": "differs" if differs else "equal", "modes": rows, "problems": problems[:5], "notes": notes}
