@@ -285,8 +285,9 @@ def _run(tree: Path, mode: str, out: Path, *extra: Path) -> dict:
 
 def _findings(tree: Path, *flags: str) -> list[dict]:
     result = _torchfix("check", "--format", "json", *flags, tree, cwd=tree.parent)
-    assert result.returncode in (0, 1), result.stderr
-    return json.loads(result.stdout)
+    findings = json.loads(result.stdout)
+    assert result.returncode == (1 if findings else 0), result.stderr
+    return findings
 
 
 def _assert_same(before, after, where: str, tolerance: dict) -> None:
@@ -357,7 +358,22 @@ def test_corpus_imports_and_every_model_is_configured(tmp_path):
     result = _run(tree, "before", tmp_path / "before.pt")
     for factory, model in result["models"].items():
         assert model["finite"], f"{factory} gives non-finite outputs on its example inputs"
-    assert all(result["probes"].values())
+    for name, probe in result["probes"].items():
+        tensors = list(_tensors(probe))
+        assert tensors, f"probe {name} returns no tensor"
+        assert all(bool(t.isfinite().all()) for t in tensors if t.is_floating_point()), f"probe {name} is not finite"
+
+
+def _tensors(value):
+    """Every tensor in a nested result (dicts, lists, tuples)."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors(item)
 
 
 def test_check_apply_check_is_clean_and_apply_is_idempotent(tmp_path):
