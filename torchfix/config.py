@@ -126,14 +126,26 @@ def codes(values: Sequence[str] | str, where: str) -> tuple[str, ...]:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected rule codes, got {value!r}")
         for key in filter(None, (part.strip() for part in value.split(","))):
-            if key.upper() == "ALL":
-                result.extend(rule_codes())
+            prefixed = _prefixed(key)
+            if prefixed:
+                result.extend(prefixed)
                 continue
             code = code_by_key(key)
             if code is None:
                 raise ConfigError(f"{where}: unknown rule {key!r} (see `torchfix rules`)")
             result.append(code)
     return tuple(dict.fromkeys(result))
+
+
+def _prefixed(key: str) -> list[str]:
+    """The codes a prefix selects, as in Ruff: ``ALL``, ``TF``, ``TF00`` (a whole code is not a prefix)."""
+    key = key.upper()
+    if key == "ALL":
+        return list(rule_codes())
+    digits = key[2:]
+    if not key.startswith("TF") or len(key) >= 5 or (digits and not digits.isdigit()):
+        return []
+    return [code for code in rule_codes() if code.startswith(key)]
 
 
 def find_config(paths: Sequence[Path]) -> Path | None:
@@ -232,15 +244,24 @@ def with_flags(
     ignore: Sequence[str] = (),
     unsafe_fixes: bool | None = None,
     force_exclude: bool = False,
+    extend_select: Sequence[str] = (),
+    extend_ignore: Sequence[str] = (),
 ) -> Settings:
-    """Command-line flags override the config file."""
+    """Command-line flags override the config file; ``--extend-*`` add to it (``--ignore`` does too)."""
     changes: dict[str, object] = {}
     if force_exclude:
         changes["force_exclude"] = True
     if select:
         changes["select"] = codes(select, "--select")
-    if ignore:
-        changes["ignore"] = tuple(dict.fromkeys(settings.ignore + codes(ignore, "--ignore")))
+    if extend_select and (changes.get("select") or settings.select):
+        # with no selection every rule is on already
+        chosen = changes.get("select") or settings.select
+        changes["select"] = tuple(dict.fromkeys((*chosen, *codes(extend_select, "--extend-select"))))
+    elif extend_select:
+        codes(extend_select, "--extend-select")  # still reject unknown codes
+    ignored = codes(ignore, "--ignore") + codes(extend_ignore, "--extend-ignore")
+    if ignored:
+        changes["ignore"] = tuple(dict.fromkeys(settings.ignore + ignored))
     if unsafe_fixes is not None:
         changes["unsafe_fixes"] = unsafe_fixes
     return replace(settings, **changes)
