@@ -11,7 +11,7 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from torchfix.config import Settings
-    from torchfix.results import FileReport
-    from torchfix.runner import Job
 
 app = typer.Typer(
     name="torchfix",
@@ -47,6 +45,7 @@ class Format(str, Enum):
 class RulesFormat(str, Enum):
     table = "table"
     markdown = "markdown"
+    json = "json"
 
 
 def _version(value: bool) -> None:
@@ -62,15 +61,21 @@ def _main(
     """torchfix: modernise a PyTorch repository, safely."""
 
 
-PATHS = typer.Argument(None, help="Files and folders to process (default: the current folder).")
-SELECT = typer.Option([], "--select", help="Only these rules (codes or slugs, comma-separated).")
-IGNORE = typer.Option([], "--ignore", help="Skip these rules (codes or slugs, comma-separated).")
-FORMAT = typer.Option(Format.text, "--format", help="Output format.")
+PATHS = typer.Argument(
+    None, metavar="PATHS", help="Files and folders to process (default: the current folder; - reads stdin)."
+)
+SELECT = typer.Option(
+    [], "--select", metavar="CODES", help="Only these rules: codes, slugs or prefixes (TF00, TF, ALL), comma-separated."
+)
+EXTEND_SELECT = typer.Option([], "--extend-select", metavar="CODES", help="Add these rules to the selection.")
+IGNORE = typer.Option([], "--ignore", metavar="CODES", help="Skip these rules (added to the config's `ignore`).")
+EXTEND_IGNORE = typer.Option([], "--extend-ignore", metavar="CODES", help="Skip these rules too (as --ignore).")
+FORMAT = typer.Option(Format.text, "--format", "--output-format", help="Output format.")
 UNSAFE = typer.Option(None, "--unsafe-fixes/--no-unsafe-fixes", help="Also apply (or count as fixable) unsafe fixes.")
-STATISTICS = typer.Option(False, "--statistics", help="Show the count per rule.")
+STATISTICS = typer.Option(False, "--statistics", help="Show the count per rule (with -q: only that table).")
 QUIET = typer.Option(False, "--quiet", "-q", help="Print findings only, no summary.")
 NO_COLOR = typer.Option(False, "--no-color", help="Plain output without colours.")
-CONFIG = typer.Option(None, "--config", help="The pyproject.toml to read instead of the nearest one.")
+CONFIG = typer.Option(None, "--config", metavar="PATH", help="The pyproject.toml to read instead of the nearest one.")
 NO_CACHE = typer.Option(False, "--no-cache", help="Neither read nor write .torchfix_cache/.")
 FORCE_EXCLUDE = typer.Option(
     False, "--force-exclude", help="Apply `exclude` to files named on the command line too (for pre-commit)."
@@ -79,137 +84,84 @@ JOBS = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes (default
 DEVICE = typer.Option(
     None, "--device", help="Where verification runs: auto (CUDA, else MPS, else CPU), cpu, cuda or mps."
 )
+OUTPUT_FILE = typer.Option(None, "--output-file", "-o", metavar="PATH", help="Write the output to PATH, not stdout.")
+SHOW_FIXES = typer.Option(False, "--show-fixes", help="List the fixes applied (or that would be), per file.")
+SHOW_FILES = typer.Option(False, "--show-files", help="List the files that would be processed, and exit.")
+SHOW_SETTINGS = typer.Option(False, "--show-settings", help="Print the resolved settings as JSON, and exit.")
+VERBOSE = typer.Option(False, "--verbose", "-v", help="Also say which config, rules and cache the run used.")
+STDIN_FILENAME = typer.Option(
+    None, "--stdin-filename", metavar="PATH",
+    help="With - as the path: the file stdin stands for (its config, excludes and per-file ignores; its name).",
+)
 
 
 def _consoles(no_color: bool) -> tuple[Console, Console]:
     """stdout and stderr consoles; piped output is not folded at 80 columns."""
-    from rich.console import Console
+    from torchfix.session import consoles
 
-    kwargs = {"highlight": False, "soft_wrap": True, "no_color": no_color or None}
-    consoles = Console(**kwargs), Console(stderr=True, **kwargs)
-    for console in consoles:
-        if not console.is_terminal and "COLUMNS" not in os.environ:
-            console.width = 160
-    return consoles
+    return consoles(no_color)
 
 
-def _settings(
-    paths, config, select, ignore, unsafe_fixes, err: Console, force_exclude: bool = False
-) -> tuple[list[Path], Settings]:
-    from torchfix.config import ConfigError, load_settings, with_flags
+def _settings(paths, config, err: Console) -> tuple[list[Path], Settings]:
+    from torchfix.config import ConfigError, load_settings
 
     paths = list(paths or [Path(".")])
     try:
-        settings = with_flags(load_settings(paths, config), select, ignore, unsafe_fixes, force_exclude)
+        settings = load_settings(paths, config)
     except ConfigError as error:
         err.print(f"torchfix: {error}", markup=False)
         raise typer.Exit(2) from None
     return paths, settings
 
 
-def _machine_output(fmt: Format, reports: Sequence[FileReport]) -> None:
-    if fmt is Format.json:
-        from torchfix.reporters import json as reporter
-
-        sys.stdout.write(reporter.render(reports))
-    elif fmt is Format.sarif:
-        from torchfix.reporters import sarif
-        from torchfix.rules import all_rules
-
-        sys.stdout.write(sarif.render(reports, all_rules()))
-    else:
-        from torchfix.reporters import github
-
-        sys.stdout.write(github.render(reports))
-
-
-def _run(paths, job: Job, err: Console, quiet: bool, accept=None) -> list[FileReport]:
-    """Run with a progress bar on a terminal; Ctrl-C stops cleanly (exit 130)."""
-    from torchfix.runner import run
-
-    try:
-        if quiet or not err.is_terminal:
-            return run(paths, job, accept)
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        with Progress(
-            TextColumn("torchfix"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=err, transient=True,
-        ) as bar:
-            task = bar.add_task("files", total=None)
-
-            def progress(total: int):
-                bar.update(task, total=total)
-                return lambda done: bar.advance(task, done)
-
-            return run(paths, job, accept, progress)
-    except KeyboardInterrupt:
-        err.print("torchfix: interrupted; every file is either untouched or fully written.", markup=False)
-        raise typer.Exit(130) from None
-
-
-def _job(mode: str, settings: Settings, paths, no_cache: bool, jobs, previews: bool = False) -> Job:
-    """The run's job; ``mode`` is a :class:`torchfix.runner.Mode` value."""
-    from torchfix.cache import cache_root
-    from torchfix.runner import Job, Mode
-
-    root = None if no_cache else cache_root(settings.config_file, paths)
-    return Job(Mode(mode), settings, previews=previews, cache_root=root, jobs=jobs)
-
-
-def _failed(reports: Sequence[FileReport]) -> bool:
-    return any(r.error or r.bug for r in reports)
-
-
-def _report_findings(out: Console, fmt: Format, reports, statistics: bool, quiet: bool) -> None:
-    from torchfix.reporters import text
-    from torchfix.rules import rule_slugs
-
-    if fmt is not Format.text:
-        _machine_output(fmt, reports)
-        return
-    text.print_findings(out, reports)
-    if statistics:
-        text.print_statistics(out, reports, rule_slugs())
-    if not quiet:
-        out.print(text.summary_line(reports), markup=False)
-
-
 @app.command()
 def check(
     paths: Optional[List[Path]] = PATHS,
     select: List[str] = SELECT,
+    extend_select: List[str] = EXTEND_SELECT,
     ignore: List[str] = IGNORE,
+    extend_ignore: List[str] = EXTEND_IGNORE,
     fmt: Format = FORMAT,
     unsafe_fixes: Optional[bool] = UNSAFE,
+    fix: bool = typer.Option(False, "--fix", help="Apply the fixes, as `torchfix apply` does."),
+    show_fixes: bool = SHOW_FIXES,
     statistics: bool = STATISTICS,
     exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when findings remain."),
+    show_unused_noqa: bool = typer.Option(
+        False, "--show-unused-noqa", help="Also report suppression comments that suppress nothing (TF100)."
+    ),
     quiet: bool = QUIET,
+    verbose: bool = VERBOSE,
     no_color: bool = NO_COLOR,
+    output_file: Optional[Path] = OUTPUT_FILE,
     config: Optional[Path] = CONFIG,
     no_cache: bool = NO_CACHE,
     jobs: Optional[int] = JOBS,
     force_exclude: bool = FORCE_EXCLUDE,
+    stdin_filename: Optional[Path] = STDIN_FILENAME,
+    show_files: bool = SHOW_FILES,
+    show_settings: bool = SHOW_SETTINGS,
 ) -> None:
     """Report findings (the CI gate): exit 1 when any remain."""
-    from torchfix.reporters import text
+    from torchfix.session import ApplyOptions, Flags, run_apply, run_check
 
-    out, err = _consoles(no_color)
-    paths, settings = _settings(paths, config, select, ignore, unsafe_fixes, err, force_exclude)
-    job = _job("check", settings, paths, no_cache, jobs, previews=fmt is Format.sarif)
-    reports = _run(paths, job, err, quiet)
-    text.print_errors(err, reports)
-    _report_findings(out, fmt, reports, statistics, quiet)
-    if _failed(reports):
-        raise typer.Exit(2)
-    raise typer.Exit(1 if any(r.findings for r in reports) and not exit_zero else 0)
+    flags = Flags(
+        list(paths or []), select, extend_select, ignore, extend_ignore, unsafe_fixes, fmt.value, statistics,
+        quiet, no_color, config, no_cache, jobs, force_exclude, output_file, show_fixes, show_files,
+        show_settings, verbose, stdin_filename,
+    )
+    if fix:
+        raise typer.Exit(run_apply(flags, ApplyOptions()))
+    raise typer.Exit(run_check(flags, exit_zero, show_unused_noqa))
 
 
 @app.command()
 def apply(
     paths: Optional[List[Path]] = PATHS,
     select: List[str] = SELECT,
+    extend_select: List[str] = EXTEND_SELECT,
     ignore: List[str] = IGNORE,
+    extend_ignore: List[str] = EXTEND_IGNORE,
     unsafe_fixes: Optional[bool] = UNSAFE,
     dry_run: bool = typer.Option(False, "--dry-run", "--diff", help="Print a diff of every change; write nothing."),
     exit_non_zero_on_fix: bool = typer.Option(False, "--exit-non-zero-on-fix", help="Exit 1 when anything was fixed."),
@@ -217,69 +169,60 @@ def apply(
         False, "--interactive", "-i", help="Show each fix and ask: [y]es / [n]o / [a]ll remaining / [q]uit."
     ),
     fmt: Format = FORMAT,
+    show_fixes: bool = SHOW_FIXES,
     statistics: bool = STATISTICS,
     quiet: bool = QUIET,
+    verbose: bool = VERBOSE,
     no_color: bool = NO_COLOR,
+    output_file: Optional[Path] = OUTPUT_FILE,
     config: Optional[Path] = CONFIG,
     no_cache: bool = NO_CACHE,
     jobs: Optional[int] = JOBS,
     force_exclude: bool = FORCE_EXCLUDE,
+    stdin_filename: Optional[Path] = STDIN_FILENAME,
+    show_files: bool = SHOW_FILES,
+    show_settings: bool = SHOW_SETTINGS,
     verify: bool = typer.Option(
         False, "--verify", help="Check every fix numerically (in subprocesses, with torch) and write only what passed."
     ),
     device: Optional[str] = DEVICE,
 ) -> None:
-    """Write the fixes in place (safe ones; unsafe ones too with --unsafe-fixes)."""
-    from torchfix.reporters import text
+    """Write the fixes in place (safe ones; unsafe ones too with --unsafe-fixes); with -, print the fixed stdin."""
+    from torchfix.session import ApplyOptions, Flags, run_apply
 
-    out, err = _consoles(no_color)
-    paths, settings = _settings(paths, config, select, ignore, unsafe_fixes, err, force_exclude)
-    job = _job("diff" if dry_run else "apply", settings, paths, no_cache, jobs)
-    review = None
-    if interactive:
-        from torchfix.interactive import Review
-
-        review = Review(out, sys.stdin)
-    verified = 0
+    flags = Flags(
+        list(paths or []), select, extend_select, ignore, extend_ignore, unsafe_fixes, fmt.value, statistics,
+        quiet, no_color, config, no_cache, jobs, force_exclude, output_file, show_fixes, show_files,
+        show_settings, verbose, stdin_filename,
+    )
+    verifier = None
     if verify:
-        verified, reports = _verify_apply(paths, settings, job, dry_run, interactive, device, fmt, out, err)
-    else:
-        reports = _run(paths, job, err, quiet or interactive, review.for_file if review else None)
-    if review is not None and review.stopped:
-        out.print("Stopped: the remaining fixes were not applied.", markup=False)
-    text.print_errors(err, reports)
-    remaining = any(r.findings for r in reports)
-    if fmt is not Format.text:
-        _machine_output(fmt, reports)
-    else:
-        for report in reports:
-            if dry_run and report.changed:
-                text.print_diff(out, report)
-        if not quiet:
-            out.print(text.fixed_line(reports, dry_run), markup=False)
-        if remaining:
-            out.print("Not fixed:", markup=False)
-            _report_findings(out, fmt, reports, statistics, quiet)
-    changed = any(r.changed for r in reports)
-    if _failed(reports):
-        raise typer.Exit(2)
-    raise typer.Exit(1 if verified or remaining or (changed and (dry_run or exit_non_zero_on_fix)) else 0)
+        def verifier(session, job):
+            return _verify_apply(session, job, dry_run, interactive, device)
+
+    raise typer.Exit(run_apply(flags, ApplyOptions(dry_run, exit_non_zero_on_fix, interactive, verifier)))
 
 
-def _verify_apply(paths, settings, job, dry_run, interactive, device, fmt, out, err):
+def _verify_apply(session, job, dry_run, interactive, device):
     """``apply --verify``: the verification's exit code and the reports of what it let through."""
+    from torchfix.notebook import skipped_notebooks_note
     from torchfix.verify.checks import VerifyError
     from torchfix.verify.commands import verify_apply
 
     if interactive:
-        err.print("torchfix: --verify and --interactive cannot be combined", markup=False)
-        raise typer.Exit(2)
-    console = out if fmt is Format.text else err
+        session.fail("--verify and --interactive cannot be combined")
+    if session.stdin:
+        session.fail("--verify cannot check source read from stdin")
+    note = skipped_notebooks_note(session.paths, session.settings)
+    if note:
+        session.err.print(note, markup=False)
+    console = session.out if session.flags.fmt == "text" else session.err
     try:
-        reports, code = verify_apply(paths, settings, job=job, write=not dry_run, device=device, console=console)
+        reports, code = verify_apply(
+            session.paths, session.settings, job=job, write=not dry_run, device=device, console=console
+        )
     except VerifyError as error:
-        err.print(f"torchfix: --verify: {error}", markup=False)
-        raise typer.Exit(2) from None
+        session.fail(f"--verify: {error}")
     return code, reports
 
 
@@ -312,10 +255,14 @@ def verify(
     Without --train/--dtype/--autocast/--tf32, the modes of [tool.torchfix.verify] (default: eval
     float32, train float32, eval bfloat16); with any of them, that one mode.
     """
+    from torchfix.notebook import skipped_notebooks_note
     from torchfix.verify.commands import run_verify
     from torchfix.verify.modes import flag_mode
 
     out, err = _consoles(no_color)
+    note = skipped_notebooks_note(*_settings(paths, config, err))
+    if note:
+        err.print(note, markup=False)
     try:
         mode = flag_mode(train, dtype, autocast, tf32)
     except ValueError as error:
@@ -330,16 +277,18 @@ def verify(
 
 @app.command()
 def rules(
-    fmt: RulesFormat = typer.Option(RulesFormat.table, "--format", help="table, or markdown (the README's)."),
+    fmt: RulesFormat = typer.Option(
+        RulesFormat.table, "--format", help="table, markdown (the README's) or json (every field, the docs too)."
+    ),
 ) -> None:
     """List every rule with its idiom and fix safety."""
     from rich.table import Table
 
-    from torchfix.docs import rules_table_markdown
+    from torchfix.docs import rules_json, rules_table_markdown
     from torchfix.rules import all_rules
 
-    if fmt is RulesFormat.markdown:
-        sys.stdout.write(rules_table_markdown())
+    if fmt is not RulesFormat.table:
+        sys.stdout.write(rules_table_markdown() if fmt is RulesFormat.markdown else rules_json())
         return
     table = Table("Code", "Slug", "Idiom", "Fix safety", "Summary", title="torchfix rules")
     for rule in all_rules():
@@ -359,8 +308,12 @@ def explain(code: str = typer.Argument(..., help="A rule code (TF007) or slug (f
     if rule is None:
         _consoles(False)[1].print(f"torchfix: unknown rule {code!r} (see `torchfix rules`)", markup=False)
         raise typer.Exit(2)
-    out = _consoles(False)[0]
-    out.width = min(out.width, 100)  # prose reads best at a moderate width
+    from rich.console import Console
+
+    # Wrapped, never cut: at the terminal's width, or at 100 columns (COLUMNS if set) when piped.
+    out = Console(highlight=False)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out.width = 100
     out.print(Markdown(explain_markdown(rule), code_theme="ansi_dark"))
 
 
@@ -371,7 +324,7 @@ def clean(paths: Optional[List[Path]] = PATHS, config: Optional[Path] = CONFIG) 
     from torchfix.cache import clean as remove_cache
 
     _, err = _consoles(False)
-    paths, settings = _settings(paths, config, [], [], None, err)
+    paths, settings = _settings(paths, config, err)
     root = cache_root(settings.config_file, paths)
     removed = remove_cache(root)
     typer.echo(f"Removed {root / CACHE_DIR}" if removed else f"No cache at {root / CACHE_DIR}")

@@ -21,6 +21,25 @@ def rules_table_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def rules_json() -> str:
+    """Every rule as JSON (``torchfix rules --format json``): the table's fields, patterns and docs."""
+    import json
+
+    rules = [
+        {
+            "code": rule.CODE,
+            "slug": rule.SLUG,
+            "idiom": rule.IDIOM,
+            "fix_safety": rule.FIX_SAFETY,
+            "summary": rule.SUMMARY,
+            "patterns": list(rule.ROWS.values()),
+            "docs": rule.DOCS,
+        }
+        for rule in all_rules()
+    ]
+    return json.dumps(rules, indent=2) + "\n"
+
+
 def showcase(rule: type[Rule]) -> list[Example]:
     """The first fixing example of each catalogue row (else the first example)."""
     chosen: list[Example] = []

@@ -365,7 +365,8 @@ def run(
     advance = progress(len(pending)) if progress is not None and pending else (lambda done: None)
     outcomes = _process_all(pending, job, accept, advance)
     reports += [outcome.report for outcome in outcomes]
-    if cache is not None and job.mode is not Mode.DIFF:  # a dry run writes nothing at all
+    # a dry run writes nothing at all, and a run that found no file leaves no cache folder behind
+    if cache is not None and job.mode is not Mode.DIFF and files:
         for outcome in outcomes:
             for cache_key, findings, error in outcome.learned:
                 cache.put(cache_key, findings, error)
