@@ -246,6 +246,9 @@ def verify(
     dtype: Optional[str] = typer.Option(None, "--dtype", help="Cast the model and inputs: float32|bfloat16|float16."),
     autocast: Optional[str] = typer.Option(None, "--autocast", help="Run forward under autocast: bfloat16|float16."),
     tf32: bool = typer.Option(False, "--tf32", help="Allow TF32 on CUDA."),
+    resume_steps: int = typer.Option(
+        0, "--resume-steps", help="Train N steps, checkpoint, resume the rewrite from it, N more steps, compare."
+    ),
     fmt: VerifyFormat = typer.Option(VerifyFormat.text, "--format", help="Output format."),
     no_color: bool = NO_COLOR,
     config: Optional[Path] = CONFIG,
@@ -270,7 +273,7 @@ def verify(
         raise typer.Exit(2) from None
     code = run_verify(
         list(paths or [Path(".")]), base=base, factory=factory, device=device, rtol=rtol, atol=atol,
-        timeout=timeout, mode=mode, fmt=fmt.value, config_file=config, out=out, err=err,
+        timeout=timeout, mode=mode, resume_steps=resume_steps, fmt=fmt.value, config_file=config, out=out, err=err,
     )
     raise typer.Exit(code)
 

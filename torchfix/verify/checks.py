@@ -38,6 +38,8 @@ class CheckOptions:
     timeout: float = DEFAULT_TIMEOUT
     seed: int = 0
     modes: tuple[Mode, ...] = DEFAULT_MODES
+    resume_steps: int = 0
+    optimizer: str | None = None
 
 
 @dataclass
@@ -69,6 +71,8 @@ def call_worker(request: dict, options: CheckOptions, workdir: Path, cwd: Path, 
         "atol": options.atol,
         "seed": options.seed,
         "modes": [mode.name for mode in options.modes],
+        "resume_steps": options.resume_steps,
+        "optimizer": options.optimizer,
     }
     request_path = workdir / f"{name}.json"
     result_path = workdir / f"{name}.jsonl"

@@ -37,14 +37,19 @@ def check_options(
     atol: float | None = None,
     timeout: float | None = None,
     mode: CheckMode | None = None,
+    resume_steps: int = 0,
 ) -> CheckOptions:
     """Flags override ``[tool.torchfix.verify]``; a mode from the flags replaces the configured modes."""
+    if resume_steps < 0:
+        raise ValueError(f"--resume-steps must be zero or positive, got {resume_steps}")
     return CheckOptions(
         device=valid_device(device, "--device") if device is not None else config.device,
         rtol=config.rtol if rtol is None else rtol,
         atol=config.atol if atol is None else atol,
         timeout=config.timeout if timeout is None else timeout,
         modes=(mode,) if mode is not None else config.modes,
+        resume_steps=resume_steps,
+        optimizer=config.optimizer,
     )
 
 
@@ -75,6 +80,7 @@ def run_verify(
     atol: float | None = None,
     timeout: float | None = None,
     mode: CheckMode | None = None,
+    resume_steps: int = 0,
     fmt: str = "text",
     config_file: Path | None = None,
     out: Console | None = None,
@@ -90,7 +96,7 @@ def run_verify(
     try:
         settings = load_settings(paths, config_file)
         config = parse_verify_config(settings.verify)
-        options = check_options(config, device, rtol, atol, timeout, mode)
+        options = check_options(config, device, rtol, atol, timeout, mode, resume_steps)
         models = (ModelSpec(factory=target(factory, "--factory")),) if factory else config.models
         before = revision_sources(paths, base)
         project = Project(settings.root)

@@ -13,6 +13,7 @@ The table is validated here (no torch): an unknown key or a wrong type is a
     rtol = 1e-5       # overrides every floating dtype's default tolerance
     atol = 1e-6
     modes = ["eval float32", "train float32", "eval bfloat16"]   # the default
+    optimizer = "pkg.train:make_optimizer"   # for --resume-steps; default AdamW(lr=1e-3)
 
 Module paths (``pkg.models``) are imported with the folder holding the
 pyproject.toml (the project root) first on ``sys.path``.
@@ -31,7 +32,7 @@ DEFAULT_TIMEOUT = 300.0
 
 _TARGET = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _MODEL_KEYS = ("factory", "class", "inputs")
-_KEYS = ("models", "timeout", "device", "rtol", "atol", "modes")
+_KEYS = ("models", "timeout", "device", "rtol", "atol", "modes", "optimizer")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ class VerifyConfig:
     rtol: float | None = None
     atol: float | None = None
     modes: tuple[Mode, ...] = DEFAULT_MODES
+    #: builds the ``--resume-steps`` optimizer from the model; None: AdamW
+    optimizer: str | None = None
 
 
 def target(value: object, where: str) -> str:
@@ -123,4 +126,5 @@ def parse_verify_config(
         rtol=_number(table["rtol"], f"{where}: `rtol`", False) if "rtol" in table else None,
         atol=_number(table["atol"], f"{where}: `atol`", False) if "atol" in table else None,
         modes=parse_modes(table["modes"], f"{where}: `modes`") if "modes" in table else DEFAULT_MODES,
+        optimizer=target(table["optimizer"], f"{where}: `optimizer`") if "optimizer" in table else None,
     )

@@ -83,7 +83,16 @@ def main(argv: list[str]) -> int:
     from torchfix.verify.modes import parse_mode
 
     modes = tuple(parse_mode(name) for name in request.get("modes", ["eval float32"]))
-    side = Side(torch.device(device), seed, Path(request["workdir"]), tolerance, emit, modes)
+    side = Side(
+        torch.device(device),
+        seed,
+        Path(request["workdir"]),
+        tolerance,
+        emit,
+        modes,
+        request.get("resume_steps", 0),
+        request.get("optimizer"),
+    )
     (run_before if request["task"] == "before" else run_after)(request["entries"], side)
     return 0
 

@@ -26,6 +26,7 @@ from torch import nn
 from torchfix.verify.mapping import map_parameters
 from torchfix.verify.modes import Mode
 from torchfix.verify.worker.compare import Tolerance, mapped, shapes
+from torchfix.verify.worker.resume import resume_before, resume_row
 from torchfix.verify.worker.train import mode_row, original_modes, run_modes
 
 _LINE = 300
@@ -306,6 +307,10 @@ class Side:
     tolerance: Tolerance
     emit: Callable[[dict], None]
     modes: tuple[Mode, ...] = (Mode(),)
+    #: ``--resume-steps``: 0 for none
+    resume_steps: int = 0
+    #: ``optimizer = "pkg.mod:make_optimizer"`` of ``[tool.torchfix.verify]``, or None for AdamW
+    optimizer: str | None = None
 
     def artifact(self, entry_id: str) -> Path:
         return self.workdir / f"{entry_id}.pt"
@@ -363,9 +368,20 @@ def _check_before(entry: dict, side: Side) -> tuple[dict, str, set[str]] | None:
         advice,
     )
     saved = {"state": model.state_dict(), "inputs": (args, kwargs), "modes": modes}
+    if side.resume_steps:
+        saved["resume"] = original_resume(model, args, kwargs, side)
     torch.save(saved, side.artifact(entry["id"]))
     line = {"id": entry["id"], "status": "built", "recipe": recipe, "inputs": source}
     return line, qualified(type(model)), {qualified(type(m)) for m in model.modules()}
+
+
+def original_resume(model: nn.Module, args: tuple, kwargs: dict, side: Side) -> dict:
+    """The original's training run and checkpoint for ``--resume-steps`` (or why it could not train)."""
+    try:
+        factory = resolve(side.optimizer) if side.optimizer else None
+        return resume_before(model, args, kwargs, side.resume_steps, side.seed, factory)
+    except Exception as error:
+        return {"error": one_line(error), "steps": side.resume_steps}
 
 
 def run_before(entries: list[dict], side: Side) -> None:
@@ -418,6 +434,9 @@ def _check_after(entry: dict, side: Side) -> dict:
     args, kwargs = saved["inputs"]
     current = run_modes(model, args, kwargs, side.modes, side.seed, side.device)
     rows = [mode_row(mode, saved["modes"][mode.name], current[mode.name], side.tolerance) for mode in side.modes]
+    if "resume" in saved:
+        factory = resolve(side.optimizer) if side.optimizer else None
+        rows.append(resume_row(model, saved["resume"], args, kwargs, side.seed, factory, side.tolerance))
     problems = [f"{row['mode']}: {problem}" for row in rows for problem in row["problems"]]
     differs = any(row["status"] == "differs" for row in rows)
     return {"status": "differs" if differs else "equal", "modes": rows, "problems": problems[:5], "notes": notes}
