@@ -7,9 +7,9 @@ import json
 import re
 
 import pytest
+from conftest import CLEAN, NORMALIZE, NORMALIZED
 from typer.testing import CliRunner
 
-from conftest import CLEAN, NORMALIZE, NORMALIZED
 from torchfix.cli import app
 from torchfix.rules import all_rules
 
@@ -82,7 +82,9 @@ def test_check_fix_applies_and_unsafe_fixes_go_with_it(run, project):
 
 def test_selection_prefixes_and_extend_flags(run, project):
     (project / "pool.py").write_text(TWO)
-    codes = lambda *flags: re.findall(r"TF\d{3}", run(project, "check", *flags, ".")[1])  # noqa: E731
+    def codes(*flags):
+        return re.findall(r"TF\d{3}", run(project, "check", *flags, ".")[1])
+
     assert codes("--select", "TF00") == ["TF002", "TF007"]
     assert codes("--select", "TF") == codes("--select", "ALL") == ["TF002", "TF007"]
     assert codes("--select", "TF01") == []
@@ -198,3 +200,16 @@ def test_help_metavars(run, tmp_path):
     help_text = run(tmp_path, "check", "--help")[1]
     assert "--select CODES" in help_text and "--config PATH" in help_text and "--output-file PATH" in help_text
     assert "<list[str]>" not in help_text
+
+
+@pytest.mark.parametrize("command", ["check", "apply"])
+def test_the_readme_documents_every_flag(command):
+    import typer.main
+
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    click_command = typer.main.get_command(app).commands[command]
+    flags = {opt for param in click_command.params for opt in (*param.opts, *param.secondary_opts)}
+    documented = set(re.findall(r"--[a-z][a-z-]*", readme))
+    assert sorted(flag for flag in flags if flag.startswith("--") and flag not in documented) == []

@@ -124,7 +124,13 @@ class Session:
         try:
             if quiet or not self.err.is_terminal:
                 return run(self.paths, job, accept)
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             with Progress(
                 TextColumn("torchfix"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

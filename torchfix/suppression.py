@@ -18,7 +18,7 @@ from torchfix.findings import Applicability, Finding
 
 _IGNORE = re.compile(r"#\s*torchfix:\s*ignore(?:\[(?P<codes>[^\]]*)\])?", re.IGNORECASE)
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
-_FILE_NOQA = re.compile(r"#\s*torchfix:\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?\s*$", re.I)
+_FILE_NOQA = re.compile(r"#\s*torchfix:\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?\s*$", re.IGNORECASE)
 
 #: the code and slug under which unused suppression comments are reported
 UNUSED_CODE, UNUSED_SLUG = "TF100", "unused-noqa"
