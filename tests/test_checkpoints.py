@@ -17,7 +17,6 @@ import copy
 import importlib
 import inspect
 import io
-import re
 import sys
 import types
 
@@ -28,8 +27,8 @@ nn = torch.nn
 
 from torchfix.rules.tf003_register_buffer import RegisterBuffer  # noqa: E402
 from torchfix.rules.tf008_fused_linear import FusedLinear  # noqa: E402
-
-_SPEC = re.compile(r"(float|long|bool)\(([\d,\s]*)\)")
+from torchfix.verify.specs import Variant, parse_spec  # noqa: E402
+from torchfix.verify.worker.sites import make_inputs  # noqa: E402
 
 
 def _cases():
@@ -39,21 +38,10 @@ def _cases():
                 yield pytest.param(rule, example, id=f"{rule.CODE}-examples-{index}")
 
 
-def _value(spec: str, generator: torch.Generator):
-    if spec.startswith("int:"):
-        return int(spec[4:])
-    if spec.startswith("float:"):
-        return float(spec[6:])
-    if spec == "device":
-        return torch.device("cpu")
-    match = _SPEC.fullmatch(spec)
-    assert match, f"unknown input spec {spec!r}"
-    kind, shape = match.group(1), tuple(int(s) for s in match.group(2).split(",") if s.strip())
-    if kind == "float":
-        return torch.randn(shape, generator=generator)
-    if kind == "long":
-        return torch.randint(0, 5, shape, generator=generator)
-    return torch.rand(shape, generator=generator) > 0.5
+def _inputs(example) -> dict:
+    """The example's inputs as the verifier builds them (its spec parser, the plain random variant)."""
+    specs = {name: parse_spec(text) for name, text in example.inputs.items()}
+    return make_inputs(specs, Variant("float32", "random", "random"), torch.device("cpu"))
 
 
 def _module_classes(source: str, label: str) -> dict[str, type]:
@@ -137,8 +125,7 @@ def test_checkpoint_loads_into_the_rewritten_module(rule, example, monkeypatch):
     before_classes = _module_classes(example.before, "before")
     after_classes = _module_classes(example.after, "after")
     assert before_classes and set(before_classes) == set(after_classes)
-    generator = torch.Generator().manual_seed(0)
-    values = {name: _value(spec, generator) for name, spec in example.inputs.items()}
+    values = _inputs(example)
     for name, before_cls in before_classes.items():
         before = _build(before_cls, values, seed=0)
         after = _build(after_classes[name], values, seed=0)

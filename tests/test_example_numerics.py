@@ -38,6 +38,7 @@ from __future__ import annotations
 import ast
 import math
 import types
+from dataclasses import replace
 from functools import lru_cache
 from typing import Mapping
 
@@ -103,15 +104,23 @@ def _run(code: types.CodeType, namespace: Mapping[str, object]) -> dict[str, obj
     return scope
 
 
-def check(before_code, after_code, specs: Mapping[str, Spec], base: Mapping[str, object], edge_values=True):
-    """Run both sides in every variant and assert the contract on the names both bind."""
+def check(
+    before_code, after_code, specs: Mapping[str, Spec], base: Mapping[str, object], edge_values=True, declared=True
+) -> int:
+    """Run both sides in every variant and assert the contract on the names both bind.
+
+    ``declared`` is false for the resized shapes of :func:`resized`, on which the
+    original may raise even in the random variant. Returns how many variants ran.
+    """
+    ran = 0
     for variant in variants(specs, edge_values):
         inputs = {**base, **make_inputs(specs, variant, CPU)}
         try:
             before = _run(before_code, inputs)
         except Exception:
-            assert not _is_base(variant), "the original raises on the plain random inputs: a broken example"
+            assert not (declared and _is_base(variant)), "the original raises on the plain random inputs: a broken example"
             continue  # the contract allows any result where the original raised
+        ran += 1
         after = _run(after_code, inputs)
         shared = sorted(
             name
@@ -121,8 +130,41 @@ def check(before_code, after_code, specs: Mapping[str, Spec], base: Mapping[str,
         assert shared, "the example binds no value to compare"
         for name in shared:
             compared = assert_same(before[name], after[name], f"{name} with {variant}")
-            if _is_base(variant) and isinstance(before[name], torch.Tensor) and before[name].numel():
+            if declared and _is_base(variant) and isinstance(before[name], torch.Tensor) and before[name].numel():
                 assert compared, f"{name} with {variant}: nothing finite to compare"
+    return ran
+
+
+def resized(specs: Mapping[str, Spec]):
+    """The declared tensor shapes with one dimension length made 0 or 1 wherever it occurs.
+
+    Broadcasting and reductions behave differently on empty and single-element
+    dimensions. A length is replaced in every input at once, ``int:`` inputs of
+    that value included (they are sizes: ``expand(n, m, -1)``), so that what the
+    example declares equal stays equal: ``x: (4, 8), y: (6, 8)`` gives ``8 -> 0``
+    as ``x: (4, 0), y: (6, 0)``. A one-element mask is left out where the spec
+    excludes ``single-True``: the fix's assumption rules that case out.
+    """
+    lengths = sorted({n for spec in specs.values() for n in spec.shape if n > 1})
+    for length in lengths:
+        for size in (0, 1):
+            shapes = {name: _resize(spec, length, size) for name, spec in specs.items()}
+            if not any(s.kind == "bool" and "single-True" in s.excluded and math.prod(s.shape) == 1 for s in shapes.values()):
+                yield f"{length}->{size}", shapes
+
+
+def _resize(spec: Spec, length: int, size: int) -> Spec:
+    if spec.kind == "int":
+        return replace(spec, value=size) if spec.value == length else spec
+    return replace(spec, shape=tuple(size if n == length else n for n in spec.shape))
+
+
+def check_resized(before_code, after_code, specs: Mapping[str, Spec], base: Mapping[str, object]) -> None:
+    for label, shapes in resized(specs):
+        try:
+            check(before_code, after_code, shapes, base, edge_values=False, declared=False)
+        except AssertionError as error:
+            raise AssertionError(f"with dimension {label}: {error}") from error
 
 
 # -- examples ---------------------------------------------------------------------
@@ -172,6 +214,7 @@ def test_example_keeps_the_numbers(rule, example: Example):
     before = compile(example.before, f"<{rule.CODE} before>", "exec")
     after = compile(example.after, f"<{rule.CODE} after>", "exec")
     check(before, after, specs, {})
+    check_resized(before, after, specs, {})
 
 
 # -- sites --------------------------------------------------------------------------
@@ -208,6 +251,7 @@ def test_site_keeps_the_numbers(site: Site, aliases: Mapping[str, str]):
     before = compile(f"site_value = {site.before}", "<site before>", "exec")
     after = compile(f"site_value = {site.after}", "<site after>", "exec")
     check(before, after, specs, base, site.edge_values)
+    check_resized(before, after, specs, base)
 
 
 def test_the_contract_catches_a_wrong_rewrite():
@@ -220,3 +264,14 @@ def test_the_contract_catches_a_wrong_rewrite():
     for wrong in (shape, dtype, values):
         with pytest.raises(AssertionError):
             check(before, wrong, specs, {})
+
+
+def test_resized_dimensions_catch_a_rewrite_wrong_only_on_size_one():
+    """``x.squeeze()`` agrees with the original at (4, 8) and drops the row axis at (1, 8)."""
+    specs = {"x": parse_spec("float(4, 8)")}
+    before = compile("y = x.mean(dim=1)", "<before>", "exec")
+    wrong = compile("y = x.squeeze().mean(dim=-1)", "<wrong>", "exec")
+    check(before, wrong, specs, {})
+    assert [label for label, _ in resized(specs)] == ["4->0", "4->1", "8->0", "8->1"]
+    with pytest.raises(AssertionError, match="with dimension 4->1"):
+        check_resized(before, wrong, specs, {})

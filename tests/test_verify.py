@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import torch
-from torch import nn
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
 
 from torchfix.verify.checks import ModelCheck, ModuleReport
 from torchfix.verify.config import ModelSpec, VerifyConfig, parse_verify_config

@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
-from torch import nn
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
 
 from torchfix.verify.config import parse_verify_config
 from torchfix.verify.modes import DEFAULT_MODES, Mode, ModeRow, Timing, flag_mode, parse_mode, speedup_text
