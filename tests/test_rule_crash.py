@@ -158,10 +158,10 @@ def test_a_crash_in_a_rules_prefilter_names_the_rule_and_the_run_goes_on(project
 def test_any_other_exception_is_a_bug_line_for_that_file_only(project, monkeypatch):
     import torchfix.engine as engine
 
-    def broken_check(text, options):
+    def broken_check(text, *rest):
         if "explode" in text:
             raise TypeError("engine bug")
-        return check_text(text, options)
+        return check_text(text, *rest)
 
     monkeypatch.setattr(engine, "check_text", broken_check)
     _files(project, crashing=("a.py",), clean=("b.py",))
