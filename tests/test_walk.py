@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
+import inspect
 import weakref
 
 import libcst as cst
@@ -10,7 +12,7 @@ import pytest
 
 from conftest import CORPUS
 from torchfix.rules import all_rules
-from torchfix.walk import walk
+from torchfix.walk import _FORMATTING_TYPES, child_fields, walk
 
 
 class _Recorder(cst.CSTVisitor):
@@ -97,3 +99,123 @@ def test_recursion_errors_always_propagate():
 
     with pytest.raises(RecursionError):
         walk(cst.parse_module("x\n"), [Deep(), _Recorder()], [])
+
+
+#: a module with every LibCST node class that has two or more fields (the order test below)
+ZOO = '''\
+"""Every node class with two or more code fields, for the walker's order test."""
+from __future__ import annotations
+import os.path as p, sys
+from . import a as b
+from .. import c
+x: int = 1
+y = z = f(a, *b, k=1, **kw)
+y += 1
+assert x, "m"
+del x
+r = a.b[c:d:e, ::2, 1:]
+s = -a + b * c ** d and not e or f
+t = a < b <= c is not d in e
+u = "a" "b" f"{x!r:>{w}}"
+v = [i for i in range(3) if i async for j in k]
+w = {k: v for k, v in d.items()}
+w3 = {a for a in b}
+w4 = (a for a in b)
+w5 = {"k": 1, **m}
+w6 = a if b else c
+w7 = lambda q, /, r=1, *s, t, u=2, **v: q
+w8 = (n := 10)
+type Alias[T: int, *Ts, **P] = list[T]
+@decorator(1)
+class C[T](Base, metaclass=Meta):
+    def method[U](self, a: int = 1, /, b=2, *args, c, d: str = "", **kwargs) -> int:
+        return a
+    @staticmethod
+    async def run(x):
+        async with a as b, c:
+            pass
+        async for i in it:
+            await x
+        else:
+            pass
+if a:
+    pass
+elif b:
+    raise E from F
+else:
+    pass
+while x:
+    break
+else:
+    pass
+for i, j in pairs:
+    continue
+try:
+    pass
+except E as e:
+    pass
+else:
+    pass
+finally:
+    pass
+try:
+    pass
+except* E as e:
+    pass
+with open(f) as g: pass
+match command:
+    case Point(x=0, y=yy) if yy > 0:
+        pass
+    case {"k": v, **rest}:
+        pass
+    case [1, *others] | (2 as two):
+        pass
+    case str() as s:
+        pass
+def g(*, a): yield a; return
+global gg
+'''
+#: syntax of newer LibCST versions, by the node class it needs (the minimum LibCST lacks them)
+NEWER = {
+    "LazyImportFrom": "lazy from d import e\n",
+    "TemplatedString": 'u2 = t"{y!s:<3}"\n',
+    "StarredDictComp": "w2 = {**d for d in ds}\n",
+}
+
+
+def _zoo() -> cst.Module:
+    return cst.parse_module(ZOO + "".join(source for name, source in NEWER.items() if hasattr(cst, name)))
+
+
+def _node_classes_with_fields() -> list[type]:
+    """LibCST's concrete node classes (not formatting) with two or more fields, whose order matters."""
+    return [
+        cls
+        for cls in vars(cst).values()
+        if isinstance(cls, type) and issubclass(cls, cst.CSTNode) and not inspect.isabstract(cls)
+        and dataclasses.is_dataclass(cls) and not issubclass(cls, _FORMATTING_TYPES)
+        and len(child_fields(cls)) >= 2
+    ]
+
+
+def test_the_zoo_holds_every_node_class():
+    """A LibCST upgrade that adds a node class fails here: add it to ZOO, then check the order test."""
+    seen: set[type] = set()
+
+    class Types(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            seen.add(type(node))
+            return True
+
+    _zoo().visit(Types())
+    missing = sorted(cls.__name__ for cls in _node_classes_with_fields() if cls not in seen)
+    assert missing == [], f"node classes the walker's order is not tested on: {missing}"
+
+
+def test_the_walker_follows_libcst_on_every_node_class():
+    """The child order comes from public dataclass fields and walk._SOURCE_ORDER; LibCST's own visit is the judge."""
+    module = _zoo()
+    theirs, mine = _Recorder(), _Recorder()
+    module.visit(theirs)
+    walk(module, [mine])
+    assert mine.events and mine.events == theirs.events

@@ -1,9 +1,10 @@
 """The rule API: what a rule declares, what it reports and how a fix is described.
 
 A rule is one module under ``torchfix/rules/`` holding a :class:`Rule` subclass.
-The rule is a LibCST batchable visitor: the engine walks each file once and
-dispatches every ``visit_*``/``leave_*`` method of every enabled rule, so a rule
-never walks the tree itself (Fixit's model). While visiting, a rule calls
+The rule is a visitor: the engine walks each file once (:func:`torchfix.walk.walk`)
+and calls the ``visit_<Node>``/``leave_<Node>`` methods each enabled rule defines,
+so no rule walks the whole file itself (Fixit's model); a rule may walk a subtree
+with the same walker to answer a local question. While visiting, a rule calls
 :meth:`Rule.report` with the node, a message and, where it can, a :class:`Fix`.
 
 A fix is a set of node edits keyed by the *original* node (identity), applied by
@@ -20,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, ClassVar, Mapping, Sequence, Union
 
 import libcst as cst
-from libcst._batched_visitor import BatchableCSTVisitor
 
 from torchfix.findings import Applicability
 
@@ -124,8 +124,13 @@ class FileContext:
     shared: dict[str, object] = field(default_factory=dict)
 
 
-class Rule(BatchableCSTVisitor):
-    """Base class of every rule; subclasses set the class attributes below."""
+class Rule:
+    """Base class of every rule; subclasses set the class attributes below.
+
+    It has no LibCST visitor base: the walker calls only the methods a rule
+    defines (a base with a stub for every node type made it call ten no-op
+    methods per node, one per rule).
+    """
 
     #: "TF007"
     CODE: ClassVar[str]
@@ -145,7 +150,6 @@ class Rule(BatchableCSTVisitor):
     VALID: ClassVar[Sequence[Valid]] = ()
 
     def __init__(self, context: FileContext) -> None:
-        super().__init__()
         self.context = context
         self.reports: list[Report] = []
 

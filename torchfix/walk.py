@@ -2,10 +2,10 @@
 
 ``CSTNode.visit`` rebuilds every node it passes (``_visit_and_replace_children``),
 even for a read-only visitor; that cost was larger than parsing. This walker only
-reads: it visits the same nodes in the same order as LibCST (the child order is
-taken from each node class's own ``_visit_and_replace_children``), skips
-whitespace, parentheses and commas (no rule inspects them), and calls the
-``visit_<Node>``/``leave_<Node>`` methods of any number of visitors.
+reads: it visits the same nodes in the same order as LibCST (see
+:func:`child_fields`), skips whitespace, parentheses and commas (no rule
+inspects them), and calls the ``visit_<Node>``/``leave_<Node>`` methods of any
+number of visitors.
 """
 
 from __future__ import annotations
@@ -31,19 +31,47 @@ _FORMATTING_TYPES = (
 )
 
 
+#: node classes whose fields LibCST visits in source order, not in declaration order
+#: (LibCST 1.1 to 1.9); every other class is visited in declaration order. A name
+#: this LibCST lacks is ignored. ``tests/test_walk.py`` compares the walker with
+#: ``CSTNode.visit`` on a module that holds every node class with two code fields,
+#: and fails on a class it does not know, so a LibCST upgrade that changes the
+#: order or adds a node class fails loudly there.
+_SOURCE_ORDER: dict[str, tuple[str, ...]] = {
+    "Arg": ("keyword", "value"),
+    "ClassDef": ("decorators", "name", "type_parameters", "bases", "keywords", "body"),
+    "CompFor": ("asynchronous", "target", "iter", "ifs", "inner_for_in"),
+    "ExceptHandler": ("type", "name", "body"),
+    "ExceptStarHandler": ("type", "name", "body"),
+    "For": ("asynchronous", "target", "iter", "body", "orelse"),
+    "FormattedStringExpression": ("expression", "format_spec", "conversion"),
+    "FunctionDef": ("decorators", "asynchronous", "name", "type_parameters", "params", "returns", "body"),
+    "IfExp": ("body", "test", "orelse"),
+    "ImportFrom": ("relative", "module", "names"),
+    "LazyImportFrom": ("relative", "module", "names"),
+    "MatchCase": ("pattern", "guard", "body"),
+    "Parameters": ("posonly_params", "posonly_ind", "params", "star_arg", "kwonly_params", "star_kwarg"),
+    "SimpleStatementSuite": ("leading_whitespace", "body"),
+    "Slice": ("lower", "first_colon", "upper", "second_colon", "step"),
+    "TemplatedStringExpression": ("expression", "format_spec", "conversion"),
+    "TypeAlias": ("name", "type_parameters", "value"),
+    "With": ("asynchronous", "items", "body"),
+}
+
+
 @lru_cache(maxsize=None)
 def child_fields(cls: type) -> tuple[str, ...]:
     """The fields of ``cls`` that can hold code, in LibCST's visiting order.
 
-    ``_visit_and_replace_children`` names each field as a string constant
-    (``visit_required(self, "value", ...)``) in the order it visits them; its
-    attribute reads can come earlier (``ImportFrom`` checks ``names`` first).
+    From LibCST's public dataclass fields, in declaration order, or in the
+    source order of :data:`_SOURCE_ORDER` for the classes listed there.
     """
-    names = {f.name for f in dataclasses.fields(cls)} - _FORMATTING
-    names = {n for n in names if not n.startswith("whitespace")}
-    code = cls._visit_and_replace_children.__code__
-    ordered = [c for c in code.co_consts if isinstance(c, str) and c in names]
-    return tuple(dict.fromkeys([*ordered, *(n for n in code.co_names if n in names)]))
+    names = [f.name for f in dataclasses.fields(cls)]
+    names = [n for n in names if n not in _FORMATTING and not n.startswith("whitespace")]
+    ordered = _SOURCE_ORDER.get(cls.__name__) if cls.__module__.startswith("libcst") else None
+    if ordered is None:
+        return tuple(names)
+    return tuple(n for n in ordered if n in names) + tuple(n for n in names if n not in ordered)
 
 
 Callback = Callable[[cst.CSTNode], object]
