@@ -27,10 +27,11 @@ from torchfix.verify.overlay import OverlayFinder, OverlayLoader, install
 from torchfix.verify.project import Project, module_name
 from torchfix.verify.report import Round, VerifyReport, render_json
 from torchfix.verify.modes import Mode
-from torchfix.verify.worker.compare import Tolerance, compare_gradients, compare_tensor, compare_values, flatten
-from torchfix.verify.worker.models import Skip, auto_config, build, infer_inputs, load_state
-from torchfix.verify.worker.train import step
 from torchfix.verify.specs import FLOAT_VALUES, MASKS, Spec, Variant, parse_spec, variants
+from torchfix.verify.worker.compare import Tolerance, compare_gradients, compare_tensor, compare_values, flatten
+from torchfix.verify.worker.inputs import input_candidates
+from torchfix.verify.worker.models import Skip, auto_recipes, build, load_state
+from torchfix.verify.worker.train import step
 from torchfix.verify.worker.sites import check_site, make_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -388,43 +389,50 @@ def _entry(cls: type, **extra) -> dict:
 
 
 def test_automatic_construction_no_args_defaults_and_config_class():
-    assert auto_config(NoArgs, _entry(NoArgs)) == {}
-    assert auto_config(Defaults, _entry(Defaults)) == {}
-    config = auto_config(Configured, _entry(Configured))
-    assert config == {"config": f"{__name__}:TowerConfig"}
-    model = build({"class": f"{__name__}:Configured", "config": config})
+    plain = {"class": f"{__name__}:NoArgs", "config": {}, "kwargs": {}}
+    assert auto_recipes(NoArgs, _entry(NoArgs)) == [plain]
+    assert auto_recipes(Defaults, _entry(Defaults))[0]["kwargs"] == {}
+    (recipe,) = auto_recipes(Configured, _entry(Configured))
+    assert recipe["config"] == {"config": f"{__name__}:TowerConfig"}
+    model = build(recipe)
     assert model.embed.num_embeddings == 11
 
 
-def test_automatic_construction_skips_with_reason_and_config_line():
+class Unknowable(nn.Module):
+    def __init__(self, thing):
+        super().__init__()
+        self.thing = thing
+
+
+def test_automatic_construction_synthesizes_or_skips_with_reason_and_config_line():
+    sizes = [recipe["kwargs"] for recipe in auto_recipes(NeedsSize, _entry(NeedsSize))]
+    assert sizes == [{"size": 16}, {"size": 32}, {"size": 64}]
     with pytest.raises(Skip) as skip:
-        auto_config(NeedsSize, _entry(NeedsSize))
-    assert skip.value.reason == "NeedsSize() needs size: no default and no config-class annotation"
+        auto_recipes(Unknowable, _entry(Unknowable))
+    assert skip.value.reason == (
+        "Unknowable() needs thing: no default, and neither its annotation, its name nor its use in __init__ "
+        "says what to pass"
+    )
     assert skip.value.hint.startswith(
-        f'models = [{{ factory = "{__name__}:make_needs_size", inputs = "{__name__}:needs_size_inputs" }}]'
+        f'models = [{{ factory = "{__name__}:make_unknowable", inputs = "{__name__}:unknowable_inputs" }}]'
     )
 
 
-def test_inputs_inferred_from_the_first_layer_forward_uses():
-    (x,), _, how = infer_inputs(NoArgs(), _entry(NoArgs))
+def test_inputs_inferred_from_the_first_layer_forward_uses_then_searched():
+    (x,), _, how = input_candidates(NoArgs(), {})[0]
     assert x.shape == (2, 6) and how == "inferred from Linear: (2, 6) torch.float32"
     # forward reaches the Conv2d first, though ReLU is registered before it
-    (image,), _, how = infer_inputs(Defaults(), _entry(Defaults))
+    (image,), _, how = input_candidates(Defaults(), {})[0]
     assert image.shape == (2, 3, 16, 16) and how.startswith("inferred from Conv2d")
     # embed is called first although head is registered first
-    (tokens,), _, _ = infer_inputs(Configured(TowerConfig()), _entry(Configured))
+    (tokens,), _, _ = input_candidates(Configured(TowerConfig()), {})[0]
     assert tokens.dtype == torch.int64 and int(tokens.max()) < 11
-    args, kwargs, how = infer_inputs(WithExample(), _entry(WithExample))
+    ((args, kwargs, how),) = input_candidates(WithExample(), {})
     assert len(args) == 2 and kwargs == {} and how == "example_inputs attribute"
-    with pytest.raises(Skip) as skip:
-        infer_inputs(TwoInputs(), _entry(TwoInputs))
-    assert skip.value.reason == "cannot infer inputs: forward takes 2 required arguments"
-    assert skip.value.hint.startswith(
-        f'models = [{{ class = "{__name__}:TwoInputs", inputs = "{__name__}:two_inputs_inputs" }}]'
-    )
-
-
-# --- gradients through a fused Linear --------------------------------------------------------
+    # two required tensors: a search over shapes sized by the constructor's arguments
+    searched = input_candidates(TwoInputs(), {"dim": 24})
+    assert searched[0][2] == "searched: a=(2, 16, 24) torch.float32, b=(2, 16, 24) torch.float32"
+    assert [tuple(t.shape) for t in searched[2][0]] == [(2, 3, 32, 32)] * 2
 
 
 class Separate(nn.Module):

@@ -25,6 +25,7 @@ from torchfix.engine import RunOptions
 from torchfix.rule import Applicability, Fix, Rule
 from torchfix.rules.tf004_builtin_identity import BuiltinIdentity
 from torchfix.rules.tf007_f_normalize import FNormalize
+from torchfix.rules.tf008_fused_linear import FusedLinear
 from torchfix.runner import Job, Mode
 from torchfix.verify.checks import CheckOptions, VerifyError, call_worker
 from torchfix.verify.commands import run_verify, verify_apply
@@ -208,11 +209,11 @@ def _rows(output: str) -> dict[str, list[str]]:
 def test_apply_verify_checks_every_model_and_writes_what_passed(applied):
     rows = _rows(applied.output)
     assert {name: cells[0] for name, cells in rows.items()} == {
-        "shop.build:make_tower": "equal",  # configured factory (Tower itself needs an argument)
+        "shop.build:make_tower": "equal",  # configured factory (it builds Tower, not checked again)
         "shop.blocks:Attention": "equal",  # defaults; fused q, k, v, gradients mapped
         "shop.heads:Head": "equal",  # dataclass config; uses both rewritten siblings
         "shop.norms:Plain": "equal",  # no arguments; draws random numbers in forward
-        "shop.norms:Sized": "skipped",
+        "shop.norms:Sized": "equal",  # Sized(size=16): a synthesized argument
     }
     assert "Module check (on cpu)" in applied.output
     assert {mode for module, mode in _modes(applied.output) if module == "shop.blocks:Attention"} == {
@@ -221,8 +222,7 @@ def test_apply_verify_checks_every_model_and_writes_what_passed(applied):
         "eval bfloat16",
     }
     assert "Site checks on cpu: 1 passed, 0 failed, 0 skipped" in applied.output
-    assert "shop.norms:Sized skipped: Sized() needs size: no default and no config-class annotation" in applied.output
-    assert 'models = [{ factory = "shop.norms:make_sized", inputs = "shop.norms:sized_inputs" }]' in applied.output
+    assert "Outcome: verified - files: 2 verified, 0 differ, 0 unverified" in applied.output
     assert applied.code == 0
     assert "self.qkv = nn.Linear(dim, 3 * dim)" in (applied.root / "shop/blocks.py").read_text()
     assert "F.normalize(x, dim=-1)" in (applied.root / "shop/norms.py").read_text()
@@ -239,7 +239,13 @@ def test_verify_base_against_git_in_json(applied):
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["status"] == "equal"
+    assert report["status"] == "verified" and report["exit_code"] == 0
+    assert report["counts"]["files"] == {"verified": 2, "differs": 0, "unverified": 0}
+    fixes = {fix["fix"]: fix for file in report["files"] for fix in file["fixes"]}
+    # the fixes found by running the rules on the base: TF008 by the module check, TF007 by its site
+    assert fixes["TF008 at line 8"]["state"] == "verified" and fixes["TF008 at line 8"]["scope"] == "Attention.__init__"
+    assert fixes["TF007 at line 6"]["reason"] == "site check passed"
+    assert [s["status"] for s in report["sites"]["checks"]] == ["passed"]
     (check,) = report["rounds"]
     models = {m["module"]: m for m in check["models"]}
     assert models["shop.blocks:Attention"]["status"] == "equal"
@@ -249,7 +255,10 @@ def test_verify_base_against_git_in_json(applied):
     assert [row["mode"] for row in modes] == ["eval float32", "train float32", "eval bfloat16"]
     assert all(row["status"] == "equal" and row["before"]["repeats"] >= 10 for row in modes)
     assert all(row["speedup_text"] == ("~1x" if row["speedup"] is None else f"{row['speedup']:.2f}x") for row in modes)
-    assert models["shop.norms:Sized"]["status"] == "skipped"
+    assert models["shop.norms:Sized"]["status"] == "equal"
+    assert models["shop.norms:Sized"]["inputs"] == (
+        "inferred from Linear: (2, 16) torch.float32; built as Sized(size=16) (synthesized arguments)"
+    )
     assert set(models["shop.heads:Head"]) >= {"max_abs_err", "max_rel_err", "device", "before_ms", "after_ms"}
     assert check["device"] == "cpu"
 
@@ -381,10 +390,11 @@ GATES = """\
     """
 
 
-def _apply(root: Path, *rules) -> tuple[list, int, str]:
+def _apply(root: Path, *rules, allow_unverified: bool = False) -> tuple[list, int, str]:
     settings = OnlyRules(root=root, only=rules)
     out = console()
-    reports, code = verify_apply([root], settings, job=Job(Mode.DIFF, settings, jobs=1), console=out)
+    job = Job(Mode.DIFF, settings, jobs=1)
+    reports, code = verify_apply([root], settings, job=job, allow_unverified=allow_unverified, console=out)
     return reports, code, out.export_text()
 
 
@@ -420,6 +430,52 @@ def test_a_wrong_fix_without_site_is_caught_by_the_module_check(tmp_path):
     assert [Path(r.path).name for r in reports if r.changed] == ["gates.py"]
 
 
+# --- honest outcomes: an unsafe fix no check ran is not written, and verify exits 3 -----------
+
+LOADED = """\
+    import torch
+    from torch import nn
+
+
+    class Loaded(nn.Module):
+        \"\"\"Only buildable from a file on the user's disk: no check can run it.\"\"\"
+
+        def __init__(self, path: str):
+            super().__init__()
+            self.table = torch.load(path)
+            self.q = nn.Linear(4, 4)
+            self.k = nn.Linear(4, 4)
+            self.v = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.q(x) + self.k(x) * self.v(x)
+    """
+
+
+def test_apply_verify_never_writes_an_unchecked_unsafe_fix(tmp_path):
+    root = write(tmp_path, {"lone/__init__.py": "", "lone/models.py": LOADED})
+    git(root, "init", "-q")
+    git(root, "add", ".")
+    git(root, "commit", "-qm", "original")
+    reports, code, output = _apply(root, FusedLinear)
+    assert code == 3
+    assert (root / "lone/models.py").read_text() == textwrap.dedent(LOADED)
+    assert not any(r.changed for r in reports)
+    assert "not written (unverified; --allow-unverified writes it): " in output
+    assert "lone/models.py: TF008 at line 11 (no checked model ran Loaded.__init__" in output
+    assert "1 unsafe fix not written" in output
+
+    reports, code, output = _apply(root, FusedLinear, allow_unverified=True)
+    assert code == 0
+    assert "self.qkv = nn.Linear(4, 3 * 4)" in (root / "lone/models.py").read_text()
+    assert "files: 0 verified, 0 differ, 1 unverified" in output and "accepted by --allow-unverified" in output
+
+    out = console()
+    assert run_verify([root], out=out) == 3  # the written fix, found again by running the rules on the base
+    assert "lone/models.py: TF008 at line 11 unverified: no checked model ran Loaded.__init__" in out.export_text()
+    assert run_verify([root], allow_unverified=True, out=console()) == 0
+
+
 # --- device selection in the worker ----------------------------------------------------------
 
 
@@ -436,11 +492,14 @@ def test_worker_device_selection_with_faked_devices(tmp_path, monkeypatch):
 
 def test_apply_verify_on_the_corpus(cli, tmp_path, monkeypatch):
     """`torchfix apply --unsafe-fixes --verify corpus/`: every model equal in float32, eval and train;
-    cast to bfloat16, the loss whose float constant TF003 turned into a buffer returns bfloat16."""
+    cast to bfloat16, the loss whose float constant TF003 turned into a buffer returns bfloat16; the
+    training script's unsafe fixes, which no model runs, are listed and not written."""
     shutil.copytree(CORPUS, tmp_path / "corpus", ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setenv("COLUMNS", "200")
     code, output, errors = cli(tmp_path, "apply", "--unsafe-fixes", "--verify", "corpus")
     assert code == 1, output + errors
+    assert "not written (unverified; --allow-unverified writes it): corpus/masked_training/train.py: TF010" in output
+    assert re.search(r"Outcome: differs - files: \d+ verified, \d+ differ", output), output
     first = _modes(output.split("Module check again")[0])
     configured = tomllib.loads((CORPUS / "pyproject.toml").read_text())["tool"]["torchfix"]["verify"]["models"]
     assert {entry["factory"] for entry in configured} <= {module for module, _ in first}

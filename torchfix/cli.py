@@ -81,6 +81,13 @@ FORCE_EXCLUDE = typer.Option(
     False, "--force-exclude", help="Apply `exclude` to files named on the command line too (for pre-commit)."
 )
 JOBS = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes (default: one per CPU).")
+ALLOW_UNVERIFIED = typer.Option(
+    False,
+    "--allow-unverified",
+    help="Accept changes no check covered: exit 0 instead of 3; apply --verify writes their unsafe fixes.",
+)
+
+
 DEVICE = typer.Option(
     None, "--device", help="Where verification runs: auto (CUDA, else MPS, else CPU), cpu, cuda or mps."
 )
@@ -186,6 +193,7 @@ def apply(
         False, "--verify", help="Check every fix numerically (in subprocesses, with torch) and write only what passed."
     ),
     device: Optional[str] = DEVICE,
+    allow_unverified: bool = ALLOW_UNVERIFIED,
 ) -> None:
     """Write the fixes in place (safe ones; unsafe ones too with --unsafe-fixes); with -, print the fixed stdin."""
     from torchfix.session import ApplyOptions, Flags, run_apply
@@ -198,12 +206,12 @@ def apply(
     verifier = None
     if verify:
         def verifier(session, job):
-            return _verify_apply(session, job, dry_run, interactive, device)
+            return _verify_apply(session, job, dry_run, interactive, device, allow_unverified)
 
     raise typer.Exit(run_apply(flags, ApplyOptions(dry_run, exit_non_zero_on_fix, interactive, verifier)))
 
 
-def _verify_apply(session, job, dry_run, interactive, device):
+def _verify_apply(session, job, dry_run, interactive, device, allow_unverified):
     """``apply --verify``: the verification's exit code and the reports of what it let through."""
     from torchfix.notebook import skipped_notebooks_note
     from torchfix.verify.checks import VerifyError
@@ -219,7 +227,8 @@ def _verify_apply(session, job, dry_run, interactive, device):
     console = session.out if session.flags.fmt == "text" else session.err
     try:
         reports, code = verify_apply(
-            session.paths, session.settings, job=job, write=not dry_run, device=device, console=console
+            session.paths, session.settings, job=job, write=not dry_run, device=device,
+            allow_unverified=allow_unverified, console=console,
         )
     except VerifyError as error:
         session.fail(f"--verify: {error}")
@@ -252,11 +261,15 @@ def verify(
     fmt: VerifyFormat = typer.Option(VerifyFormat.text, "--format", help="Output format."),
     no_color: bool = NO_COLOR,
     config: Optional[Path] = CONFIG,
+    allow_unverified: bool = ALLOW_UNVERIFIED,
 ) -> None:
     """Prove a committed rewrite changed no numbers: each changed model, from --base and from the working tree.
 
     Without --train/--dtype/--autocast/--tf32, the modes of [tool.torchfix.verify] (default: eval
     float32, train float32, eval bfloat16); with any of them, that one mode.
+
+    Exit codes: 0 every change verified, 1 something differs, 2 verification could not run,
+    3 nothing differs but something is unverified (0 with --allow-unverified).
     """
     from torchfix.notebook import skipped_notebooks_note
     from torchfix.verify.commands import run_verify
@@ -273,7 +286,8 @@ def verify(
         raise typer.Exit(2) from None
     code = run_verify(
         list(paths or [Path(".")]), base=base, factory=factory, device=device, rtol=rtol, atol=atol,
-        timeout=timeout, mode=mode, resume_steps=resume_steps, fmt=fmt.value, config_file=config, out=out, err=err,
+        timeout=timeout, mode=mode, resume_steps=resume_steps, fmt=fmt.value, config_file=config,
+        allow_unverified=allow_unverified, out=out, err=err,
     )
     raise typer.Exit(code)
 

@@ -348,7 +348,8 @@ def run_apply(flags: Flags, options: ApplyOptions) -> int:
         return 2
     if session.stdin:
         return 1 if remaining else 0
-    return 1 if verified or remaining or (changed and (dry_run or options.exit_non_zero_on_fix)) else 0
+    # apply --verify's own code first: 1 differs, 3 something unverified (verify's exit codes)
+    return verified or (1 if remaining or (changed and (dry_run or options.exit_non_zero_on_fix)) else 0)
 
 
 def _print_apply_text(session: Session, reports: Sequence[FileReport], dry_run: bool, remaining: bool) -> None:

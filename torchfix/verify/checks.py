@@ -163,7 +163,7 @@ class SiteCheck:
 
 @dataclass
 class ModelCheck:
-    """One model's verdict: equal, differs or skipped."""
+    """One model's verdict: equal, differs, skipped, or bug (torchfix itself failed)."""
 
     name: str
     #: the module whose import closure the model depends on (for blame)
@@ -179,6 +179,8 @@ class ModelCheck:
     notes: list[str] = field(default_factory=list)
     #: one row per mode (and per resume check)
     modes: list[ModeRow] = field(default_factory=list)
+    #: the scopes (qualified names) of the changed files this model's check ran, per real path
+    ran: dict = field(default_factory=dict)
 
     @property
     def speedup(self) -> float | None:
@@ -212,13 +214,13 @@ class ModuleReport:
     covered: list[str] = field(default_factory=list)
 
 
-def _entries(models: Sequence[ModelSpec], candidates: Sequence[str]) -> list[dict]:
+def _entries(models: Sequence[ModelSpec], candidates: Sequence[str], details: Mapping[str, dict]) -> list[dict]:
     entries = []
     for i, spec in enumerate(models):
         entry = {"id": f"m{i}", "name": spec.target, **spec.as_dict()}
         entries.append(entry)
     for i, target in enumerate(candidates):
-        entries.append({"id": f"c{i}", "name": target, "class": target, "auto": True})
+        entries.append({"id": f"c{i}", "name": target, "class": target, "auto": True, **details.get(target, {})})
     return entries
 
 
@@ -255,10 +257,15 @@ class Verification:
         models: Sequence[ModelSpec],
         candidates: Sequence[str],
         sites: Sequence[SiteCheck] = (),
+        watch: Sequence[Path] = (),
+        details: Mapping[str, dict] | None = None,
+        examples: Mapping[str, str] | None = None,
     ) -> None:
         """Check ``sites``, and build, run and save every model from the original sources
-        (``before`` overlaid on the files on disk)."""
-        self.entries = _entries(models, candidates)
+        (``before`` overlaid on the files on disk), recording which code of ``watch`` each ran.
+        ``details`` adds worker-entry fields to candidates (:meth:`Project.entry_details`);
+        ``examples`` are the modules whose ``__main__`` blocks the worker records from."""
+        self.entries = _entries(models, candidates, details or {})
         if not self.entries and not sites:
             return
         request = {
@@ -267,6 +274,8 @@ class Verification:
             "workdir": str(self.workdir),
             "overlay": _overlay(before),
             "entries": self.entries,
+            "watch": sorted(str(Path(path).resolve()) for path in watch),
+            "examples": dict(examples or {}),
             "sites": [
                 {"id": f"s{i}", "before": s.before, "after": s.after, "inputs": dict(s.inputs),
                  "edge_values": s.edge_values, "names": dict(s.names)}
@@ -324,10 +333,11 @@ def _verdict(entry: dict, line: dict | None, original: WorkerRun, rewritten: Wor
     if line is None:
         check.reason = f"the original's subprocess {original.failure}"
         return check
-    if line["status"] == "skipped":
+    if line["status"] in ("skipped", "bug"):
+        check.status = line["status"]
         check.reason, check.hint = line["reason"], line.get("hint", "")
         return check
-    check.inputs = line.get("inputs", "")
+    check.inputs, check.ran = line.get("inputs", ""), line.get("ran", {})
     result = rewritten.lines.get(entry["id"]) if rewritten is not None else None
     if result is None:
         check.status = "differs"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from torchfix.discovery import discover
+from torchfix.verify.importwork import has_main_block, import_work
 
 #: how many re-export hops (``from .layers import Attention`` in ``__init__``) are followed
 _MAX_HOPS = 10
@@ -44,8 +45,14 @@ class ModuleInfo:
     bindings: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     #: modules this one imports (absolute names; may be outside the project)
     imports: list[str] = field(default_factory=list)
+    #: those imported when the module itself is (not inside a function)
+    import_time: set[str] = field(default_factory=set)
     #: top-level class name -> (line, dotted names referenced in its body)
     classes: dict[str, tuple[int, set[str]]] = field(default_factory=dict)
+    #: what the module does when imported, beyond defining things (see :mod:`importwork`)
+    work: str | None = None
+    #: whether it has an ``if __name__ == "__main__":`` block (an example to record from)
+    has_main: bool = False
 
 
 def _dotted(node: ast.AST) -> str | None:
@@ -70,12 +77,26 @@ def _absolute(info_name: str, is_package: bool, level: int, module: str | None) 
     return ".".join(base) or None
 
 
+def _imported(name: str, is_package: bool, statement: ast.stmt) -> set[str]:
+    """The modules one top-level statement imports (with ``from m import x``: m and m.x)."""
+    found = set()
+    for node in ast.walk(statement):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            module = _absolute(name, is_package, node.level, node.module)
+            if module is not None:
+                found.add(module)
+                found.update(f"{module}.{alias.name}" for alias in node.names if alias.name != "*")
+    return found
+
+
 def _parse(name: str, path: Path, is_package: bool) -> ModuleInfo | None:
     try:
         tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
     except (SyntaxError, ValueError, OSError):
         return None
-    info = ModuleInfo(name, path, is_package)
+    info = ModuleInfo(name, path, is_package, work=import_work(tree), has_main=has_main_block(tree))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -95,6 +116,9 @@ def _parse(name: str, path: Path, is_package: bool) -> ModuleInfo | None:
                     continue
                 info.imports.append(f"{module}.{alias.name}")
                 info.bindings[alias.asname or alias.name] = (module, alias.name)
+    for statement in tree.body:
+        if not isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            info.import_time.update(_imported(name, is_package, statement))
     for node in tree.body:
         if isinstance(node, ast.ClassDef):
             used = {d for sub in ast.walk(node) if (d := _dotted(sub)) is not None}
@@ -123,8 +147,9 @@ class Project:
     def name_of(self, path: Path) -> str | None:
         return self._by_path.get(path.resolve())
 
-    def closure(self, module: str) -> set[str]:
-        """``module`` and every project module it imports, directly or not (with parent packages)."""
+    def closure(self, module: str, at_import: bool = False) -> set[str]:
+        """``module`` and every project module it imports, directly or not (with parent packages);
+        ``at_import``: only what importing it imports (not the imports inside its functions)."""
         seen: set[str] = set()
         todo = [module]
         while todo:
@@ -132,7 +157,8 @@ class Project:
             for candidate in _with_parents(name):
                 if candidate in self.modules and candidate not in seen:
                     seen.add(candidate)
-                    todo.extend(self.modules[candidate].imports)
+                    info = self.modules[candidate]
+                    todo.extend(info.import_time if at_import else info.imports)
         return seen
 
     def files(self, modules: Iterable[str]) -> set[Path]:
@@ -168,6 +194,30 @@ class Project:
             return None
         target, attribute = binding
         return self._follow(target, ([attribute] if attribute else []) + path[1:], hops + 1)
+
+    def entry_details(self, target: str) -> dict[str, str]:
+        """Extra worker-entry fields for a ``module:Class`` candidate: its file (the worker's
+        ``sys.argv[0]``) and, when importing it would run work, why it must not be imported."""
+        module = target.partition(":")[0]
+        details = {"path": str(self.modules[module].path)} if module in self.modules else {}
+        for name in sorted(self.closure(module, at_import=True)):
+            work = self.modules[name].work
+            if work:
+                shown = self.modules[name].path.relative_to(self.root).as_posix()
+                details["skip"] = (
+                    f"not imported: {shown} does work when imported ({work}); move that under "
+                    f'`if __name__ == "__main__":` or configure a factory that avoids it'
+                )
+                break
+        return details
+
+    def examples(self) -> dict[str, str]:
+        """Modules with a ``__main__`` block whose import does no work: name -> path."""
+        return {
+            name: str(info.path)
+            for name, info in sorted(self.modules.items())
+            if info.has_main and not any(self.modules[m].work for m in self.closure(name, at_import=True))
+        }
 
     def candidates(self, changed: Iterable[Path]) -> list[str]:
         """``"module:Class"`` for every class in a changed file and every class that uses one."""

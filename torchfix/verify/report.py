@@ -14,8 +14,26 @@ from rich.text import Text
 
 from torchfix.verify.checks import ModuleReport, SiteCheck
 from torchfix.verify.modes import ModeRow, speedup_text
+from torchfix.verify.outcomes import (
+    DIFFERS,
+    EXIT_UNVERIFIED,
+    UNVERIFIED,
+    VERIFIED,
+    FileOutcome,
+    counts,
+    exit_code,
+)
 
-_STYLES = {"equal": "green", "differs": "bold red", "skipped": "yellow", "passed": "green", "failed": "bold red"}
+_STYLES = {
+    "equal": "green",
+    "differs": "bold red",
+    "skipped": "yellow",
+    "bug": "bold red",
+    "passed": "green",
+    "failed": "bold red",
+    "verified": "green",
+    "unverified": "yellow",
+}
 
 
 @dataclass
@@ -28,15 +46,22 @@ class Round:
 
 @dataclass
 class VerifyReport:
-    """Everything a verification found; ``exit_code`` is 1 when anything differs."""
+    """Everything a verification found, and each changed file's and fix's outcome."""
 
     sites: list[SiteCheck] = field(default_factory=list)
     site_device: str = ""
     rounds: list[Round] = field(default_factory=list)
     #: what ``apply --verify`` did not write, one line each
     dropped: list[str] = field(default_factory=list)
-    #: changed files no module check imported (their expression fixes may still be site-checked)
-    unchecked: list[str] = field(default_factory=list)
+    files: list[FileOutcome] = field(default_factory=list)
+    #: unsafe fixes ``apply --verify`` did not write because no check covered them
+    withheld: list[str] = field(default_factory=list)
+    #: unverified changes are accepted (exit 0, not 3); ``apply --verify`` writes them
+    allow_unverified: bool = False
+
+    @property
+    def bugs(self) -> list[str]:
+        return [m.name for r in self.rounds for m in r.report.models if m.status == "bug"]
 
     @property
     def failed(self) -> bool:
@@ -45,12 +70,29 @@ class VerifyReport:
         )
 
     @property
+    def status(self) -> str:
+        if self.failed or any(f.state == DIFFERS for f in self.files):
+            return DIFFERS
+        unverified = any(f.state == UNVERIFIED for f in self.files) or bool(self.withheld)
+        return UNVERIFIED if unverified else VERIFIED
+
+    @property
     def exit_code(self) -> int:
-        return 1 if self.failed else 0
+        """0 verified, 1 something differs, 2 a torchfix bug, 3 something unverified (0 if allowed)."""
+        if self.bugs:
+            return 2
+        if self.failed:
+            return 1
+        if self.withheld and not self.allow_unverified:
+            return EXIT_UNVERIFIED
+        return exit_code(self.files, self.allow_unverified)
 
     def as_dict(self) -> dict:
         return {
-            "status": "differs" if self.failed else "equal",
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "counts": counts(self.files),
+            "files": [f.as_dict() for f in self.files],
             "sites": {"device": self.site_device, "checks": [s.as_dict() for s in self.sites]},
             "rounds": [
                 {
@@ -63,7 +105,7 @@ class VerifyReport:
                 for r in self.rounds
             ],
             "dropped": self.dropped,
-            "unchecked": self.unchecked,
+            "withheld": self.withheld,
         }
 
 
@@ -151,12 +193,36 @@ def render(console: Console, report: VerifyReport) -> None:
         _details(console, check.report)
     for line in report.dropped:
         console.print(Text.assemble(("not written: ", "bold red"), line))
-    if report.unchecked:
-        console.print(
-            f"Not module-checked (no checked model imports them): "
-            f"{', '.join(report.unchecked)}",
-            markup=False,
+    for line in report.withheld:
+        console.print(Text.assemble(("not written (unverified; --allow-unverified writes it): ", "yellow"), line))
+    _outcomes(console, report)
+
+
+def _outcomes(console: Console, report: VerifyReport) -> None:
+    """Each fix that is not verified, with why; then the summary line counting the three states."""
+    for outcome in report.files:
+        for unit in outcome.units:
+            if unit.state != VERIFIED:
+                console.print(
+                    Text.assemble((f"{outcome.path}: {unit.what} ", "bold"), (unit.state, _STYLES[unit.state]),
+                                  f": {unit.reason}")
+                )
+    tally = counts(report.files)
+    files, fixes = tally["files"], tally["fixes"]
+    console.print(
+        Text.assemble(
+            ("Outcome: ", "bold"),
+            (report.status, _STYLES[report.status]),
+            f" - files: {files[VERIFIED]} verified, {files[DIFFERS]} differ, {files[UNVERIFIED]} unverified; "
+            f"fixes: {fixes[VERIFIED]} verified, {fixes[DIFFERS]} differ, {fixes[UNVERIFIED]} unverified",
+            f"; {len(report.withheld)} unsafe fix{'es' if len(report.withheld) > 1 else ''} not written (unverified)"
+            if report.withheld
+            else "",
+            " (unverified accepted by --allow-unverified)" if report.allow_unverified and files[UNVERIFIED] else "",
         )
+    )
+    for name in report.bugs:
+        console.print(Text.assemble(("torchfix bug", "bold red"), f" while checking {name} (please report it)"))
 
 
 def _strict(value):

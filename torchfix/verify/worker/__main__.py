@@ -12,6 +12,12 @@ import sys
 from pathlib import Path
 
 
+NO_TORCH = (
+    "verify needs torch, which {python} cannot import: install the verify extra there "
+    '(pip install "torchfix-idioms[verify]")'
+)
+
+
 def _emitter(path: str):
     stream = open(path, "a", encoding="utf-8")
 
@@ -53,7 +59,11 @@ def main(argv: list[str]) -> int:
     request = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
     emit = _emitter(argv[2])
     sys.dont_write_bytecode = True
-    import torch
+    try:
+        import torch
+    except ImportError:
+        emit({"error": NO_TORCH.format(python=sys.executable)})
+        return 3
 
     from torchfix.verify.device import DeviceError, select_device
 
@@ -79,6 +89,7 @@ def main(argv: list[str]) -> int:
     from torchfix.verify.worker.models import Side, run_after, run_before
 
     sys.path.insert(0, request["root"])
+    sys.argv = [request["root"]]  # never the worker's own arguments: a script's argparse would read them
     overlay.install(request["overlay"])
     from torchfix.verify.modes import parse_mode
 
@@ -92,6 +103,8 @@ def main(argv: list[str]) -> int:
         modes,
         request.get("resume_steps", 0),
         request.get("optimizer"),
+        tuple(request.get("watch", ())),
+        dict(request.get("examples", {})),
     )
     (run_before if request["task"] == "before" else run_after)(request["entries"], side)
     return 0

@@ -207,8 +207,9 @@ def shapes(values: Mapping[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
 
 
 def mapped(values: Mapping[str, torch.Tensor], parts: Mapping[str, list[str]]) -> dict[str, torch.Tensor]:
-    """The original's tensors under the rewrite's keys (fused keys concatenated along dim 0)."""
-    return {key: torch.cat([values[k] for k in keys]) for key, keys in parts.items()}
+    """The original's tensors under the rewrite's keys (fused keys concatenated along dim 0;
+    a key of its own is taken as it is, which a zero-dimensional tensor needs)."""
+    return {key: values[keys[0]] if len(keys) == 1 else torch.cat([values[k] for k in keys]) for key, keys in parts.items()}
 
 
 def compare_gradients(

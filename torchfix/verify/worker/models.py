@@ -9,12 +9,10 @@ the saved inputs and compares.
 
 from __future__ import annotations
 
-import ast
+import copy
 import dataclasses
-import importlib
 import inspect
-import re
-import textwrap
+import traceback
 import types
 import typing
 from pathlib import Path
@@ -25,58 +23,17 @@ from torch import nn
 
 from torchfix.verify.mapping import map_parameters
 from torchfix.verify.modes import Mode
+from torchfix.verify.worker import record, synth
+from torchfix.verify.worker.common import Skip, hint, one_line, qualified, resolve
 from torchfix.verify.worker.compare import Tolerance, mapped, shapes
+from torchfix.verify.worker.inputs import call_inputs, input_candidates
+from torchfix.verify.worker.isolation import MODEL_TIME_LIMIT, TimeLimit, explain, own_argv, time_limit
 from torchfix.verify.worker.resume import resume_before, resume_row
-from torchfix.verify.worker.train import mode_row, original_modes, run_modes
+from torchfix.verify.worker.trace import Ran
+from torchfix.verify.worker.train import mode_row, original_modes, run_modes, step
 
-_LINE = 300
-
-
-class Skip(Exception):
-    """A model that cannot be checked: the reason, and the config that would make it work."""
-
-    def __init__(self, reason: str, hint: str = "") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.hint = hint
-
-
-def one_line(error: BaseException) -> str:
-    text = f"{type(error).__name__}: {error}".strip().splitlines()[0] if str(error) else type(error).__name__
-    return text if len(text) <= _LINE else text[: _LINE - 3] + "..."
-
-
-def resolve(target: str) -> Any:
-    """The object a ``"package.module:attribute.path"`` target names."""
-    module, _, attribute = target.partition(":")
-    value: Any = importlib.import_module(module)
-    for part in attribute.split("."):
-        value = getattr(value, part)
-    return value
-
-
-def qualified(cls: type) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
-
-
-def hint(entry: dict, needs: str) -> str:
-    """The ``[tool.torchfix.verify]`` entry that would let the check build (``needs="factory"``)
-    or run (``needs="inputs"``) this model."""
-    name = entry["name"]
-    module, _, attribute = name.partition(":")
-    snake = _snake(attribute.split(".")[-1])
-    inputs = f'inputs = "{module}:{snake}_inputs"'
-    if needs == "factory":
-        return (
-            f'models = [{{ factory = "{module}:make_{snake}", {inputs} }}]  '
-            f"(make_{snake}() returns the model, {snake}_inputs() its forward arguments)"
-        )
-    key = "factory" if "factory" in entry else "class"
-    return f'models = [{{ {key} = "{name}", {inputs} }}]  ({snake}_inputs() returns its forward arguments)'
+#: how much of a torchfix bug's traceback the report quotes
+_TRACEBACK = 1500
 
 
 # --- building --------------------------------------------------------------------------------
@@ -108,15 +65,16 @@ def _hints(cls: type) -> dict[str, Any]:
         return {}
 
 
-def auto_config(cls: type, entry: dict) -> dict[str, str]:
-    """How to call ``cls``: argument name -> config class target; raises Skip when impossible."""
+def auto_recipes(cls: type, entry: dict) -> list[dict]:
+    """How to call ``cls``: recipes to try, smallest first (config classes built with defaults,
+    other required arguments synthesized by :mod:`synth`); raises Skip when nothing fits."""
+    recipe = {"class": entry["class"], "config": {}, "kwargs": {}}
     try:
         signature = inspect.signature(cls)
     except (TypeError, ValueError):
-        return {}
+        return [recipe]
     hints = _hints(cls)
-    config: dict[str, str] = {}
-    missing = []
+    required = []
     for parameter in signature.parameters.values():
         if parameter.default is not parameter.empty or parameter.kind in (
             parameter.VAR_POSITIONAL,
@@ -125,142 +83,39 @@ def auto_config(cls: type, entry: dict) -> dict[str, str]:
             continue
         found = _config_class(hints.get(parameter.name, parameter.annotation))
         if found is None or parameter.kind is parameter.POSITIONAL_ONLY:
-            missing.append(parameter.name)
+            required.append(parameter)
         else:
-            config[parameter.name] = qualified(found)
-    if missing:
+            recipe["config"][parameter.name] = qualified(found)
+    if not required:
+        return [recipe]
+    if any(p.kind is p.POSITIONAL_ONLY for p in required):
+        raise Skip(f"{cls.__name__}() needs positional-only arguments", hint(entry, "factory"))
+    options, unknown = synth.candidates(cls, required, hints)
+    if unknown:
         raise Skip(
-            f"{cls.__name__}() needs {', '.join(missing)}: no default and no config-class annotation",
+            f"{cls.__name__}() needs {', '.join(unknown)}: no default, and neither its annotation, its name "
+            "nor its use in __init__ says what to pass",
             hint(entry, "factory"),
         )
-    return config
+    return [{**recipe, "kwargs": kwargs} for kwargs in options]
 
 
 def build(recipe: dict) -> nn.Module:
-    """The model a recipe describes: ``factory()``, or ``class(**{arg: Config()})``."""
+    """The model a recipe describes: ``factory()``, the recorded call, or
+    ``class(**{arg: Config()}, **synthesized)``."""
     if "factory" in recipe:
         model = resolve(recipe["factory"])()
+    elif "recorded" in recipe:
+        args, kwargs, _, _ = torch.load(recipe["recorded"], weights_only=False)
+        model = resolve(recipe["class"])(*args, **kwargs)
     else:
         cls = resolve(recipe["class"])
-        model = cls(**{arg: resolve(target)() for arg, target in recipe.get("config", {}).items()})
+        arguments = {arg: resolve(target)() for arg, target in recipe.get("config", {}).items()}
+        arguments.update({name: synth.decode(value) for name, value in recipe.get("kwargs", {}).items()})
+        model = cls(**arguments)
     if not isinstance(model, nn.Module):
         raise Skip(f"{recipe.get('factory') or recipe['class']} returned {type(model).__name__}, not an nn.Module")
     return model
-
-
-# --- inputs ----------------------------------------------------------------------------------
-
-
-def _call(value: Any) -> Any:
-    return value() if callable(value) else value
-
-
-def normalize_inputs(value: Any) -> tuple[tuple, dict]:
-    """A tensor, a tuple/list of positional arguments, or a dict of keyword arguments."""
-    if isinstance(value, dict):
-        return (), dict(value)
-    if isinstance(value, (tuple, list)):
-        return tuple(value), {}
-    return (value,), {}
-
-
-class _SelfUses(ast.NodeVisitor):
-    """``self.<name>`` in evaluation order: a call's arguments before the call itself."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def visit_Call(self, node: ast.Call) -> None:
-        for child in (*node.args, *node.keywords):
-            self.visit(child)
-        func = node.func
-        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
-            self.names.append(func.attr)
-        else:
-            self.visit(func)
-
-    def visit_Attribute(self, node: ast.Attribute) -> None:
-        if isinstance(node.value, ast.Name) and node.value.id == "self":
-            self.names.append(node.attr)
-        self.generic_visit(node)
-
-
-def _forward_order(module: nn.Module) -> list[str] | None:
-    """The ``self.<name>`` attributes ``forward`` uses, first used first (None: no source)."""
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(type(module).forward)))
-    except (OSError, TypeError, SyntaxError):
-        return None
-    visitor = _SelfUses()
-    visitor.visit(tree)
-    return list(dict.fromkeys(visitor.names))
-
-
-_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-_LAYERS = (nn.Linear, nn.Embedding, nn.EmbeddingBag, nn.LayerNorm, nn.RNNBase, *_CONV)
-
-
-def first_layer(module: nn.Module, depth: int = 0) -> nn.Module | None:
-    """The first layer with a known input shape that ``forward`` reaches."""
-    if isinstance(module, _LAYERS):
-        return module
-    if depth > 20:
-        return None
-    children = dict(module.named_children())
-    order = None if isinstance(module, (nn.Sequential, nn.ModuleList, nn.ModuleDict)) else _forward_order(module)
-    names = [name for name in order if name in children] if order is not None else list(children)
-    for name in names:
-        found = first_layer(children[name], depth + 1)
-        if found is not None:
-            return found
-    return None
-
-
-def layer_input(layer: nn.Module) -> torch.Tensor:
-    weight = getattr(layer, "weight", None)
-    dtype = weight.dtype if isinstance(weight, torch.Tensor) and weight.is_floating_point() else torch.float32
-    if isinstance(layer, nn.Linear):
-        return torch.randn(2, layer.in_features, dtype=dtype)
-    if isinstance(layer, (nn.Embedding, nn.EmbeddingBag)):
-        return torch.randint(0, layer.num_embeddings, (2, 8))
-    if isinstance(layer, nn.LayerNorm):
-        return torch.randn(2, *layer.normalized_shape, dtype=dtype)
-    if isinstance(layer, nn.RNNBase):
-        shape = (2, 8, layer.input_size) if layer.batch_first else (8, 2, layer.input_size)
-        return torch.randn(*shape, dtype=dtype)
-    dims = len(layer.kernel_size)
-    return torch.randn(2, layer.in_channels, *([16, 16, 8][dims - 1],) * dims, dtype=dtype)
-
-
-def _required_inputs(model: nn.Module) -> int | None:
-    try:
-        parameters = inspect.signature(model.forward).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return sum(1 for p in parameters if p.kind in kinds and p.default is p.empty)
-
-
-def infer_inputs(model: nn.Module, entry: dict) -> tuple[tuple, dict, str]:
-    """The model's ``example_input(s)``, else a batch of 2 for its first layer; and how they were found."""
-    for attribute in ("example_inputs", "example_input"):
-        value = getattr(model, attribute, None)
-        if value is not None and not isinstance(value, nn.Module):
-            return (*normalize_inputs(_call(value)), f"{attribute} attribute")
-    needs = _required_inputs(model)
-    if needs != 1:
-        raise Skip(
-            f"cannot infer inputs: forward takes {needs if needs is not None else 'unknown'} required arguments",
-            hint(entry, "inputs"),
-        )
-    layer = first_layer(model)
-    if layer is None:
-        raise Skip(
-            "cannot infer inputs: forward's first layer is not a Linear, ConvNd, Embedding, LayerNorm or RNN",
-            hint(entry, "inputs"),
-        )
-    tensor = layer_input(layer)
-    return (tensor,), {}, f"inferred from {type(layer).__name__}: {tuple(tensor.shape)} {tensor.dtype}"
 
 
 # --- running ---------------------------------------------------------------------------------
@@ -299,6 +154,9 @@ def load_state(model: nn.Module, state: dict) -> str | None:
 # --- the two sides ---------------------------------------------------------------------------
 
 
+# --- the two sides ---------------------------------------------------------------------------
+
+
 @dataclasses.dataclass
 class Side:
     device: torch.device
@@ -311,67 +169,130 @@ class Side:
     resume_steps: int = 0
     #: ``optimizer = "pkg.mod:make_optimizer"`` of ``[tool.torchfix.verify]``, or None for AdamW
     optimizer: str | None = None
+    #: the changed files (real paths) whose code each check records as run
+    watch: tuple[str, ...] = ()
+    #: project modules with a ``__main__`` block to record from (name -> path)
+    examples: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def artifact(self, entry_id: str) -> Path:
         return self.workdir / f"{entry_id}.pt"
 
 
-def _build_before(entry: dict) -> tuple[nn.Module, dict] | None:
-    """Build a requested model; None for an automatic candidate that is not an nn.Module."""
+def _user(what: str, action: Callable[[], Any], advice: str = "") -> Any:
+    """Run user code (an import, a constructor, a factory, forward): its error means the model
+    cannot be checked. torchfix's own code runs outside this, so its bugs are never a skip."""
+    try:
+        return action()
+    except Skip:
+        raise
+    except Exception as error:
+        reason = explain(error, Path.cwd())
+        raise Skip(f"{what}: {reason}" if reason else f"{what} raised {one_line(error)}", advice) from None
+
+
+def _recipes(entry: dict) -> list[dict] | None:
+    """The ways to build a requested model; None for an automatic candidate that is not an nn.Module."""
     if "factory" in entry:
-        return build({"factory": entry["factory"]}), {"factory": entry["factory"]}
-    cls = resolve(entry["class"])
+        return [{"factory": entry["factory"]}]
+    cls = _user(f"importing {entry['class']}", lambda: resolve(entry["class"]))
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         if entry.get("auto"):
             return None
         raise Skip(f"{entry['class']} is not an nn.Module subclass")
     if inspect.isabstract(cls):
         raise Skip(f"{cls.__name__} is abstract")
-    recipe = {"class": entry["class"], "config": auto_config(cls, entry)}
-    return build(recipe), recipe
-
-
-def _attempt(what: str, action: Callable[[], Any], advice: str = "") -> Any:
-    """Run one step of the original's check; an error there means the model cannot be checked."""
+    recorded = [{"class": entry["class"], **entry["recorded"]}] if entry.get("recorded") else []
     try:
-        return action()
+        return recorded + auto_recipes(cls, entry)
     except Skip:
+        if recorded:
+            return recorded
         raise
-    except Exception as error:
-        raise Skip(f"{what} raised {one_line(error)}", advice) from None
+
+
+def _describe(recipe: dict) -> str:
+    if "factory" in recipe:
+        return f"{recipe['factory']}()"
+    if "recorded" in recipe:
+        return f"{recipe['class'].partition(':')[2]}(...) as called in {recipe['source']}"
+    cls = resolve(recipe["class"])
+    config = {name: f"{target.partition(':')[2]}()" for name, target in recipe.get("config", {}).items()}
+    call = synth.call_text(cls, recipe.get("kwargs", {}))
+    return call if not config else call[:-1] + (", " if call[-2] != "(" else "") + ", ".join(
+        f"{k}={v}" for k, v in config.items()) + ")"
+
+
+def _first_run(entry: dict, recipe: dict, side: Side) -> tuple[nn.Module, tuple, dict, str]:
+    """Build ``recipe`` and find inputs its forward accepts (configured, else inferred or searched)."""
+    call = _describe(recipe)
+    advice = hint(entry, "factory") if entry.get("auto") else ""
+    torch.manual_seed(side.seed)
+    model = _user(f"building {call}", lambda: build(recipe), advice).to(side.device).eval()
+    if entry.get("inputs"):
+        args, kwargs = _user(entry["inputs"], lambda: call_inputs(entry["inputs"]))
+        return model, *to_device((args, kwargs), side.device), entry["inputs"]
+    tried = []
+    candidates = input_candidates(model, recipe.get("kwargs", {}))
+    if "recorded" in recipe:
+        _, _, args, kwargs = torch.load(recipe["recorded"], weights_only=False)
+        candidates.insert(0, (args, kwargs, f"recorded in {recipe['source']}"))
+    for args, kwargs, source in candidates:
+        args, kwargs = to_device((args, kwargs), side.device)
+        try:
+            with torch.no_grad():
+                torch.manual_seed(side.seed)
+                model(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+            return model, args, kwargs, source
+        except Exception as error:  # user code: the next candidate inputs
+            tried.append(f"{source} raised {one_line(error)}")
+    raise Skip(f"{call} built, but no inputs ran its forward: " + "; ".join(tried[:3]), hint(entry, "inputs"))
+
+
+def _built(entry: dict, side: Side) -> tuple[nn.Module, dict, tuple, dict, str] | None:
+    """The first recipe that builds and runs forward; a Skip with the closest attempt if none does."""
+    recipes = _recipes(entry)
+    if recipes is None:
+        return None
+    failures: list[Skip] = []
+    for recipe in recipes:
+        try:
+            model, args, kwargs, source = _first_run(entry, recipe, side)
+        except Skip as skip:
+            failures.append(skip)
+            continue
+        if recipe.get("kwargs"):
+            source = f"{source}; built as {_describe(recipe)} (synthesized arguments)"
+        elif "recorded" in recipe:
+            source = f"{source}; built as called there (recorded)"
+        return model, recipe, args, kwargs, source
+    # the closest: one that built (its forward failed) over one that did not build at all
+    raise max(failures, key=lambda skip: " built, but " in skip.reason)
 
 
 def _check_before(entry: dict, side: Side) -> tuple[dict, str, set[str]] | None:
-    """Build, run and save one model; its result line, its class and its modules' classes.
+    """Build, run and save one model; its result line, its class and its submodules' classes.
 
-    Only an automatic candidate, or inputs torchfix inferred, get a config hint
-    on failure: otherwise the user's own factory or inputs function needs fixing.
+    The build, and one forward and backward apart from the timed modes, run under
+    :class:`~torchfix.verify.worker.trace.Ran`, which records the changed code they ran.
     """
-    torch.manual_seed(side.seed)
-    advice = hint(entry, "factory") if entry.get("auto") else ""
-    made = _attempt("building the original", lambda: _build_before(entry), advice)
+    ran = Ran(side.watch)
+    with ran.recording():
+        made = _built(entry, side)
     if made is None:
         return None
-    model, recipe = made
-    torch.manual_seed(side.seed)
-    if entry.get("inputs"):
-        args, kwargs = _attempt(entry["inputs"], lambda: normalize_inputs(_call(resolve(entry["inputs"]))))
-        source, advice = entry["inputs"], ""
-    else:
-        args, kwargs, source = infer_inputs(model, entry)
-        advice = hint(entry, "inputs")
-    args, kwargs = to_device((args, kwargs), side.device)
-    model = model.to(side.device)
-    modes = _attempt(
+    model, recipe, args, kwargs, source = made
+    ran.add_classes(model)
+    with ran.recording():
+        _user("the original's backward", lambda: step(model, args, kwargs, Mode(), side.seed, side.device))
+    modes = _user(
         f"the original's forward on inputs {source}",
         lambda: original_modes(model, args, kwargs, side.modes, side.seed, side.device),
-        advice,
     )
     saved = {"state": model.state_dict(), "inputs": (args, kwargs), "modes": modes}
     if side.resume_steps:
         saved["resume"] = original_resume(model, args, kwargs, side)
     torch.save(saved, side.artifact(entry["id"]))
-    line = {"id": entry["id"], "status": "built", "recipe": recipe, "inputs": source}
+    line = {"id": entry["id"], "status": "built", "recipe": recipe, "inputs": source, "ran": ran.as_dict()}
     return line, qualified(type(model)), {qualified(type(m)) for m in model.modules()}
 
 
@@ -384,22 +305,66 @@ def original_resume(model: nn.Module, args: tuple, kwargs: dict, side: Side) -> 
         return {"error": one_line(error), "steps": side.resume_steps}
 
 
+def _isolated_check(entry: dict, side: Side) -> tuple[dict, str, set[str]] | None:
+    """One model's check with its own ``sys.argv`` and time limit; a module that does work
+    when imported is not imported at all."""
+    if entry.get("skip"):
+        raise Skip(entry["skip"])
+    try:
+        with own_argv(entry.get("path")), time_limit(MODEL_TIME_LIMIT):
+            return _check_before(entry, side)
+    except TimeLimit:
+        raise Skip(
+            f"took longer than {MODEL_TIME_LIMIT:g} s to import, build and run once (the per-model limit)",
+            hint(entry, "factory"),
+        ) from None
+
+
+def _record(entries: list[dict], side: Side) -> None:
+    """Run the repository's examples with the changed classes wrapped; each entry whose class
+    was called there gets ``recorded`` (the saved call and inputs, and where they came from)."""
+    classes = {}
+    for entry in entries:
+        if entry.get("auto") and not entry.get("skip"):
+            try:
+                with own_argv(entry.get("path")), time_limit(MODEL_TIME_LIMIT):
+                    cls = resolve(entry["class"])
+            except (Exception, TimeLimit):  # reported when the entry itself is checked
+                continue
+            if isinstance(cls, type) and issubclass(cls, nn.Module):
+                classes[entry["class"]] = cls
+    if not classes:
+        return
+    with record.Recorder(list(classes.values())) as recorder:
+        record.record(recorder, Path.cwd(), side.examples)
+    for entry in entries:
+        found = recorder.found.get(entry["class"]) if entry.get("class") in classes else None
+        if found is not None:
+            path = side.workdir / f"{entry['id']}.recorded.pt"
+            try:
+                record.save(found, path)
+            except Exception:  # an argument that cannot be pickled: not recordable
+                continue
+            entry["recorded"] = {"recorded": str(path), "source": found[4]}
+
+
 def run_before(entries: list[dict], side: Side) -> None:
-    """Check every entry's original; an automatic candidate that cannot be built alone but
-    sits inside a checked model is reported as covered, not skipped."""
+    """Check every entry's original (an automatic candidate only once per class); an automatic
+    candidate that cannot be built alone but sits inside a checked model is reported as covered."""
     checked: set[str] = set()
     inside: set[str] = set()
     pending: list[tuple[dict, Skip]] = []
+    _record(entries, side)
     for entry in entries:
         if entry.get("auto") and entry["class"] in checked:
             continue
         try:
-            result = _check_before(entry, side)
+            result = _isolated_check(entry, side)
         except Skip as skip:
-            if entry.get("auto"):
-                pending.append((entry, skip))
-            else:
-                side.emit({"id": entry["id"], "status": "skipped", "reason": skip.reason, "hint": skip.hint})
+            pending.append((entry, skip))
+            continue
+        except Exception:  # not user code (that raises Skip): a torchfix bug, reported as one
+            side.emit({"id": entry["id"], "status": "bug", "reason": traceback.format_exc()[-_TRACEBACK:]})
             continue
         if result is not None:
             line, cls, classes = result
@@ -407,7 +372,7 @@ def run_before(entries: list[dict], side: Side) -> None:
             inside.update(classes)
             side.emit(line)
     for entry, skip in pending:
-        if entry["class"] in inside:
+        if entry.get("auto") and entry["class"] in inside:
             side.emit({"id": entry["id"], "status": "covered"})
         else:
             side.emit({"id": entry["id"], "status": "skipped", "reason": skip.reason, "hint": skip.hint})
@@ -417,7 +382,10 @@ def run_after(entries: list[dict], side: Side) -> None:
     """Rebuild each model the before side built, load its state, compare each mode's step."""
     for entry in entries:
         try:
-            result = _check_after(entry, side)
+            with time_limit(MODEL_TIME_LIMIT):
+                result = _check_after(entry, side)
+        except TimeLimit:
+            result = {"status": "differs", "problems": [f"the rewritten model took longer than {MODEL_TIME_LIMIT:g} s"]}
         except Exception as error:
             result = {"status": "differs", "problems": [f"the rewritten model raised {one_line(error)}"]}
         side.emit({"id": entry["id"], **result})

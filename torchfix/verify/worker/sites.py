@@ -17,8 +17,13 @@ from typing import Any, Callable, Mapping
 import torch
 
 from torchfix.verify.specs import FLOAT_KINDS, Spec, Variant, parse_spec, variants
-from torchfix.verify.worker.compare import Comparison, Tolerance, compare_values, flatten
-from torchfix.verify.worker.models import one_line
+from torchfix.verify.worker.common import one_line
+from torchfix.verify.worker.compare import (
+    Comparison,
+    Tolerance,
+    compare_values,
+    flatten,
+)
 
 #: modules whose names a site may use (a site never imports user code)
 _ALLOWED_ROOTS = ("torch", "math")
