@@ -20,6 +20,8 @@ import libcst as cst
 import pytest
 from rich.console import Console
 
+pytest.importorskip("torch")  # every test runs workers that import torch
+
 from torchfix.config import Settings, load_settings
 from torchfix.engine import RunOptions
 from torchfix.rule import Applicability, Fix, Rule
