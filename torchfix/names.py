@@ -6,10 +6,13 @@ One table is built per file from its import statements; it resolves ``F.normaliz
 builds references back in the file's own spelling, with the import a fix needs.
 
 This is deliberately lighter than LibCST's ``QualifiedNameProvider`` (no scope
-analysis, no metadata pass): imports are read wherever they appear, and a local
-variable that shadows an imported name is not tracked. Rules only match calls
-whose resolved name is a torch API, so shadowing a torch alias is the one blind
-spot, and it is documented in the README.
+analysis, no metadata pass): imports are read at module level, including inside
+top-level ``if``/``try``/``with`` blocks and their ``else`` and ``except``
+branches, but not inside functions or classes, and a local variable that shadows
+an imported name is not tracked. Rules only match calls whose resolved name is a
+torch API, so these are the blind spots: an import inside a function leaves its
+calls unmatched (a missed fix, never a wrong one), and shadowing a torch alias is
+documented in the README.
 """
 
 from __future__ import annotations

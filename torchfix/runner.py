@@ -1,9 +1,13 @@
 """Run the engine over files: cache, prefilter, check or fix, write safely, in parallel.
 
-Each file is independent: :func:`process_file` is a plain top-level function a
-worker process runs on chunks of files; results come back as :class:`FileReport`
-and are sorted by path, so the output never depends on the number of workers or
-the order they finish in.
+Each file is independent. A worker process runs :func:`_process_chunk` on a chunk
+of up to 32 files: for each, :func:`_process` reads, prefilters, checks or fixes
+and writes it, and returns its :class:`FileReport` with what the cache should
+learn; the parent process alone writes the cache. Files over 128 KiB, interactive
+review and single-file or ``--jobs 1`` runs go through the same :func:`_process`
+in this process. A failure is one line on that file's report, never the end of
+the run. Reports are sorted by path, so the output never depends on the number
+of workers or the order they finish in.
 
 The engine, the rules and LibCST are imported only when a file gets past the
 cache and the prefilter: a warm run, or one whose files are all ruled out, never
