@@ -32,11 +32,16 @@ KNOWN_KEYS = (
     "per-file-ignores",
     "unsafe-fixes",
     "buffer-persistent",
+    "fused-linear",
+    "fused-linear-keys",
     "max-file-size",
     "max-file-tokens",
     "force-exclude",
     "verify",
 )
+#: the values of `fused-linear` and `fused-linear-keys` (the first is the default)
+FUSED_LINEAR = ("private-only", "public-too")
+FUSED_LINEAR_KEYS = ("unfused", "fused")
 
 
 @lru_cache(maxsize=None)
@@ -62,6 +67,13 @@ class Settings:
     #: True: every rule's unsafe fixes; a tuple: those rules' only
     unsafe_fixes: bool | tuple[str, ...] = False
     buffer_persistent: bool = False
+    #: TF008: "private-only" fixes no public class of a distributable library, "public-too" does
+    fused_linear: str = "private-only"
+    #: TF008: "unfused" saves checkpoints under the old layer keys, "fused" under the fused layer's
+    fused_linear_keys: str = "unfused"
+    #: the project around the file being processed (set per file by the runner for the rules
+    #: that read other files, :mod:`torchfix.package_index`); part of the cache key
+    package: object = None
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     #: LibCST needs about 2-3 KB of memory per token: a larger file is skipped with a message
     max_file_tokens: int = DEFAULT_MAX_FILE_TOKENS
@@ -83,7 +95,14 @@ class Settings:
 
     @property
     def rule_settings(self) -> dict[str, object]:
-        return {"buffer_persistent": self.buffer_persistent}
+        settings = {
+            "buffer_persistent": self.buffer_persistent,
+            "fused_linear": self.fused_linear,
+            "fused_linear_keys": self.fused_linear_keys,
+        }
+        if self.package is not None:
+            settings["package"] = self.package
+        return settings
 
     def exclude_spec(self) -> pathspec.PathSpec | None:
         return _spec(self.exclude) if self.exclude else None
@@ -222,6 +241,11 @@ def load_settings(paths: Sequence[Path], config_file: Path | None = None) -> Set
         )
     if "buffer-persistent" in table:
         changes["buffer_persistent"] = _bool(table, "buffer-persistent", where)
+    for key, allowed in (("fused-linear", FUSED_LINEAR), ("fused-linear-keys", FUSED_LINEAR_KEYS)):
+        if key in table:
+            if table[key] not in allowed:
+                raise ConfigError(f"{where}: `{key}` must be one of {', '.join(map(repr, allowed))}")
+            changes[key.replace("-", "_")] = table[key]
     if "force-exclude" in table:
         changes["force_exclude"] = _bool(table, "force-exclude", where)
     for key, unit in (("max-file-size", "bytes"), ("max-file-tokens", "tokens")):

@@ -34,6 +34,8 @@ from torchfix.cache import Cache, key
 from torchfix.config import Settings
 from torchfix.crashes import RuleCrashed, describe_error
 from torchfix.discovery import discover, is_notebook
+from torchfix.package_index import PACKAGE_RULES, package_of
+from torchfix.package_index import forget as forget_packages
 from torchfix.prefilter import may_match
 from torchfix.results import FileReport
 from torchfix.sourcefile import SourceError, decode_source, read_source, write_source
@@ -169,6 +171,14 @@ def process_stdin(path: Path, data: bytes, job: Job) -> FileReport:
     return _process(path, job, None, data).report
 
 
+def _with_package(path: Path, job: Job, codes: Sequence[str]) -> Job:
+    """The job for one file: rules that read other files of the project (TF003, TF008) get the
+    project's :class:`~torchfix.package_index.PackageRef`, which keys the cache on those files too."""
+    if not any(code in PACKAGE_RULES for code in codes):
+        return job
+    return replace(job, settings=replace(job.settings, package=package_of(path)))
+
+
 def _process_unpaused(path: Path, job: Job, accept, data: bytes | None = None) -> _Outcome:
     """``data``: the file's bytes when they come from stdin, not from ``path``."""
     if is_notebook(path):  # not cached: its findings carry cells the cache does not keep
@@ -188,6 +198,7 @@ def _process_unpaused(path: Path, job: Job, accept, data: bytes | None = None) -
         return outcome
     relative = _relative(path, job.settings.root)
     codes = job.settings.codes_for(relative)
+    job = _with_package(path, job, codes)
     original_key = key(source.raw, codes, job.settings)
     # Python's own check first: LibCST accepts some code Python rejects (300 nested
     # parentheses), and a file Python cannot compile is not one to rewrite.
@@ -333,7 +344,8 @@ def _cached(path: Path, job: Job, cache: Cache) -> FileReport | None:
         raw = path.read_bytes()
     except OSError:
         return None
-    hit = cache.get(key(raw, job.settings.codes_for(_relative(path, job.settings.root)), job.settings))
+    codes = job.settings.codes_for(_relative(path, job.settings.root))
+    hit = cache.get(key(raw, codes, _with_package(path, job, codes).settings))
     if hit is None:
         return None
     findings, error = hit
@@ -353,6 +365,7 @@ def run(
 
     ``progress(total)`` may return a callback that is told how many files got done.
     """
+    forget_packages()  # files may have changed since a previous run in this process
     found = discover(paths, job.settings.exclude_spec(), job.settings.root, notebooks=job.notebooks)
     files = found.files
     if job.settings.force_exclude:

@@ -13,19 +13,25 @@ import libcst as cst
 
 from torchfix.patterns import code, make_call, normal_form
 from torchfix.rule import Applicability, Fix
-from torchfix.rules._nn_classes import HOOK_PREFIX, FileIndex, body_names, class_names_in_body, paths_in, self_name
+from torchfix.rules._nn_classes import HOOK_PREFIX, HOOK_PREFIXES, SAVE_HOOK_PREFIX, FileIndex, body_names, class_names_in_body, paths_in, self_name
 
 if TYPE_CHECKING:
     from torchfix.rules.tf008_fused_linear import _Call, _ClassFusion, _Decl, _Layer
 
 UNSAFE = Applicability.UNSAFE
-#: names the generated load hook binds; the file's torch alias must not be one of them
-_HOOK_LOCALS = ("module", "state_dict", "prefix", "args", "suffix", "keys", "name", "key")
+#: names the generated hooks bind; the file's torch alias must not be one of them
+_HOOK_LOCALS = ("module", "state_dict", "prefix", "args", "suffix", "keys", "name", "key", "part")
 ASSUMPTION = (
-    "assumes nothing else uses the separate layers (state_dict keys and parameters() change; the added "
-    "load hook converts old checkpoints) and no .view() merges the last dimension of a split output."
+    "assumes nothing else uses the separate layers (parameters() change; {keys}) and no .view() merges "
+    "the last dimension of a split output; optimizer state saved before the fix does not map onto the "
+    "fused parameters."
 )
-_HOOK = '''\
+#: what the checkpoint hooks keep, for the assumption (``fused-linear-keys``)
+_KEYS = {
+    "unfused": "hooks save the old state_dict keys and load both forms",
+    "fused": "state_dict keys change, the load hook converts old checkpoints",
+}
+_LOAD_HOOK = '''\
 @staticmethod
 def {hook}(module, state_dict, prefix, *args):
     """Load checkpoints saved with separate {listing} layers into {fused}."""
@@ -33,6 +39,16 @@ def {hook}(module, state_dict, prefix, *args):
         keys = [f"{{prefix}}{{name}}.{{suffix}}" for name in {names}]
         if all(key in state_dict for key in keys):
             state_dict[f"{{prefix}}{fused}.{{suffix}}"] = {cat}([state_dict.pop(key) for key in keys])
+'''
+_SAVE_HOOK = '''\
+@staticmethod
+def {hook}(module, state_dict, prefix, *args):
+    """Save {fused} as the separate {listing} layers, so checkpoints keep their keys."""
+    for suffix in ("weight", "bias"):
+        key = f"{{prefix}}{fused}.{{suffix}}"
+        if key in state_dict:
+            for name, part in zip({names}, state_dict.pop(key).{split}):
+                state_dict[f"{{prefix}}{{name}}.{{suffix}}"] = part
 '''
 
 
@@ -52,12 +68,14 @@ def affixes(parts: list[str]) -> tuple[str, str]:
     return prefix, suffix
 
 
-def fused_name(parts: list[str]) -> str:
-    """``q, k, v`` -> ``qkv``; ``q_proj, k_proj`` -> ``qk_proj``; ``query, key`` -> ``query_key``."""
+def fused_name(parts: list[str], comments: list[str] | None = None) -> str:
+    """``q, k, v`` -> ``qkv``; ``q_proj, k_proj`` -> ``qk_proj``; ``query, key`` -> ``query_key``;
+    ``w1, w3`` -> ``w13``; ``fc21  # mu`` and ``fc22  # logvar`` -> ``mu_logvar``; ``fc21, fc22`` ->
+    ``fc21_fc22`` (their digits run together would read as another number, ``fc212``)."""
     prefix, suffix = affixes(parts)
     middles = [p[len(prefix):len(p) - len(suffix)] for p in parts]
-    if not all(middles):
-        return "_".join(parts)
+    if not all(middles) or (prefix[-1:].isdigit() and any(m[:1].isdigit() for m in middles)):
+        return "_".join(comments) if comments and len(set(comments)) == len(comments) else "_".join(parts)
     joined = "".join(middles) if all(len(m) == 1 for m in middles) else "_".join(middles)
     return prefix + joined + suffix
 
@@ -97,6 +115,20 @@ def _assigned_name(call: _Call) -> str | None:
         return None
     target = assign.targets[0].target
     return target.value if isinstance(target, cst.Name) else None
+
+
+def _literal(node: cst.BaseExpression) -> int | None:
+    """The value of an integer literal expression (``91 * 4``), else None."""
+    if isinstance(node, cst.Integer):
+        return node.evaluated_value
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.Add, cst.Multiply, cst.Subtract)):
+        left, right = _literal(node.left), _literal(node.right)
+        if left is None or right is None:
+            return None
+        if isinstance(node.operator, cst.Add):
+            return left + right
+        return left * right if isinstance(node.operator, cst.Multiply) else left - right
+    return None
 
 
 def _self_attr(self_: str, name: str) -> cst.Attribute:
@@ -170,9 +202,9 @@ class FusionFix:
         """The fix and the fused name, or (None, the reason there is no fix)."""
         parts = [layer.name for layer in group]
         cat = self.names.reference("torch.cat")
-        if cat is None or code(cat.expr).split(".")[0] in _HOOK_LOCALS or self._shadows_all():
-            return None, "the load hook's names would clash with this file's names"
-        fused = self._free_attribute(fused_name(parts))
+        if cat is None or code(cat.expr).split(".")[0] in _HOOK_LOCALS or self._shadows_builtins():
+            return None, "the checkpoint hooks' names would clash with this file's names"
+        fused = self._free_attribute(fused_name(parts, self._comment_words(group)))
         hook = self._free_attribute(f"{HOOK_PREFIX}{fused}")
         decls = [layer.decl for layer in group]
         outs = [d.out for d in decls]
@@ -180,27 +212,56 @@ class FusionFix:
         sizes_attr = None
         if not equal and not self._computable_in_methods(outs, group):
             sizes_attr = self._free_attribute(f"{fused}_sizes")
+        keys = self.rule.context.settings.get("fused_linear_keys") or "unfused"
+        save_hook = self._free_attribute(f"{SAVE_HOOK_PREFIX}{fused}") if keys == "unfused" else None
         edits: dict[cst.CSTNode, object] = {}
-        self._edit_init(edits, decls, fused, hook, sizes_attr, equal)
-        hook_def = self._hook_def(hook, fused, parts, code(cat.expr))
-        edits[self._hook_anchor()] = lambda updated: cst.FlattenSentinel([updated, hook_def])
+        self._edit_init(edits, decls, fused, (hook, save_hook), sizes_attr, equal)
+        names = "(" + ", ".join(f'"{p}"' for p in parts) + ")"
+        listing = ", ".join(parts)
+        hook_defs = [self._hook_def(_LOAD_HOOK.format(hook=hook, fused=fused, listing=listing, names=names, cat=code(cat.expr)))]
+        if save_hook is not None:
+            split = self._hook_split(outs, equal, sizes_attr)
+            hook_defs.append(self._hook_def(_SAVE_HOOK.format(hook=save_hook, fused=fused, listing=listing, names=names, split=split)))
+        edits[self._hook_anchor()] = lambda updated: cst.FlattenSentinel([updated, *hook_defs])
         for calls in call_clusters(group):
             self._edit_calls(edits, calls, fused, outs, equal, sizes_attr)
-        return Fix(UNSAFE, edits, imports=cat.imports, assumption=ASSUMPTION), fused
+        return Fix(UNSAFE, edits, imports=cat.imports, assumption=ASSUMPTION.format(keys=_KEYS[keys])), fused
+
+    def _hook_split(self, outs: list[cst.BaseExpression], equal: bool, sizes_attr: str | None) -> str:
+        """The split of the fused weight, written for the save hook (``module`` for ``self``)."""
+        if equal:
+            return f"chunk({len(outs)})"
+        if sizes_attr is not None:
+            return f"split(module.{sizes_attr})"
+        sizes = cst.List([cst.Element(_rename_self(o.deep_clone(), self.self_)) for o in outs])
+        return f"split({code(sizes)})"
+
+    def _comment_words(self, group: list[_Layer]) -> list[str] | None:
+        """``fc21 = ...  # mu`` and ``fc22 = ...  # logvar``: the one-word comments naming each layer."""
+        words = []
+        for layer in group:
+            line = self.index.line_of(layer.decl.assign)
+            comment = line.trailing_whitespace.comment if line is not None else None
+            word = comment.value.lstrip("#").strip() if comment is not None else ""
+            if not word.isidentifier() or keyword.iskeyword(word):
+                return None
+            words.append(word)
+        return words
 
     def _hook_anchor(self) -> cst.FunctionDef:
         """The method the new hook follows: ``__init__``, or the hooks earlier fixes put after it."""
         body = list(self.cls.body.body)
         anchor = self.init
         for stmt in body[body.index(self.init) + 1:]:
-            if not (isinstance(stmt, cst.FunctionDef) and stmt.name.value.startswith(HOOK_PREFIX)):
+            if not (isinstance(stmt, cst.FunctionDef) and stmt.name.value.startswith(HOOK_PREFIXES)):
                 break
             anchor = stmt
         return anchor
 
-    def _shadows_all(self) -> bool:
-        """Whether the file rebinds the builtin ``all`` the hook uses."""
-        return "all" in self.names.bindings or "all" in body_names(self.rule.context.module.body)
+    def _shadows_builtins(self) -> bool:
+        """Whether the file rebinds a builtin the hooks use (``all``, ``zip``)."""
+        module_names = body_names(self.rule.context.module.body)
+        return any(name in self.names.bindings or name in module_names for name in ("all", "zip"))
 
     def _free_attribute(self, base: str) -> str:
         """``base`` or ``base_2``, ... : no attribute, method or file name of that spelling in the class."""
@@ -242,10 +303,13 @@ class FusionFix:
                 return False
         return True
 
-    def _edit_init(self, edits, decls: list[_Decl], fused: str, hook: str, sizes_attr: str | None, equal: bool):
+    def _edit_init(self, edits, decls: list[_Decl], fused: str, hooks: tuple[str, str | None], sizes_attr: str | None, equal: bool):
         lines = [self.index.line_of(d.assign) for d in decls]
         last = decls[-1]
-        if equal:
+        widths = [_literal(d.out) for d in decls]
+        if all(w is not None for w in widths):
+            total = cst.Integer(str(sum(widths)))  # literal widths: `455`, not `91 + 91 * 4`
+        elif equal:
             total = cst.BinaryOperation(cst.Integer(str(len(decls))), cst.Multiply(), _factor(last.out))
         else:
             total = _summand(decls[0].out)
@@ -254,24 +318,28 @@ class FusionFix:
         args = [a.with_changes(value=total) if a is last.out_arg else a for a in last.call.args]
         new_call = last.call.with_changes(args=args)
         target = cst.AssignTarget(_self_attr(self.self_, fused))
-        comments = _comments(lines[:-1])
+        # Each layer's comments stay above the fused line, in order; none is left trailing it.
+        comments = _comments(lines[:-1]) + [c for c in lines[-1].leading_lines if c.comment is not None]
+        comments += _comments([lines[-1].with_changes(leading_lines=[])])
+        blank = [c for c in lines[-1].leading_lines if c.comment is None]
         fused_line = lines[-1].with_changes(
-            body=[cst.Assign([target], new_call)], leading_lines=[*comments, *lines[-1].leading_lines]
+            body=[cst.Assign([target], new_call)], leading_lines=[*blank, *comments],
+            trailing_whitespace=cst.TrailingWhitespace(),
         )
         added = [fused_line]
         if sizes_attr is not None:
             sizes = cst.List([cst.Element(o.deep_clone()) for o in (d.out for d in decls)])
             added.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(_self_attr(self.self_, sizes_attr))], sizes)]))
-        register = make_call(_self_attr(self.self_, "register_load_state_dict_pre_hook"), [_self_attr(self.self_, hook)])
-        added.append(cst.SimpleStatementLine([cst.Expr(register)]))
+        for registrar, hook in zip(("register_load_state_dict_pre_hook", "register_state_dict_post_hook"), hooks):
+            if hook is not None:
+                register = make_call(_self_attr(self.self_, registrar), [_self_attr(self.self_, hook)])
+                added.append(cst.SimpleStatementLine([cst.Expr(register)]))
         edits[lines[-1]] = cst.FlattenSentinel(added)
         for line in lines[:-1]:
             edits[line] = cst.RemovalSentinel.REMOVE
 
-    def _hook_def(self, hook: str, fused: str, parts: list[str], cat: str) -> cst.FunctionDef:
+    def _hook_def(self, text: str) -> cst.FunctionDef:
         indent = self.rule.context.module.default_indent
-        names = "(" + ", ".join(f'"{p}"' for p in parts) + ")"
-        text = _HOOK.format(hook=hook, fused=fused, listing=", ".join(parts), names=names, cat=cat)
         node = cst.parse_statement(text.replace("    ", indent), self.rule.context.module.config_for_parsing)
         return node.with_changes(leading_lines=[cst.EmptyLine(indent=False)])
 
@@ -333,3 +401,20 @@ class FusionFix:
         if isinstance(holder, (cst.Return, cst.Assign)) and holder.value is parent:
             return parent
         return None
+
+
+class _RenameSelf(cst.CSTTransformer):
+    def __init__(self, self_: str) -> None:
+        super().__init__()
+        self.self_ = self_
+
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.Attribute:
+        value = updated_node.value
+        if isinstance(value, cst.Name) and value.value == self.self_:
+            return updated_node.with_changes(value=cst.Name("module"))
+        return updated_node
+
+
+def _rename_self(node: cst.BaseExpression, self_: str) -> cst.BaseExpression:
+    """A width written in ``__init__`` (``self.n_heads * self.head_dim``) as the hook reads it (``module.``)."""
+    return node.visit(_RenameSelf(self_))

@@ -24,12 +24,18 @@ from torchfix.rules._suites import assignment_targets
 from torchfix.walk import walk
 
 MODULE_BASES = ("torch.nn.Module", "torch.nn.modules.module.Module")
+#: nn.Module subclasses of common frameworks, by package and class name (any module path between)
+FRAMEWORK_PACKAGES = frozenset({"mmengine", "mmcv", "lightning", "pytorch_lightning", "transformers", "diffusers"})
+FRAMEWORK_MODULES = frozenset({"BaseModule", "BaseModel", "LightningModule", "PreTrainedModel", "ModelMixin"})
 #: compound statements whose body may not run: a definition there is conditional
 CONDITIONAL = (cst.If, cst.Else, cst.Try, cst.TryStar, cst.ExceptHandler, cst.ExceptStarHandler, cst.Finally, cst.Match)
 LOOPS = (cst.For, cst.While)
 NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 #: the name prefix of the load hooks TF008 writes; their string literals are not user names
 HOOK_PREFIX = "_load_unfused_"
+SAVE_HOOK_PREFIX = "_save_unfused_"
+#: TF008's checkpoint hooks (see also torchfix.package_index.GENERATED_HOOKS)
+HOOK_PREFIXES = (HOOK_PREFIX, SAVE_HOOK_PREFIX)
 
 
 def methods(cls: cst.ClassDef) -> list[cst.FunctionDef]:
@@ -108,7 +114,7 @@ class _Walker(cst.CSTVisitor):
         elif isinstance(node, cst.FunctionDef):
             owner = self.scopes[-1][1] if self.scopes and self.scopes[-1][0] == "class" else None
             self.scopes.append(("function", node, owner))
-            if node.name.value.startswith(HOOK_PREFIX):
+            if node.name.value.startswith(HOOK_PREFIXES):
                 self.hooks += 1
         elif isinstance(node, cst.Attribute):
             self._attribute(node)
@@ -124,7 +130,7 @@ class _Walker(cst.CSTVisitor):
         self.stack.pop()
         if isinstance(original_node, (cst.ClassDef, cst.FunctionDef)):
             self.scopes.pop()
-        if isinstance(original_node, cst.FunctionDef) and original_node.name.value.startswith(HOOK_PREFIX):
+        if isinstance(original_node, cst.FunctionDef) and original_node.name.value.startswith(HOOK_PREFIXES):
             self.hooks -= 1
 
     def _attribute(self, node: cst.Attribute) -> None:
@@ -174,10 +180,11 @@ class FileIndex:
         for base in cls.bases:
             if base.keyword is not None:
                 continue
-            if self.names.qualified(base.value) in MODULE_BASES:
-                return True
             local = self.classes.get(base.value.value) if isinstance(base.value, cst.Name) else None
-            if local and all(self._derives(c, seen) for c in local):
+            if local:
+                if all(self._derives(c, seen) for c in local):
+                    return True
+            elif is_module_base(base.value, self.names):
                 return True
         return False
 
@@ -260,12 +267,22 @@ def file_index(context: FileContext) -> FileIndex:
 
 def may_be_module_class(cls: cst.ClassDef, names: NameTable) -> bool:
     """The cheap test before the index: is a base nn.Module, or a plain name (maybe a local class)?"""
-    for base in cls.bases:
-        if base.keyword is None and (
-            names.qualified(base.value) in MODULE_BASES or isinstance(base.value, cst.Name)
-        ):
-            return True
-    return False
+    return any(
+        base.keyword is None and (isinstance(base.value, cst.Name) or is_module_base(base.value, names))
+        for base in cls.bases
+    )
+
+
+def is_module_base(node: cst.BaseExpression, names: NameTable) -> bool:
+    """``nn.Module``, or a framework's module class (mmengine ``BaseModule``, ``LightningModule``,
+    ``PreTrainedModel``, ``ModelMixin``), also imported relatively inside the framework itself."""
+    qualified = names.qualified(node)
+    if qualified in MODULE_BASES:
+        return True
+    if qualified is None:
+        return isinstance(node, cst.Name) and node.value in FRAMEWORK_MODULES
+    parts = qualified.split(".")
+    return parts[0] in FRAMEWORK_PACKAGES and parts[-1] in FRAMEWORK_MODULES
 
 
 def paths_in(node: cst.CSTNode) -> set[str]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from torchfix.package_index import index_for
 from torchfix.patterns import arg, code, is_false, make_call
 from torchfix.rule import Applicability, Fix, Rule
 from torchfix.rules._nn_classes import (
@@ -17,6 +18,7 @@ from torchfix.rules._nn_classes import (
     self_attribute,
     self_name,
 )
+from torchfix.rules._tensor_dtype import is_integral
 from torchfix.rules.examples import tf003
 from torchfix.walk import walk
 
@@ -67,9 +69,14 @@ BUFFER_ASSUMPTION = (
     "assumes checkpoints are saved again: the persistent buffer is a new state_dict() key that checkpoints "
     "saved before lack, so strict loading of those fails."
 )
+FLOAT_ASSUMPTION = (
+    "assumes the module is never cast (.half(), .to(torch.bfloat16)) or that casting this constant with it is "
+    "intended: a floating-point buffer follows the module's dtype, the plain attribute stayed float32."
+)
 PARAMETER_ASSUMPTION = (
-    "assumes nothing relies on it being in parameters() (optimizer param groups, parameter counts); "
-    "its state_dict() key stays."
+    "assumes no optimizer state saved before the fix is resumed (its param groups no longer match: \"parameter "
+    "group doesn't match the size\") and nothing keys on parameters() (accelerate's offload and device-map "
+    "choices read _parameters, parameter counts change); its state_dict() key stays."
 )
 MOVE_ASSUMPTION = "assumes the module is moved to its inputs' device (model.to(device)), so the buffer is already there."
 
@@ -280,6 +287,12 @@ requires grad, and a frozen `nn.Parameter` that is filled or changed later
             return self.is_tensor(node.left, tensors)
         if isinstance(node, cst.Call):
             return self._tensor_call(node, tensors)
+        if isinstance(node, cst.IfExp):
+            # `torch.tensor(v) if c else None`: a buffer may be None
+            branches = (node.body, node.orelse)
+            return any(self.is_tensor(b, tensors) for b in branches) and all(
+                self.is_tensor(b, tensors) or _is_none(b) for b in branches
+            )
         return False
 
     def _tensor_call(self, node: cst.Call, tensors: set[str]) -> bool:
@@ -409,11 +422,24 @@ class _ClassBuffers:
         self.cls = cls
         self.init = init
         self.self_ = self_
+        #: method name -> the DataLoader argument it is passed as, anywhere in the project (read once)
+        self._passed: dict[str, str] | None = None
 
     def run(self, attributes: list[_Attribute], registered: list[str]) -> None:
         buffers = [name for name in registered if self._writes(name) is None]
+        reasons = {a.name: a.problem or self._reason(a) for a in attributes}
+        # Frozen parameters move all or none: a class with some in parameters() and some
+        # in buffers() would split what optimizers and offloading see of it.
+        frozen = [a for a in attributes if a.frozen is not None]
+        stuck = next((a for a in frozen if reasons[a.name] is not None), None)
+        for attribute in frozen:
+            if stuck is not None and reasons[attribute.name] is None:
+                reasons[attribute.name] = (
+                    f"the class's other frozen nn.Parameter `self.{stuck.name}` cannot be converted "
+                    f"({reasons[stuck.name]}), and they convert all or none"
+                )
         for attribute in attributes:
-            reason = attribute.problem or self._reason(attribute)
+            reason = reasons[attribute.name]
             if reason is None:
                 self._fix(attribute)
                 buffers.append(attribute.name)
@@ -461,6 +487,9 @@ class _ClassBuffers:
         written = self._writes(name, attribute.assigns)
         if written is not None:
             return written
+        kept = self._kept_on_cpu(name)
+        if kept is not None:
+            return kept
         for assign in attribute.assigns:
             if _requires_grad(assign.value):
                 return "it requires grad (a parameter, not a constant)"
@@ -483,6 +512,33 @@ class _ClassBuffers:
                 if changed is not None:
                     return f"it is filled or changed later (`{changed}`)"
         return None
+
+    def _kept_on_cpu(self, name: str) -> str | None:
+        """Signs that the class keeps its tensors on the CPU on purpose: a sibling attribute built
+        with ``.cpu()``/``device="cpu"`` in ``__init__``, or this one used from a DataLoader
+        ``collate_fn``/sampler method (CPU batches). A buffer would follow ``.to("cuda")``."""
+        for assign in _self_assignments(self.init, self.self_):
+            target = assign.target if isinstance(assign, cst.AnnAssign) else assign.targets[0].target
+            pinned = _cpu_code(assign.value, self.names) if assign.value is not None else None
+            if pinned is not None and target.attr.value != name:
+                return f"a sibling attribute is kept on the CPU on purpose (`{_short(pinned)}`), so this one may be too"
+        loaders = self._loader_methods()
+        for use in self.index.self_uses(self.cls, name):
+            if use.method is not None and use.method.name.value in loaders:
+                return f"it is used from `{use.method.name.value}`, a DataLoader {loaders[use.method.name.value]} on CPU batches"
+        return None
+
+    def _loader_methods(self) -> dict[str, str]:
+        """Methods of the class that a DataLoader runs: passed as ``collate_fn=``/``sampler=`` anywhere
+        in the project (:mod:`torchfix.package_index`), or named for it (``collate``, ``sample_indices``)."""
+        methods = {m.name.value for m in self.cls.body.body if isinstance(m, cst.FunctionDef)}
+        found = {m: "collate_fn" for m in methods if "collate" in m}
+        found.update({m: "sampler" for m in methods if "sampler" in m or m.startswith("sample_")})
+        if self._passed is None:
+            index, _ = index_for(self.rule.context.settings, self.rule.context.module.code)
+            self._passed = {m: kind for m, (kind, _) in index.loader_callables().items()}
+        found.update({m: kind for m, kind in self._passed.items() if m in methods})
+        return found
 
     def _changed(self, node: cst.Attribute) -> str | None:
         """The code that changes a frozen parameter in place (``.data.copy_``, ``.requires_grad``)."""
@@ -512,16 +568,18 @@ class _ClassBuffers:
         if attribute.frozen is not None:
             call = make_call(register, [label, attribute.frozen])
             fix = Fix(UNSAFE, {attribute.assigns[0]: cst.Expr(call)}, assumption=PARAMETER_ASSUMPTION)
-            message = f"`self.{name}` is a frozen nn.Parameter used as a constant: register it as a buffer."
+            message = (
+                f"`self.{name}` is a frozen nn.Parameter used as a constant: register it as a buffer "
+                "(it leaves parameters(): an optimizer resumed from an old checkpoint fails, accelerate offloads it differently)."
+            )
             self.rule.report(attribute.assigns[0], message, fix)
             return
         persistent = bool(self.rule.context.settings.get("buffer_persistent"))
         keywords = [] if persistent else [("persistent", cst.Name("False"))]
         edits = {a: cst.Expr(make_call(register, [label, a.value], keywords)) for a in attribute.assigns}
-        if persistent:
-            fix = Fix(UNSAFE, edits, assumption=BUFFER_ASSUMPTION)
-        else:
-            fix = Fix(SAFE, edits)
+        integral = all(_is_none(a.value) or is_integral(a.value, self.names) for a in attribute.assigns)
+        assumptions = ([] if integral else [FLOAT_ASSUMPTION]) + ([BUFFER_ASSUMPTION] if persistent else [])
+        fix = Fix(UNSAFE, edits, assumption=" It also ".join(assumptions)) if assumptions else Fix(SAFE, edits)
         message = f"`self.{name}` holds a constant tensor: register it as a buffer so it moves with the module."
         self.rule.report(attribute.assigns[0], message, fix)
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from torchfix.names import dotted_name
-from torchfix.patterns import arg, code, has_star_args, is_pure
+from torchfix.patterns import arg, code, is_pure
 from torchfix.rule import Applicability, Rule
+from torchfix.rules._fusion_evidence import project_reason
 from torchfix.rules._fused_fix import FusionFix, affixes, call_clusters, form
 from torchfix.rules._nn_classes import (
     FileIndex,
@@ -38,7 +39,7 @@ class _Decl:
     assign: cst.Assign
     call: cst.Call
     out_arg: cst.Arg
-    key: tuple[str, str, str, str]
+    key: tuple[str, ...]
 
     @property
     def out(self) -> cst.BaseExpression:
@@ -78,9 +79,15 @@ class _Layer:
         return self.decl.name
 
 
-def _parse_linear(call: cst.BaseExpression, names) -> tuple[cst.Arg, tuple[str, str, str, str]] | None:
-    """(the out_features argument, the fusion key) of an ``nn.Linear(...)`` call we fully understand."""
-    if not isinstance(call, cst.Call) or names.qualified(call.func) not in LINEAR or has_star_args(call):
+def _parse_linear(call: cst.BaseExpression, names) -> tuple[cst.Arg, tuple[str, ...]] | None:
+    """(the out_features argument, the fusion key) of an ``nn.Linear(...)`` call we fully understand.
+
+    One ``**kwargs`` of a plain name (``**dd``, ``**factory_kwargs``) is part of the key: the layers
+    fuse when they all pass the same one (the fused layer passes it too)."""
+    if not isinstance(call, cst.Call) or names.qualified(call.func) not in LINEAR:
+        return None
+    stars = [a for a in call.args if a.star]
+    if any(a.star != "**" or not isinstance(a.value, (cst.Name, cst.Attribute)) for a in stars) or len(stars) > 1:
         return None
     positional = [a for a in call.args if a.keyword is None]
     if len(positional) > len(_LINEAR_ARGS):
@@ -92,7 +99,7 @@ def _parse_linear(call: cst.BaseExpression, names) -> tuple[cst.Arg, tuple[str, 
         return None
     bias = values["bias"].value if values["bias"] is not None else cst.Name("True")
     key = tuple(form(v.value if isinstance(v, cst.Arg) else v) for v in (
-        values["in_features"], bias, values["device"], values["dtype"]))
+        values["in_features"], bias, values["device"], values["dtype"], *(a.value for a in stars)))
     return values["out_features"], key
 
 
@@ -115,17 +122,52 @@ work in a single, larger and faster GEMM, and the output is split with `chunk`
 (equal widths) or `split([...])`.
 
 ## Fix safety
-Unsafe: `state_dict()` keys and `parameters()` change (`q.weight`, `k.weight`,
-`v.weight` become `qkv.weight`). The fix therefore also adds a load-state-dict
-pre-hook, registered with the public `register_load_state_dict_pre_hook`, that
-concatenates the old weights and biases into the fused keys, so a checkpoint
-saved before the rewrite loads with `strict=True` and gives the same outputs
-(and the same gradients: the fused weight's gradient is the concatenation of the
-old ones). The hook is a static method of the class (picklable, no torchfix
-import). Optimizer states saved before the rewrite do not convert.
+Unsafe. Audit against the contract (same values, dtype, device and `state_dict()`
+for every input, under `.to(dtype)`, `.to(device)`, `.train()`, `.eval()`): the
+outputs are the same values (one GEMM instead of several: float rounding only),
+dtype and device follow the one layer as they followed each; `.train()`/`.eval()`
+change nothing (a linear layer has no mode). What changes is `parameters()` (one
+fused parameter: optimizer state saved before the rewrite does not map onto it,
+and the message says so) and the module's attributes. `state_dict()` keys stay
+the same by default: the fix registers, with public `nn.Module` APIs, a
+`load_state_dict` pre-hook that concatenates the old `q.weight`, `k.weight`,
+`v.weight` (and biases) into `qkv.weight`, and a `state_dict` post-hook
+(`register_state_dict_post_hook`) that splits the fused weight back under the
+old keys. Checkpoints saved before the rewrite load into the new code, those
+saved by the new code load into the old code, exporters and conversion scripts,
+both with `strict=True`, and `torch.distributed.checkpoint` works from the same
+keys. `fused-linear-keys = "fused"` saves `qkv.weight` instead (only the load
+hook is added). The hooks are static methods of the class (picklable, no
+torchfix import).
 
-Detection: in one `nn.Module` subclass, two or more `nn.Linear` attributes with
-the same input width expression, bias flag and `device=`/`dtype=`, each called
+How the weights really arrive is checked across the project: the folder with
+`pyproject.toml`/`setup.py`/`setup.cfg`, else the git root, else the top-level
+package, indexed once per run (`torchfix/package_index.py`; the findings cache is
+keyed on every file's size and time). Reported without a fix, with the reason:
+- pretrained-model trees: a class deriving from `ModelMixin`/`PreTrainedModel`
+  (aliases and package-local bases followed), or a project calling or importing
+  `from_pretrained`, `load_model_dict_into_meta`, `set_module_tensor_to_device`
+  or `init_empty_weights`: tensors are assigned by key on the meta device and the
+  hooks never run;
+- an old layer name in a key-like string anywhere in the project (conversion
+  maps, LoRA key maps, `target_modules=[...]`, tensor-parallel plans, regexes),
+  read as an attribute (`block.attn.q.weight`) in another file, or used as
+  `self.q` by a subclass in another file;
+- a whole model pickled (`torch.save(model, ...)`, `torch.save({"model": net})`):
+  an object unpickled from before the fix has no fused layer;
+- a key-filtered load (`{k: v for k, v in sd.items() if k in own}`, also through
+  `dict(...)`): the old keys are dropped before the hook sees them;
+- nested (jagged) tensors anywhere in the project: the chunks are
+  non-contiguous views that attention on jagged tensors rejects;
+- a public class (name not starting with `_`) of a distributable library: its
+  users, adapter configs and optimizer groups select layers by name. Fixed only
+  with `fused-linear = "public-too"` in the configuration.
+Code checked on its own (stdin, the engine API) is searched in its own file.
+
+Detection: in one `nn.Module` subclass (also mmengine `BaseModule`/`BaseModel`,
+Lightning `LightningModule`, `PreTrainedModel`, `ModelMixin`), two or more
+`nn.Linear` attributes with the same input width expression, bias flag,
+`device=`/`dtype=` and `**kwargs` (the same name on every layer), each called
 only as `self.<name>(x)` on the same input expression, in the same block, with
 `x` not reassigned or changed in place between the calls (`x = self.fc1(x)`
 then `self.fc2(x)` is a sequence, not a group). Anything else that
@@ -154,8 +196,11 @@ itself. When the split widths are not computable in the method (a local of
 - Training from scratch draws different initial weights (same distribution for
   the default init, which depends on the input width only; fan-out based
   inits such as Xavier change scale).
-- Code elsewhere in the package that names the old layers (a tensor-parallel
-  plan in another file) is not seen: the check only covers this file.
+- Code outside the project (another repository that imports this one, a
+  notebook elsewhere) is not searched; names built at run time
+  (`f"{name}_proj"`) are not seen.
+- The `state_dict` post-hook needs a PyTorch with the public
+  `register_state_dict_post_hook`; use `fused-linear-keys = "fused"` on older ones.
 
 ## Verify
 `torchfix verify` builds the module before and after, loads the old
@@ -367,11 +412,13 @@ class _ClassFusion:
         if reason is None:
             fix, fused = FusionFix(self).build(group)
             if fix is not None:
+                reason = project_reason(self.rule.context, self.cls.name.value, [layer.name for layer in group], fused)
+            if fix is not None and reason is None:
                 note = self._left_out(group, alone)
                 message = f"Fuse {listing} (parallel nn.Linear on one input) into one `self.{fused}`{note}."
                 self.rule.report(anchor, message, fix)
                 return
-            reason = fused
+            reason = reason or fused
         self.rule.report(anchor, f"{listing} are parallel nn.Linear layers that could be one fused layer; no fix: {reason}.")
 
     def _reason(self, group: list[_Layer]) -> str | None:
@@ -419,8 +466,10 @@ class _ClassFusion:
                 return f"mixed bias (`self.{group[0].name}` and `self.{layer.name}` differ)"
             if key[0] != first[0]:
                 return f"the input width of `self.{layer.name}` is written differently"
-            if key[2:] != first[2:]:
+            if key[2:4] != first[2:4]:
                 return f"`self.{layer.name}` has another device= or dtype="
+            if key[4:] != first[4:]:
+                return f"`self.{layer.name}` passes other `**` keyword arguments"
         return None
 
     def _cluster_reason(self, calls: list[_Call]) -> str | None:

@@ -36,6 +36,7 @@ class Stages(Dataset):
 ''',
         None,
         row="declined",
+        message='the class folders are sorted with a key (natural sort?) or r',
     ),
     # the class folders are listed in file-system order; torchvision sorts them by name.
     Example(
@@ -64,6 +65,7 @@ class Clips(Dataset):
 ''',
         None,
         row="declined",
+        message='the class folders are listed in file-system order; torchvisi',
     ),
     # labels are parsed from the folder names (int(name)); torchvision numbers the sorted folders.
     Example(
@@ -94,6 +96,7 @@ class Digits(Dataset):
 ''',
         None,
         row="declined",
+        message='labels are parsed from the folder names (int(name)); torchvi',
     ),
     # the files sit two folders below the root (root/<group>/<class>/<file>); DatasetFolder reads one class level.
     Example(
@@ -124,6 +127,7 @@ class Omniglot(Dataset):
 ''',
         None,
         row="declined",
+        message='the files sit two folders below the root (root/<group>/<clas',
     ),
     # the folders are listed through a storage backend (`client.listdir(root)`), not os or pathlib.
     Example(
@@ -152,6 +156,7 @@ class RemoteImages(Dataset):
 ''',
         None,
         row="declined",
+        message='the folders are listed through a storage backend',
     ),
     # samples are loaded eagerly in __init__; DatasetFolder loads each file in __getitem__.
     Example(
@@ -180,6 +185,7 @@ class InMemory(Dataset):
 ''',
         None,
         row="declined",
+        message='samples are loaded eagerly in __init__; DatasetFolder loads',
     ),
     # one glob over root/*/<files> sorted by full path orders classes differently from torchvision when folder names share a prefix.
     Example(
@@ -207,6 +213,7 @@ class Flowers(Dataset):
 ''',
         None,
         row="declined",
+        message='one glob over root/*/<files> sorted by full path orders clas',
     ),
     # os.walk yields folders in file-system order; torchvision sorts them.
     Example(
@@ -235,6 +242,7 @@ class Logs(Dataset):
 ''',
         None,
         row="declined",
+        message='os.walk yields folders in file-system order; torchvision sor',
     ),
     # hidden class folders are skipped; torchvision lists them as classes.
     Example(
@@ -262,6 +270,7 @@ class Letters(Dataset):
 ''',
         None,
         row="declined",
+        message='hidden class folders are skipped; torchvision lists them as',
     ),
     # plain files at the root become empty classes; torchvision lists folders only.
     Example(
@@ -291,6 +300,7 @@ class Embeddings(Dataset):
 ''',
         None,
         row="declined",
+        message='plain files at the root become empty classes; torchvision li',
     ),
     # the class defines class_counts, which a thin subclass would lose.
     Example(
@@ -321,5 +331,6 @@ class Tagged(Dataset):
 ''',
         None,
         row="declined",
+        message='the class defines class_counts, which a thin subclass would',
     ),
 )

@@ -37,6 +37,7 @@ class Normalize(nn.Module):
     def forward(self, img):
         return (img - self.mean) / self.std
 ''',
+        applicability=UNSAFE,
         row='buffer',
         findings=2,
         inputs={"img": "float(2, 3, 4, 4)"},
@@ -83,6 +84,7 @@ class PositionalEncoding(nn.Module):
     def forward(self, x):
         return x + self.pe[:, : x.size(1)]
 ''',
+        applicability=UNSAFE,
         row='buffer',
         inputs={"d_model": "int:8", "x": "float(2, 5, 8)"},
     ),
@@ -114,6 +116,7 @@ class CausalMask(t.nn.Module):
         n = scores.size(-1)
         return scores.masked_fill(self.bias[:, :, :n, :n] == 0, float("-inf")).softmax(dim=-1)
 ''',
+        applicability=UNSAFE,
         row='buffer',
         inputs={"block_size": "int:8", "scores": "float(2, 2, 6, 6)"},
     ),
@@ -155,6 +158,7 @@ class Scaled(nn.Module):
             return logits.softmax(-1)
         return (logits / self.temperature).softmax(-1)
 ''',
+        applicability=UNSAFE,
         row='buffer',
         inputs={"temperature": "int:2", "logits": "float(4, 5)"},
     ),
@@ -188,6 +192,7 @@ class WeightedLoss(Module):
     def forward(self, logits, target):
         return F.cross_entropy(logits, target, weight=self.class_weights)
 ''',
+        applicability=UNSAFE,
         row='buffer',
         inputs={"logits": "float(4, 5)", "target": "long(4)"},
     ),
@@ -430,6 +435,7 @@ class Memory(nn.Module):
 ''',
         None,
         row='skip',
+        message='it is reassigned in',
     ),
     # a tensor in one branch and a float in the other.
     Example(
@@ -451,6 +457,7 @@ class Focal(nn.Module):
 ''',
         None,
         row='skip',
+        message='it is also assigned a non-tensor',
     ),
     # deleted later.
     Example(
@@ -472,6 +479,7 @@ class Warmup(nn.Module):
 ''',
         None,
         row='skip',
+        message='it is deleted in',
     ),
     # kept on the CPU on purpose for CPU-side sampling.
     Example(
@@ -490,6 +498,7 @@ class Sampler(nn.Module):
 ''',
         None,
         row='skip',
+        message='it is kept on the CPU on purpose',
     ),
     # a frozen parameter filled later with .data.copy_.
     Example(
@@ -511,6 +520,7 @@ class Codebook(nn.Module):
 ''',
         None,
         row='skip',
+        message='it is filled or changed later',
     ),
     # assigned from outside the class.
     Example(
@@ -533,6 +543,7 @@ def calibrate(model, value):
 ''',
         None,
         row='skip',
+        message='it is reassigned outside the class',
     ),
     # a class attribute of the same name makes register_buffer raise.
     Example(
@@ -553,6 +564,7 @@ class Shift(nn.Module):
 ''',
         None,
         row='skip',
+        message='the class already has an attribute',
     ),
     # requires grad: a parameter in disguise, not a constant.
     Example(
@@ -571,6 +583,147 @@ class Bias(nn.Module):
 ''',
         None,
         row='skip',
+        message='it requires grad (a parameter, not a constant)',
+    ),
+    # a boolean mask is not cast with the module: the fix is safe.
+    Example(
+        '''\
+import torch
+import torch.nn as nn
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, block_size):
+        super().__init__()
+        self.causal = torch.tril(torch.ones(block_size, block_size, dtype=torch.bool))
+        self.positions = torch.arange(block_size, dtype=torch.long)
+
+    def forward(self, scores):
+        n = scores.shape[-1]
+        return scores.masked_fill(~self.causal[:n, :n], float("-inf")) + self.positions[:n]
+''',
+        '''\
+import torch
+import torch.nn as nn
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, block_size):
+        super().__init__()
+        self.register_buffer("causal", torch.tril(torch.ones(block_size, block_size, dtype=torch.bool)), persistent=False)
+        self.register_buffer("positions", torch.arange(block_size, dtype=torch.long), persistent=False)
+
+    def forward(self, scores):
+        n = scores.shape[-1]
+        return scores.masked_fill(~self.causal[:n, :n], float("-inf")) + self.positions[:n]
+''',
+        row='buffer',
+        findings=2,
+        inputs={"block_size": "int:8", "scores": "float(2, 8, 8)"},
+    ),
+    # a tensor or None, chosen in __init__: register_buffer takes both.
+    Example(
+        '''\
+import torch
+from torch import nn
+
+
+class Smoothing(nn.Module):
+    def __init__(self, weights=None):
+        super().__init__()
+        self.weights = torch.tensor(weights) if weights is not None else None
+
+    def forward(self, x):
+        return x if self.weights is None else x * self.weights
+''',
+        '''\
+import torch
+from torch import nn
+
+
+class Smoothing(nn.Module):
+    def __init__(self, weights=None):
+        super().__init__()
+        self.register_buffer("weights", torch.tensor(weights) if weights is not None else None, persistent=False)
+
+    def forward(self, x):
+        return x if self.weights is None else x * self.weights
+''',
+        applicability=UNSAFE,
+        row='buffer',
+        inputs={"x": "float(2, 3)"},
+    ),
+    # a sibling attribute is moved to the CPU on purpose: the class keeps its tensors there.
+    Example(
+        '''\
+import torch
+from torch import nn
+
+
+class Sampler(nn.Module):
+    def __init__(self, vocab, counts):
+        super().__init__()
+        self.table = torch.as_tensor(counts).cpu()
+        self.offsets = torch.arange(vocab)
+
+    def forward(self, n):
+        return self.offsets[torch.multinomial(self.table.float(), n)]
+''',
+        None,
+        row='skip',
+        message='a sibling attribute is kept on the CPU on purpose',
+    ),
+    # the constant is used from the collate_fn a DataLoader runs on CPU batches.
+    Example(
+        '''\
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+
+class Tokenizing(nn.Module):
+    def __init__(self, pad_id):
+        super().__init__()
+        self.pad = torch.tensor([pad_id])
+
+    def pad_batch(self, items):
+        width = max(len(i) for i in items)
+        return torch.stack([torch.cat([i, self.pad.repeat(width - len(i))]) for i in items])
+
+    def forward(self, x):
+        return x
+
+
+def loader(model, data):
+    return DataLoader(data, batch_size=4, collate_fn=model.pad_batch)
+''',
+        None,
+        row='skip',
+        message='a DataLoader collate_fn on CPU batches',
+    ),
+    # frozen parameters convert all or none: one is filled later, so neither converts.
+    Example(
+        '''\
+import torch
+from torch import nn
+
+
+class Frozen(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(dim), requires_grad=False)
+        self.shift = nn.Parameter(torch.zeros(dim), requires_grad=False)
+
+    def load_stats(self, stats):
+        self.shift.data.copy_(stats)
+
+    def forward(self, x):
+        return x * self.scale + self.shift
+''',
+        None,
+        row='skip',
+        message='filled or changed later',
+        findings=2,
     ),
 )
 VALID = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from torchfix.rule import Applicability, Example, Valid
+from torchfix.rules.examples.tf008_frameworks import FRAMEWORKS
 from torchfix.rules.examples.tf008_reported import REPORTED
 
 UNSAFE = Applicability.UNSAFE
@@ -44,6 +45,7 @@ class Attention(nn.Module):
         # projections
         self.qkv = nn.Linear(dim, 3 * dim)
         self.register_load_state_dict_pre_hook(self._load_unfused_qkv)
+        self.register_state_dict_post_hook(self._save_unfused_qkv)
         self.proj = nn.Linear(dim, dim)
 
     @staticmethod
@@ -53,6 +55,15 @@ class Attention(nn.Module):
             keys = [f"{prefix}{name}.{suffix}" for name in ("q", "k", "v")]
             if all(key in state_dict for key in keys):
                 state_dict[f"{prefix}qkv.{suffix}"] = torch.cat([state_dict.pop(key) for key in keys])
+
+    @staticmethod
+    def _save_unfused_qkv(module, state_dict, prefix, *args):
+        """Save qkv as the separate q, k, v layers, so checkpoints keep their keys."""
+        for suffix in ("weight", "bias"):
+            key = f"{prefix}qkv.{suffix}"
+            if key in state_dict:
+                for name, part in zip(("q", "k", "v"), state_dict.pop(key).chunk(3)):
+                    state_dict[f"{prefix}{name}.{suffix}"] = part
 
     def forward(self, x):
         q, k, v = self.qkv(x).chunk(3, dim=-1)
@@ -92,6 +103,7 @@ class SelfAttention(t.nn.Module):
         super().__init__()
         self.to_qkv = t.nn.Linear(dim, 3 * dim, bias=False)
         self.register_load_state_dict_pre_hook(self._load_unfused_to_qkv)
+        self.register_state_dict_post_hook(self._save_unfused_to_qkv)
 
     @staticmethod
     def _load_unfused_to_qkv(module, state_dict, prefix, *args):
@@ -100,6 +112,15 @@ class SelfAttention(t.nn.Module):
             keys = [f"{prefix}{name}.{suffix}" for name in ("to_q", "to_k", "to_v")]
             if all(key in state_dict for key in keys):
                 state_dict[f"{prefix}to_qkv.{suffix}"] = t.cat([state_dict.pop(key) for key in keys])
+
+    @staticmethod
+    def _save_unfused_to_qkv(module, state_dict, prefix, *args):
+        """Save to_qkv as the separate to_q, to_k, to_v layers, so checkpoints keep their keys."""
+        for suffix in ("weight", "bias"):
+            key = f"{prefix}to_qkv.{suffix}"
+            if key in state_dict:
+                for name, part in zip(("to_q", "to_k", "to_v"), state_dict.pop(key).chunk(3)):
+                    state_dict[f"{prefix}{name}.{suffix}"] = part
 
     def forward(self, x):
         q, k, v = self.to_qkv(x).chunk(3, dim=-1)
@@ -137,6 +158,7 @@ class KeyValue(Module):
         super().__init__()
         self.key_value = Linear(dim, 2 * dim, device=device)
         self.register_load_state_dict_pre_hook(self._load_unfused_key_value)
+        self.register_state_dict_post_hook(self._save_unfused_key_value)
 
     @staticmethod
     def _load_unfused_key_value(module, state_dict, prefix, *args):
@@ -145,6 +167,15 @@ class KeyValue(Module):
             keys = [f"{prefix}{name}.{suffix}" for name in ("key", "value")]
             if all(key in state_dict for key in keys):
                 state_dict[f"{prefix}key_value.{suffix}"] = torch.cat([state_dict.pop(key) for key in keys])
+
+    @staticmethod
+    def _save_unfused_key_value(module, state_dict, prefix, *args):
+        """Save key_value as the separate key, value layers, so checkpoints keep their keys."""
+        for suffix in ("weight", "bias"):
+            key = f"{prefix}key_value.{suffix}"
+            if key in state_dict:
+                for name, part in zip(("key", "value"), state_dict.pop(key).chunk(2)):
+                    state_dict[f"{prefix}{name}.{suffix}"] = part
 
     def forward(self, memory):
         key, value = self.key_value(memory).chunk(2, dim=-1)
@@ -190,6 +221,7 @@ class Attention(nn.Module):
         super().__init__()
         self.qkv_proj = nn.Linear(dim, 3 * dim)
         self.register_load_state_dict_pre_hook(self._load_unfused_qkv_proj)
+        self.register_state_dict_post_hook(self._save_unfused_qkv_proj)
         self.out_proj = nn.Linear(dim, dim)
 
     @staticmethod
@@ -199,6 +231,15 @@ class Attention(nn.Module):
             keys = [f"{prefix}{name}.{suffix}" for name in ("q_proj", "k_proj", "v_proj")]
             if all(key in state_dict for key in keys):
                 state_dict[f"{prefix}qkv_proj.{suffix}"] = torch.cat([state_dict.pop(key) for key in keys])
+
+    @staticmethod
+    def _save_unfused_qkv_proj(module, state_dict, prefix, *args):
+        """Save qkv_proj as the separate q_proj, k_proj, v_proj layers, so checkpoints keep their keys."""
+        for suffix in ("weight", "bias"):
+            key = f"{prefix}qkv_proj.{suffix}"
+            if key in state_dict:
+                for name, part in zip(("q_proj", "k_proj", "v_proj"), state_dict.pop(key).chunk(3)):
+                    state_dict[f"{prefix}{name}.{suffix}"] = part
 
     def project(self, hidden):
         q, k, v = self.qkv_proj(hidden).chunk(3, dim=-1)
@@ -257,6 +298,7 @@ class Attention(nn.Module):
         self.num_heads = num_heads
         self.qkv = nn.Linear(dim, 3 * dim)
         self.register_load_state_dict_pre_hook(self._load_unfused_qkv)
+        self.register_state_dict_post_hook(self._save_unfused_qkv)
 
     @staticmethod
     def _load_unfused_qkv(module, state_dict, prefix, *args):
@@ -265,6 +307,15 @@ class Attention(nn.Module):
             keys = [f"{prefix}{name}.{suffix}" for name in ("q", "k", "v")]
             if all(key in state_dict for key in keys):
                 state_dict[f"{prefix}qkv.{suffix}"] = torch.cat([state_dict.pop(key) for key in keys])
+
+    @staticmethod
+    def _save_unfused_qkv(module, state_dict, prefix, *args):
+        """Save qkv as the separate q, k, v layers, so checkpoints keep their keys."""
+        for suffix in ("weight", "bias"):
+            key = f"{prefix}qkv.{suffix}"
+            if key in state_dict:
+                for name, part in zip(("q", "k", "v"), state_dict.pop(key).chunk(3)):
+                    state_dict[f"{prefix}{name}.{suffix}"] = part
 
     def forward(self, x):
         B, N, C = x.shape
@@ -328,6 +379,7 @@ class GroupedQueryAttention(nn.Module):
         self.wqkv = nn.Linear(dim, n_heads * self.head_dim + n_kv_heads * self.head_dim + n_kv_heads * self.head_dim, bias=False)
         self.wqkv_sizes = [n_heads * self.head_dim, n_kv_heads * self.head_dim, n_kv_heads * self.head_dim]
         self.register_load_state_dict_pre_hook(self._load_unfused_wqkv)
+        self.register_state_dict_post_hook(self._save_unfused_wqkv)
 
     @staticmethod
     def _load_unfused_wqkv(module, state_dict, prefix, *args):
@@ -336,6 +388,15 @@ class GroupedQueryAttention(nn.Module):
             keys = [f"{prefix}{name}.{suffix}" for name in ("wq", "wk", "wv")]
             if all(key in state_dict for key in keys):
                 state_dict[f"{prefix}wqkv.{suffix}"] = torch.cat([state_dict.pop(key) for key in keys])
+
+    @staticmethod
+    def _save_unfused_wqkv(module, state_dict, prefix, *args):
+        """Save wqkv as the separate wq, wk, wv layers, so checkpoints keep their keys."""
+        for suffix in ("weight", "bias"):
+            key = f"{prefix}wqkv.{suffix}"
+            if key in state_dict:
+                for name, part in zip(("wq", "wk", "wv"), state_dict.pop(key).split(module.wqkv_sizes)):
+                    state_dict[f"{prefix}{name}.{suffix}"] = part
 
     def forward(self, x):
         b, t, _ = x.shape
@@ -392,6 +453,7 @@ class Attention(nn.Module):
         self.head_dim = dim // n_heads
         self.wqkv = nn.Linear(dim, self.n_heads * self.head_dim + self.n_kv_heads * self.head_dim + self.n_kv_heads * self.head_dim, bias=False)
         self.register_load_state_dict_pre_hook(self._load_unfused_wqkv)
+        self.register_state_dict_post_hook(self._save_unfused_wqkv)
 
     @staticmethod
     def _load_unfused_wqkv(module, state_dict, prefix, *args):
@@ -400,6 +462,15 @@ class Attention(nn.Module):
             keys = [f"{prefix}{name}.{suffix}" for name in ("wq", "wk", "wv")]
             if all(key in state_dict for key in keys):
                 state_dict[f"{prefix}wqkv.{suffix}"] = torch.cat([state_dict.pop(key) for key in keys])
+
+    @staticmethod
+    def _save_unfused_wqkv(module, state_dict, prefix, *args):
+        """Save wqkv as the separate wq, wk, wv layers, so checkpoints keep their keys."""
+        for suffix in ("weight", "bias"):
+            key = f"{prefix}wqkv.{suffix}"
+            if key in state_dict:
+                for name, part in zip(("wq", "wk", "wv"), state_dict.pop(key).split([module.n_heads * module.head_dim, module.n_kv_heads * module.head_dim, module.n_kv_heads * module.head_dim])):
+                    state_dict[f"{prefix}{name}.{suffix}"] = part
 
     def forward(self, x):
         bsz, seqlen, _ = x.shape
@@ -443,6 +514,7 @@ class FeedForward(nn.Module):
         self.w2 = nn.Linear(hidden_dim, dim, bias=False)
         self.w13 = nn.Linear(dim, 2 * hidden_dim, bias=False)
         self.register_load_state_dict_pre_hook(self._load_unfused_w13)
+        self.register_state_dict_post_hook(self._save_unfused_w13)
 
     @staticmethod
     def _load_unfused_w13(module, state_dict, prefix, *args):
@@ -451,6 +523,15 @@ class FeedForward(nn.Module):
             keys = [f"{prefix}{name}.{suffix}" for name in ("w1", "w3")]
             if all(key in state_dict for key in keys):
                 state_dict[f"{prefix}w13.{suffix}"] = torch.cat([state_dict.pop(key) for key in keys])
+
+    @staticmethod
+    def _save_unfused_w13(module, state_dict, prefix, *args):
+        """Save w13 as the separate w1, w3 layers, so checkpoints keep their keys."""
+        for suffix in ("weight", "bias"):
+            key = f"{prefix}w13.{suffix}"
+            if key in state_dict:
+                for name, part in zip(("w1", "w3"), state_dict.pop(key).chunk(2)):
+                    state_dict[f"{prefix}{name}.{suffix}"] = part
 
     def forward(self, x):
         w1_out, w3_out = self.w13(x).chunk(2, dim=-1)
@@ -490,6 +571,7 @@ class BertSelfAttention(nn.Module):
         super().__init__()
         self.query_key_value = nn.Linear(hidden_size, 3 * hidden_size)
         self.register_load_state_dict_pre_hook(self._load_unfused_query_key_value)
+        self.register_state_dict_post_hook(self._save_unfused_query_key_value)
 
     @staticmethod
     def _load_unfused_query_key_value(module, state_dict, prefix, *args):
@@ -498,6 +580,15 @@ class BertSelfAttention(nn.Module):
             keys = [f"{prefix}{name}.{suffix}" for name in ("query", "key", "value")]
             if all(key in state_dict for key in keys):
                 state_dict[f"{prefix}query_key_value.{suffix}"] = torch.cat([state_dict.pop(key) for key in keys])
+
+    @staticmethod
+    def _save_unfused_query_key_value(module, state_dict, prefix, *args):
+        """Save query_key_value as the separate query, key, value layers, so checkpoints keep their keys."""
+        for suffix in ("weight", "bias"):
+            key = f"{prefix}query_key_value.{suffix}"
+            if key in state_dict:
+                for name, part in zip(("query", "key", "value"), state_dict.pop(key).chunk(3)):
+                    state_dict[f"{prefix}{name}.{suffix}"] = part
 
     def attend(self, q, k, v):
         return torch.softmax(q @ k.transpose(-1, -2), dim=-1) @ v
@@ -543,6 +634,7 @@ class Encoder(nn.Module):
         self.fc = nn.Linear(in_dim, hidden)
         self.fc_mu_logvar = nn.Linear(hidden, 2 * latent)
         self.register_load_state_dict_pre_hook(self._load_unfused_fc_mu_logvar)
+        self.register_state_dict_post_hook(self._save_unfused_fc_mu_logvar)
 
     @staticmethod
     def _load_unfused_fc_mu_logvar(module, state_dict, prefix, *args):
@@ -551,6 +643,15 @@ class Encoder(nn.Module):
             keys = [f"{prefix}{name}.{suffix}" for name in ("fc_mu", "fc_logvar")]
             if all(key in state_dict for key in keys):
                 state_dict[f"{prefix}fc_mu_logvar.{suffix}"] = torch.cat([state_dict.pop(key) for key in keys])
+
+    @staticmethod
+    def _save_unfused_fc_mu_logvar(module, state_dict, prefix, *args):
+        """Save fc_mu_logvar as the separate fc_mu, fc_logvar layers, so checkpoints keep their keys."""
+        for suffix in ("weight", "bias"):
+            key = f"{prefix}fc_mu_logvar.{suffix}"
+            if key in state_dict:
+                for name, part in zip(("fc_mu", "fc_logvar"), state_dict.pop(key).chunk(2)):
+                    state_dict[f"{prefix}{name}.{suffix}"] = part
 
     def encode(self, x):
         h = torch.relu(self.fc(x))
@@ -597,6 +698,7 @@ class CrossAttention(nn.Module):
         self.to_q = nn.Linear(query_dim, inner_dim, bias=False)
         self.to_kv = nn.Linear(context_dim, 2 * inner_dim, bias=False)
         self.register_load_state_dict_pre_hook(self._load_unfused_to_kv)
+        self.register_state_dict_post_hook(self._save_unfused_to_kv)
         self.to_out = nn.Linear(inner_dim, query_dim)
 
     @staticmethod
@@ -606,6 +708,15 @@ class CrossAttention(nn.Module):
             keys = [f"{prefix}{name}.{suffix}" for name in ("to_k", "to_v")]
             if all(key in state_dict for key in keys):
                 state_dict[f"{prefix}to_kv.{suffix}"] = torch.cat([state_dict.pop(key) for key in keys])
+
+    @staticmethod
+    def _save_unfused_to_kv(module, state_dict, prefix, *args):
+        """Save to_kv as the separate to_k, to_v layers, so checkpoints keep their keys."""
+        for suffix in ("weight", "bias"):
+            key = f"{prefix}to_kv.{suffix}"
+            if key in state_dict:
+                for name, part in zip(("to_k", "to_v"), state_dict.pop(key).chunk(2)):
+                    state_dict[f"{prefix}{name}.{suffix}"] = part
 
     def forward(self, x, context):
         q = self.to_q(x)
@@ -651,9 +762,11 @@ class Block(nn.Module):
         super().__init__()
         self.wqkv = nn.Linear(dim, 3 * dim, bias=False)
         self.register_load_state_dict_pre_hook(self._load_unfused_wqkv)
+        self.register_state_dict_post_hook(self._save_unfused_wqkv)
         self.w2 = nn.Linear(hidden, dim, bias=False)
         self.w13 = nn.Linear(dim, 2 * hidden, bias=False)
         self.register_load_state_dict_pre_hook(self._load_unfused_w13)
+        self.register_state_dict_post_hook(self._save_unfused_w13)
 
     @staticmethod
     def _load_unfused_wqkv(module, state_dict, prefix, *args):
@@ -664,12 +777,30 @@ class Block(nn.Module):
                 state_dict[f"{prefix}wqkv.{suffix}"] = torch.cat([state_dict.pop(key) for key in keys])
 
     @staticmethod
+    def _save_unfused_wqkv(module, state_dict, prefix, *args):
+        """Save wqkv as the separate wq, wk, wv layers, so checkpoints keep their keys."""
+        for suffix in ("weight", "bias"):
+            key = f"{prefix}wqkv.{suffix}"
+            if key in state_dict:
+                for name, part in zip(("wq", "wk", "wv"), state_dict.pop(key).chunk(3)):
+                    state_dict[f"{prefix}{name}.{suffix}"] = part
+
+    @staticmethod
     def _load_unfused_w13(module, state_dict, prefix, *args):
         """Load checkpoints saved with separate w1, w3 layers into w13."""
         for suffix in ("weight", "bias"):
             keys = [f"{prefix}{name}.{suffix}" for name in ("w1", "w3")]
             if all(key in state_dict for key in keys):
                 state_dict[f"{prefix}w13.{suffix}"] = torch.cat([state_dict.pop(key) for key in keys])
+
+    @staticmethod
+    def _save_unfused_w13(module, state_dict, prefix, *args):
+        """Save w13 as the separate w1, w3 layers, so checkpoints keep their keys."""
+        for suffix in ("weight", "bias"):
+            key = f"{prefix}w13.{suffix}"
+            if key in state_dict:
+                for name, part in zip(("w1", "w3"), state_dict.pop(key).chunk(2)):
+                    state_dict[f"{prefix}{name}.{suffix}"] = part
 
     def forward(self, x):
         q, k, v = self.wqkv(x).chunk(3, dim=-1)
@@ -683,7 +814,7 @@ class Block(nn.Module):
         inputs={"dim": "int:16", "hidden": "int:32", "x": "float(2, 5, 16)"},
     ),
 )
-EXAMPLES = _FIXED + REPORTED
+EXAMPLES = _FIXED + FRAMEWORKS + REPORTED
 
 VALID = (
     Valid(

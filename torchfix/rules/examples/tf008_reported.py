@@ -26,6 +26,7 @@ class Attention(nn.Module):
 ''',
         None,
         row='skip',
+        message='`self.q.weight` is used directly',
     ),
     # a layer passed to a function.
     Example(
@@ -46,6 +47,7 @@ class Gate(nn.Module):
 ''',
         None,
         row='skip',
+        message='`self.gate` is passed to `spectral_norm`',
     ),
     # k and v also run on another input.
     Example(
@@ -70,6 +72,7 @@ class Decoder(nn.Module):
 ''',
         None,
         row='skip',
+        message='they are not all called on the same inputs',
     ),
     # parallel heads in a ModuleList.
     Example(
@@ -88,6 +91,7 @@ class MultiHead(nn.Module):
 ''',
         None,
         row='skip',
+        message='they are created in a loop or ModuleList (indexed keys such',
     ),
     # both forms behind a flag.
     Example(
@@ -115,6 +119,7 @@ class Attention(nn.Module):
 ''',
         None,
         row='skip',
+        message='`self.q` is created under a conditional',
     ),
     # a tensor-parallel plan names the layers.
     Example(
@@ -140,6 +145,7 @@ class Attention(nn.Module):
 ''',
         None,
         row='skip',
+        message="the name 'wq' appears in a string literal in this file",
     ),
     # mixed bias.
     Example(
@@ -162,6 +168,7 @@ class Attention(nn.Module):
 ''',
         None,
         row='skip',
+        message='mixed bias (`self.q` and `self.k` differ)',
     ),
     # a layer called on an external object.
     Example(
@@ -184,6 +191,7 @@ def queries(attn, x):
 ''',
         None,
         row='skip',
+        message='`attn.to_q` uses a layer outside the class',
     ),
     # the input is a submodule call, evaluated once per layer.
     Example(
@@ -203,6 +211,7 @@ class Mixer(nn.Module):
 ''',
         None,
         row='skip',
+        message='the input `self.norm(x)` is an expression with calls (assign',
     ),
     # a checkpoint filter names a layer's key.
     Example(
@@ -225,5 +234,6 @@ def load_filtered(model, state):
 ''',
         None,
         row='skip',
+        message="the name 'q_proj' appears in a string literal in this file",
     ),
 )
