@@ -251,3 +251,11 @@ def test_a_fifo_in_the_project_is_not_read(tmp_path):
     root = _project(tmp_path, {"demo/layers/attention.py": ATTENTION})
     os.mkfifo(root / "demo" / "pipe.py")
     assert [f.fixable for f in _tf008(root)] == [True]
+
+
+def test_a_pyproject_with_only_tool_settings_is_an_application(tmp_path):
+    root = _project(tmp_path, {"demo/layers/attention.py": ATTENTION})
+    (root / "pyproject.toml").write_text("[tool.torchfix]\nunsafe-fixes = true\n")
+    assert [f.fixable for f in _tf008(root)] == [True]
+    (root / "setup.cfg").write_text("[metadata]\nname = demo\n")
+    assert [f.fixable for f in _tf008(root)] == [False]

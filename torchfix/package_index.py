@@ -193,19 +193,31 @@ def project_root(path: Path) -> tuple[Path, bool]:
     """The folder to search around ``path``, and whether it is a distributable library.
 
     The nearest folder above the file with a project file (``pyproject.toml``,
-    ``setup.py``, ``setup.cfg``: a library), else the git root, else the top-level
+    ``setup.py``, ``setup.cfg``; a library when it builds a package), else the git root, else the top-level
     package folder (the highest folder of the chain of ``__init__.py``), else the
     file's own folder."""
     folder = path.resolve().parent
     for candidate in [folder, *folder.parents]:
         if any((candidate / name).is_file() for name in PROJECT_FILES):
-            return candidate, True
+            return candidate, _distributable(candidate)
         if (candidate / ".git").exists():
             return candidate, False
     package = folder
     while (package / "__init__.py").is_file() and (package.parent / "__init__.py").is_file():
         package = package.parent
     return package, False
+
+
+def _distributable(root: Path) -> bool:
+    """A ``setup.py``/``setup.cfg``, or a ``pyproject.toml`` that builds a package (``[project]``,
+    ``[build-system]``, ``[tool.poetry]``); one holding only tool settings is an application."""
+    if (root / "setup.py").is_file() or (root / "setup.cfg").is_file():
+        return True
+    try:
+        text = (root / "pyproject.toml").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return re.search(r"^\s*\[(project|build-system|tool\.poetry)\]", text, re.MULTILINE) is not None
 
 
 def _python_files(root: Path) -> tuple[list[Path], bool]:

@@ -32,8 +32,14 @@ file per item. The subclass keeps the class name and constructor, so callers do
 not change, and gains `classes`, `class_to_idx`, `samples` and `targets`.
 
 ## Fix safety
-Unsafe. Before writing the fix, torchfix reads the original symbolically and
-compares it with torchvision 0.29's rules:
+Unsafe. Audit against the contract: a dataset is not an `nn.Module`, so
+`state_dict()`, `.to(dtype)`, `.to(device)`, `.train()` and `.eval()` do not
+apply; what must be equal is `len`, `classes`, `class_to_idx` and every item, and
+those follow torchvision's listing rules, which the code can only be checked
+against symbolically (the assumption below is about the data on disk). Before
+writing the fix, torchfix reads the original symbolically and compares it with
+torchvision 0.29's rules; where they can differ it reports without a fix and
+says why (unsorted `os.walk`, two-level labels, natural sort, ...):
 
 - class folders: torchvision lists every folder of the root (hidden ones too),
   sorted by name, numbered 0..n-1. An original that sorts with a key (natural

@@ -106,12 +106,31 @@ follow `model.to(device)`, `.cuda()` or `.half()`, and is invisible to
 module's state while keeping `state_dict()` unchanged.
 
 ## Fix safety
-Safe by default: the buffer is non-persistent, so `state_dict()` keys are the
-same and existing checkpoints load. Every assignment of the attribute in
-`__init__` becomes a `register_buffer` call (so a tensor in one branch and
-`None` in another stay consistent). With `buffer-persistent = true` in the
-config the buffer is persistent: unsafe, it adds a `state_dict()` key that
-older checkpoints lack.
+Audit against the contract (same values, dtype, device and `state_dict()` for every
+input, under `.to(dtype)`, `.to(device)`, `.train()`, `.eval()`): a non-persistent
+buffer keeps `state_dict()` keys, values and `.train()`/`.eval()` behaviour, and
+follows `.to(device)` (the point of the fix). Under `.to(dtype)`/`.half()` a
+floating-point buffer is cast with the module where the plain attribute stayed
+float32 (`x * self.scale` turns bf16), so:
+
+- safe: integer and boolean constants the code shows as such (`dtype=torch.long`
+  or `torch.bool`, `randint`, `LongTensor`, `.long()`/`.bool()`, a comparison,
+  integer literals such as `torch.tensor([0, 1])` or `torch.arange(10)`, and
+  shape operations of those); a module cast leaves them alone;
+- unsafe: every other constant, with the assumption stated: the module is never
+  cast, or casting the constant with it is intended.
+
+Every assignment of the attribute in `__init__` becomes a `register_buffer` call
+(so a tensor in one branch and `None` in another, or `torch.tensor(v) if c else
+None`, stay consistent). With `buffer-persistent = true` in the config the buffer
+is persistent: unsafe, it adds a `state_dict()` key that older checkpoints lack.
+
+Never fixed (reported with the reason): a tensor the class keeps on the CPU on
+purpose, shown by `device="cpu"`/`.cpu()`/`.numpy()` on it, by a sibling
+attribute built with `.cpu()` in `__init__`, or by its use from a method a
+DataLoader runs on CPU batches (passed as `collate_fn=`/`sampler=` anywhere in
+the project, or named `collate*`/`sample_*`): as a buffer it would follow
+`.to("cuda")` and the next CPU operation would mix devices.
 
 Second step, a separate unsafe finding: `self.<buffer>.to(x.device)`,
 `.to(device)` and `.cuda()` in the class's methods become `self.<buffer>`, on
@@ -120,8 +139,12 @@ without parameters may be called with inputs on another device).
 
 `nn.Parameter(t, requires_grad=False)` used as a constant: reported; the fix
 (`register_buffer` with the default `persistent=True`, same `state_dict()`
-key) is unsafe, because the tensor leaves `parameters()` (optimizer param
-groups and their saved state change layout).
+key) is unsafe, because the tensor leaves `parameters()`: an optimizer resumed
+from a checkpoint saved before fails ("parameter group doesn't match the
+size"), and accelerate's offload and device-map choices, keyed on
+`_parameters`, change. The message names both. A class's frozen parameters
+convert all or none: when one cannot (it is filled later with `.data.copy_`),
+none is fixed.
 
 Skipped, each with a reason in the finding: an attribute assigned a non-tensor
 anywhere (a buffer only accepts tensors or None; a tensor in one branch and a
@@ -136,7 +159,7 @@ requires grad, and a frozen `nn.Parameter` that is filled or changed later
 
 ## What could go wrong
 - `model.half()` / `model.to(torch.bfloat16)` now also casts a floating
-  buffer, where the plain attribute stayed float32.
+  buffer, where the plain attribute stayed float32 (why those fixes are unsafe).
 - `buffers()` grows: DDP broadcasts buffers from rank 0 (`broadcast_buffers`),
   so a per-rank random constant becomes rank 0's.
 - A tensor kept on the CPU on purpose but not recognisably so (CPU-side

@@ -82,8 +82,11 @@ accepts and ignores any constructor arguments, shows up as `Identity()` in the
 model's printout, and has no parameters or buffers.
 
 ## Fix safety
-Safe. None of the replaced layers holds parameters or buffers, so `state_dict()`
-keys, `parameters()` and checkpoints are unchanged, and each returns its input.
+Safe. Audit against the contract: none of the replaced layers holds parameters
+or buffers, so `state_dict()` keys, `parameters()` and checkpoints are unchanged;
+each returns its input, so values, dtype and device are the input's, under
+`.to(dtype)`, `.to(device)`, `.train()` and `.eval()` alike (`nn.Identity` has
+no mode). The one difference the contract allows is where the original raised.
 
 - A hand-written identity class becomes `Name = nn.Identity`, so
   `from mymodels import Identity` and `Identity(dim)` keep working. Only a class
