@@ -77,7 +77,7 @@ def test_apply_then_check_is_clean_and_idempotent(cli, project):
 
 
 def test_unsafe_fixes_are_counted_and_gated(cli, project):
-    source = "import torch\n\n\ndef unit(v):\n    return v / v.norm()\n"
+    source = "import torch\n\n\ndef unit(x):\n    v = x.flatten()\n    return v / v.norm()\n"
     (project / "model.py").write_text(source)
     code, out, _ = cli(project, "check", ".")
     assert code == 1 and "TF007 " in out and "[*]" not in out

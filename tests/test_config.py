@@ -7,7 +7,7 @@ import pytest
 from conftest import NORMALIZE, NORMALIZED
 from torchfix.config import ConfigError, load_settings
 
-WHOLE_TENSOR = "import torch\n\n\ndef unit(v):\n    return v / v.norm()\n"
+WHOLE_TENSOR = "import torch\n\n\ndef unit(x):\n    v = x.flatten()\n    return v / v.norm()\n"
 
 
 def _config(project, body: str) -> None:

@@ -131,8 +131,10 @@ class Settings:
     def options_for(self, relative: str) -> RunOptions:
         """The rules and fixes that apply to one file; imports those rules (and LibCST)."""
         from torchfix.engine import RunOptions
+        from torchfix.layout import style_for
 
-        return RunOptions(rules_by_codes(self.codes_for(relative)), self.unsafe_codes, self.rule_settings)
+        style = style_for((self.root / relative).parent)
+        return RunOptions(rules_by_codes(self.codes_for(relative)), self.unsafe_codes, self.rule_settings, style)
 
 
 

@@ -20,6 +20,7 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 from torchfix.crashes import RuleCrash, RuleCrashed, describe_error
 from torchfix.findings import Applicability, Finding
 from torchfix.imports import add_imports
+from torchfix.layout import Style, clamp_blank_lines, tidy_block, wrap_long_lines
 from torchfix.names import ImportRequest, NameTable
 from torchfix.patterns import code
 from torchfix.rule import Edit, FileContext, Fix, Report, Rule
@@ -41,6 +42,8 @@ class RunOptions:
     rules: tuple[type[Rule], ...]
     unsafe_codes: frozenset[str] = frozenset()
     rule_settings: Mapping[str, object] = field(default_factory=dict)
+    #: the file's line length and import order, from the repository's linter configuration
+    style: Style = Style()
 
     def applies(self, fix: Fix | None, code: str) -> bool:
         if fix is None:
@@ -131,7 +134,8 @@ def analyze(module: cst.Module, options: RunOptions, crashes: list[RuleCrash]) -
     A rule that raises is appended to ``crashes`` and its reports are dropped
     (its state is unknown); the other rules run on.
     """
-    context = FileContext(module=module, names=NameTable(module), settings=options.rule_settings)
+    conventions = tuple(dict.fromkeys(c for rule in options.rules for c in rule.IMPORT_CONVENTIONS))
+    context = FileContext(module=module, names=NameTable(module, conventions), settings=options.rule_settings)
     rules = []
     for rule_class in options.rules:
         try:
@@ -231,26 +235,42 @@ class _ApplyEdits(cst.CSTTransformer):
     def __init__(self, edits: Mapping[cst.CSTNode, Edit]) -> None:
         super().__init__()
         self.edits = edits
+        #: the nodes the edits wrote, whose lines the layout may wrap
+        self.written: list[cst.CSTNode] = []
+        #: per enclosing block: whether an edit removed one of its statements
+        self.removed: list[bool] = []
+
+    def on_visit(self, node) -> bool:
+        if isinstance(node, (cst.Module, cst.IndentedBlock)):
+            self.removed.append(False)
+        return True
 
     def on_leave(self, original_node, updated_node):
+        if isinstance(original_node, (cst.Module, cst.IndentedBlock)) and self.removed.pop():
+            updated_node = tidy_block(updated_node)
         edit = self.edits.get(original_node)
         if edit is None:
             return updated_node
-        if callable(edit):
-            return edit(updated_node)
-        return edit
+        result = edit(updated_node) if callable(edit) else edit
+        if isinstance(result, cst.RemovalSentinel) and self.removed:
+            self.removed[-1] = True
+        elif isinstance(result, cst.BaseStatement):
+            result = clamp_blank_lines(result, 1 if len(self.removed) > 1 else 2)
+        self.written.extend(result.nodes if isinstance(result, cst.FlattenSentinel) else [result])
+        return result
 
 
-def apply_fixes(module: cst.Module, fixes: Iterable[Fix]) -> str:
-    """The code of ``module`` with ``fixes`` applied and their imports added."""
+def apply_fixes(module: cst.Module, fixes: Iterable[Fix], style: Style = Style()) -> str:
+    """The code of ``module`` with ``fixes`` applied, their imports added and their long lines wrapped."""
     fixes = list(fixes)
     edits: dict[cst.CSTNode, Edit] = {}
     imports: list[ImportRequest] = []
     for fix in fixes:
         edits.update(fix.edits)
         imports.extend(i for i in fix.imports if i not in imports)
-    updated = module.visit(_ApplyEdits(edits))
-    return add_imports(updated, imports).code
+    applier = _ApplyEdits(edits)
+    updated = add_imports(module.visit(applier), imports, style)
+    return wrap_long_lines(updated, applier.written, style.line_length).code
 
 
 def _reparse(text: str) -> cst.Module:
@@ -304,7 +324,7 @@ def fix_text(text: str, options: RunOptions, accept=None) -> FixOutcome:
             [c for c in candidates if (c.finding.code, _key(c)) not in declined]
         ):
             fix = candidate.report.fix
-            if accept is None or accept(candidate.finding, fix, lambda m=module, f=fix: (m.code, apply_fixes(m, [f]))):
+            if accept is None or accept(candidate.finding, fix, lambda m=module, f=fix: (m.code, apply_fixes(m, [f], options.style))):
                 chosen.append(candidate)
             else:
                 declined.add((candidate.finding.code, _key(candidate)))
@@ -320,7 +340,7 @@ def fix_text(text: str, options: RunOptions, accept=None) -> FixOutcome:
             return FixOutcome(text, text, findings, [], findings, refused=_NO_ROUND_TRIP)
         module_before = module
         try:
-            new_text = apply_fixes(module, [c.report.fix for c in chosen])
+            new_text = apply_fixes(module, [c.report.fix for c in chosen], options.style)
             module = _reparse(new_text)
         except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError):
             bug = "fix produced invalid code: " + ", ".join(_culprits(module, chosen))
@@ -350,7 +370,7 @@ def fix_previews(text: str, options: RunOptions) -> list[tuple[Finding, str]]:
     candidates = _candidates(module, text, options, crashes)
     if crashes:
         raise RuleCrashed([c.finding for c in candidates], crashes)
-    return [(c.finding, apply_fixes(module, [c.report.fix])) for c in candidates if c.finding.fixable]
+    return [(c.finding, apply_fixes(module, [c.report.fix], options.style)) for c in candidates if c.finding.fixable]
 
 
 def _key(candidate: _Candidate) -> str:

@@ -1,9 +1,11 @@
-"""Import-alias resolution: which torch API a name or attribute chain means.
+"""Import-alias resolution: which API a name or attribute chain means.
 
 One table is built per file from its import statements; it resolves ``F.normalize``,
 ``nn.functional.normalize`` and ``torch.nn.functional.normalize`` alike to
 ``torch.nn.functional.normalize`` (every alias spelling in the catalogue), and
 builds references back in the file's own spelling, with the import a fix needs.
+The conventional spellings of new imports (``import torch.nn.functional as F``)
+are the rules' knowledge, passed in as :class:`Convention` values.
 
 This is deliberately lighter than LibCST's ``QualifiedNameProvider`` (no scope
 analysis, no metadata pass): imports are read at module level, including inside
@@ -23,9 +25,6 @@ from functools import cached_property
 import libcst as cst
 
 from torchfix.walk import walk
-
-#: `from <parent> import <alias>` for a target under a module the file does not import
-_CONVENTIONAL = (("torch.nn.", "torch.nn", "nn"),)
 
 
 @dataclass(frozen=True, order=True)
@@ -52,6 +51,20 @@ class ImportRequest:
         if self.asname:
             return self.asname
         return self.name if self.name is not None else self.module.split(".")[0]
+
+
+@dataclass(frozen=True)
+class Convention:
+    """The usual spelling of the APIs under ``prefix`` when the file does not import them yet.
+
+    ``Convention("torch.nn.functional.", ImportRequest("torch.nn.functional", asname="F"), preferred=True)``
+    writes ``F.normalize`` and adds the import. A *preferred* convention wins over a
+    chain through an imported parent module (``F.normalize``, not ``torch.nn.functional.normalize``).
+    """
+
+    prefix: str
+    request: ImportRequest
+    preferred: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,8 +97,9 @@ def dotted_name(node: cst.CSTNode) -> str | None:
 class NameTable:
     """Maps local names to the qualified names their imports bind."""
 
-    def __init__(self, module: cst.Module) -> None:
+    def __init__(self, module: cst.Module, conventions: tuple[Convention, ...] = ()) -> None:
         self.module = module
+        self.conventions = conventions
         self.bindings: dict[str, str] = {}
         self._collect(module.body)
 
@@ -160,34 +174,38 @@ class NameTable:
     def reference(self, qualified: str) -> Reference | None:
         """An expression for ``qualified`` in this file's spelling, adding an import if needed.
 
-        Prefers a direct binding, then the longest imported module prefix, then
-        the conventional import (``import torch.nn.functional as F``,
-        ``from torch import nn``) when that name is free, then ``torch.…`` through
-        the file's torch alias. None when no spelling is possible without
-        shadowing a name the file already uses.
+        Prefers a direct binding, then a preferred convention whose name is free,
+        then the longest imported module prefix, then another convention, then
+        the root package (``import torch``) when that name is free. None when
+        no spelling is possible without shadowing a name the file already uses.
         """
         direct = self._local_for(qualified)
         if direct is not None:
             return Reference(cst.Name(direct))
+        for convention in self.conventions:
+            if convention.preferred and self._local_for(convention.prefix.rstrip(".")) is None:
+                found = self._conventional(qualified, convention)
+                if found is not None:
+                    return found
         parts = qualified.split(".")
-        if qualified.startswith("torch.nn.functional.") and self.is_free("F"):
-            if self._local_for("torch.nn.functional") is None:
-                # `F.normalize` reads better than a chain through torch.nn.
-                rest = qualified[len("torch.nn.functional.") :]
-                request = ImportRequest("torch.nn.functional", asname="F")
-                return Reference(dotted(f"F.{rest}"), (request,))
         for i in range(len(parts) - 1, 0, -1):
             local = self._local_for(".".join(parts[:i]))
             if local is not None:
                 return Reference(dotted(".".join([local, *parts[i:]])))
-        for prefix, module, alias in _CONVENTIONAL:
-            if qualified.startswith(prefix) and self.is_free(alias):
-                request = ImportRequest(module.rpartition(".")[0], name=alias)
-                return Reference(dotted(f"{alias}.{qualified[len(prefix):]}"), (request,))
+        for convention in self.conventions:
+            found = None if convention.preferred else self._conventional(qualified, convention)
+            if found is not None:
+                return found
         root = parts[0]
         if self.is_free(root):
             return Reference(dotted(qualified), (ImportRequest(root),))
         return None
+
+    def _conventional(self, qualified: str, convention: Convention) -> Reference | None:
+        bound = convention.request.bound_name
+        if not qualified.startswith(convention.prefix) or not self.is_free(bound):
+            return None
+        return Reference(dotted(f"{bound}.{qualified[len(convention.prefix):]}"), (convention.request,))
 
 
 class _NameCollector(cst.CSTVisitor):

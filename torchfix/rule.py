@@ -25,7 +25,7 @@ import libcst as cst
 from torchfix.findings import Applicability
 
 if TYPE_CHECKING:
-    from torchfix.names import ImportRequest, NameTable
+    from torchfix.names import Convention, ImportRequest, NameTable
     from torchfix.prefilter import Facts
 
 
@@ -148,6 +148,8 @@ class Rule:
     ROWS: ClassVar[Mapping[str, str]] = {}
     EXAMPLES: ClassVar[Sequence[Example]] = ()
     VALID: ClassVar[Sequence[Valid]] = ()
+    #: how the imports the rule's fixes add are spelled (``import torch.nn.functional as F``)
+    IMPORT_CONVENTIONS: ClassVar[Sequence["Convention"]] = ()
 
     def __init__(self, context: FileContext) -> None:
         self.context = context

@@ -21,7 +21,8 @@ def class_directions(embeddings: torch.Tensor, labels: torch.Tensor, num_classes
     directions = []
     for label in range(num_classes):
         mean = embeddings[labels == label].mean(dim=0)
-        directions.append(mean / mean.norm())
+        # mean is 1-D here, but the code cannot show it (embeddings' rank is the caller's): report only
+        directions.append(mean / mean.norm())  # torchfix: ignore[TF007]
     return torch.stack(directions)
 
 

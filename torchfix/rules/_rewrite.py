@@ -6,10 +6,10 @@ from typing import Mapping, Sequence
 
 import libcst as cst
 
+from torchfix.layout import Parents
 from torchfix.names import ImportRequest, NameTable
 from torchfix.patterns import code, int_value, names_read, replace_same_code, same_code
 from torchfix.rule import Site
-from torchfix.walk import walk
 
 _ATOM = 100
 _POWER = 14
@@ -39,37 +39,6 @@ def _precedence(node: cst.CSTNode) -> int:
     return _ATOM
 
 
-class _ParentCollector(cst.CSTVisitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.parents: dict[cst.CSTNode, cst.CSTNode] = {}
-        self.stack: list[cst.CSTNode] = []
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if self.stack:
-            self.parents[node] = self.stack[-1]
-        self.stack.append(node)
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        self.stack.pop()
-
-
-class Parents:
-    """Each node's parent in a module, computed on first use (only files with a fix pay for it)."""
-
-    def __init__(self, module: cst.Module) -> None:
-        self.module = module
-        self._parents: dict[cst.CSTNode, cst.CSTNode] | None = None
-
-    def of(self, node: cst.CSTNode) -> cst.CSTNode | None:
-        if self._parents is None:
-            collector = _ParentCollector()
-            walk(self.module, [collector])
-            self._parents = collector.parents
-        return self._parents.get(node)
-
-
 def _needs_parens(inner: int, original: cst.CSTNode, parent: cst.CSTNode | None) -> bool:
     if isinstance(parent, cst.Attribute) and parent.value is original:
         return True
@@ -90,8 +59,13 @@ def _needs_parens(inner: int, original: cst.CSTNode, parent: cst.CSTNode | None)
 
 
 def fit(replacement: cst.BaseExpression, original: cst.BaseExpression, parents: Parents) -> cst.BaseExpression:
-    """``replacement`` for ``original``'s place: its parentheses kept, new ones added where precedence needs them."""
+    """``replacement`` for ``original``'s place: its parentheses kept (dropped around a call or a name
+    written on one line), new ones added where precedence needs them."""
     if original.lpar:
+        if isinstance(replacement, (cst.Call, cst.Name, cst.Attribute, cst.Subscript)) and all(
+            isinstance(p.whitespace_after, cst.SimpleWhitespace) for p in original.lpar
+        ) and all(isinstance(p.whitespace_before, cst.SimpleWhitespace) for p in original.rpar):
+            return replacement  # `(x / x.norm())` -> `F.normalize(x)`: the parentheses say nothing any more
         return replacement.with_changes(lpar=original.lpar, rpar=original.rpar)
     inner = _precedence(replacement)
     if inner != _ATOM and _needs_parens(inner, original, parents.of(original)):

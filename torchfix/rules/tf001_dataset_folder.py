@@ -11,6 +11,7 @@ from torchfix.rule import Applicability, Fix, Rule
 from torchfix.rules._dataset_symbols import Decline, ModuleFacts, Plan, module_facts
 from torchfix.rules._datasets import analyze, is_dataset_class
 from torchfix.rules._suites import is_docstring
+from torchfix.rules._torch import TORCH_CONVENTIONS
 from torchfix.rules.examples import tf001
 
 UNSAFE = Applicability.UNSAFE
@@ -23,6 +24,7 @@ class DatasetFolderRule(Rule):
     IDIOM = "torchvision DatasetFolder / ImageFolder"
     SUMMARY = "Use torchvision's DatasetFolder or ImageFolder instead of a hand-written `root/<class>/<file>` dataset."
     FIX_SAFETY = "unsafe"
+    IMPORT_CONVENTIONS = TORCH_CONVENTIONS
     DOCS = """\
 ## Why
 torchvision's `DatasetFolder` (and `ImageFolder` for RGB images) already does what

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import libcst as cst
 
 from torchfix.patterns import arg, code, int_value, is_false, make_call, same_code
-from torchfix.rule import Applicability, Example, Fix, Rule, Valid
+from torchfix.rule import Applicability, Fix, Rule
+from torchfix.rules._evidence import Evidence
 from torchfix.rules._masks import TORCH_DTYPES, method_name, pure, receiver
-from torchfix.rules._rewrite import make_site
+from torchfix.rules._rewrite import Parents, make_site
+from torchfix.rules._torch import TORCH_CONVENTIONS
+from torchfix.rules.examples import tf002
 
 SAFE, UNSAFE = Applicability.SAFE, Applicability.UNSAFE
 
@@ -38,6 +42,12 @@ _STREAM = "a different random stream is acceptable (the numbers are drawn on the
 _ROUNDS = "the target device rounds the values as the CPU does (linspace and fractional arange may differ in the last bit)"
 _DENSE = "`{}` is a dense tensor (a *_like result keeps a sparse layout)"
 _MOVE = "Create the tensor on its device instead of moving it after creation."
+#: calls that may sit between a constructor and its move: they keep the values and run on the device instead
+_BETWEEN = frozenset(
+    {"view", "reshape", "unsqueeze", "squeeze", "flatten", "permute", "transpose", "t", "contiguous", "expand"}
+    | {"float", "double", "half", "bfloat16", "long", "int", "short", "bool"}
+)
+_INTEGER_DTYPES = frozenset(f"torch.{name}" for name in ("int8", "int16", "short", "int32", "int", "int64", "long", "uint8"))
 
 
 @dataclass(frozen=True)
@@ -52,19 +62,6 @@ class _Constructor:
     def keyword(self, name: str) -> cst.BaseExpression | None:
         found = arg(self.call, name)
         return found.value if found is not None and found.keyword is not None else None
-
-
-def _example(line: str, after: str | None, row: str, inputs=None, **kw) -> Example:
-    """A module importing torch and assigning ``y``."""
-    before = f"import torch\n\ny = {line}\n"
-    fixed = None if after is None else f"import torch\n\ny = {after}\n"
-    return Example(before, fixed, row=row, inputs=inputs or {}, **kw)
-
-
-_X = {"x": "float(4, 8)"}
-#: the default dtype: the assumption of the fixes that let the result take x's dtype
-_X32 = {"x": "float32(4, 8)"}
-_DEVICE = {"device": "device"}
 
 
 class DeviceAtCreation(Rule):
@@ -90,12 +87,20 @@ Safe:
 - a deterministic constructor (`zeros`, `ones`, `empty`, `full`, `arange`,
   `eye`, `tensor`, `as_tensor`, the `*_like` ones) followed by `.to(device)`,
   `.to(device=...)`, `.to(device, dtype)` or `.cuda()` -> `device=` (and
-  `dtype=`) in the constructor; `non_blocking=` is dropped (there is no copy left);
+  `dtype=`) in the constructor; `non_blocking=` is dropped (there is no copy left).
+  Shape-only calls and casts between the constructor and the move (`.view(-1, 1)`,
+  `.unsqueeze(0)`, `.float()`) stay, and run on the device instead; integer data
+  (`torch.tensor([0] * n)`, `torch.arange(n)`) moved with an integer dtype gets both keywords;
+- no `dtype=`: `torch.zeros(x.size()).to(x.device)` -> `torch.zeros(x.size(), device=x.device)`,
+  which keeps the default dtype (never `*_like`, which would take `x`'s dtype:
+  `randn_like` of a half-precision `x` draws half-precision noise);
 - `torch.zeros_like(x).to(x.device)` -> `torch.zeros_like(x)`.
 
 Unsafe:
-- no `dtype=`: `torch.zeros(x.shape, device=x.device)` -> `torch.zeros_like(x)`
-  takes `x`'s dtype instead of the default dtype;
+- `torch.randn(x.shape).to(x)` -> `torch.randn_like(x)` (another random stream);
+  it assumes `x` is floating point, and where the code shows integers or booleans
+  (`x = torch.searchsorted(...)`, `argmax`, `nonzero`, `randint`, `.long()`, a
+  comparison, `dtype=torch.long`) the finding has no fix: `rand_like` raises there;
 - `rand`/`randn`/`randint`/`randperm`/`normal` moved by `.to(...)`: a tensor drawn
   on another device comes from another random stream (CPU draws are sometimes on
   purpose, for reproducibility);
@@ -127,110 +132,30 @@ A tensor whose shape, dtype and device come from an expression with side effects
 """
     ROWS = {
         "like": "torch.zeros(x.shape, dtype=x.dtype, device=x.device) -> torch.zeros_like(x) (full_like, randn_like, ...)",
-        "like-no-dtype": "torch.zeros(x.shape, device=x.device) -> torch.zeros_like(x) (unsafe: takes x.dtype)",
+        "like-no-dtype": "torch.zeros(x.size()).to(x.device) (no dtype=) -> torch.zeros(x.size(), device=x.device): "
+        "keeps the default dtype, never *_like",
         "like-move": "torch.zeros(x.shape).to(x) / .type_as(x) -> torch.zeros_like(x)",
-        "device": "torch.zeros(shape).to(device) / .cuda() / torch.tensor(data).to(device) -> device= at creation",
+        "device": "torch.zeros(shape).to(device) / .cuda() / torch.tensor(data).to(device) -> device= at creation "
+        "(also through shape-only calls and casts: torch.arange(n).view(-1, 1).to(d))",
         "like-redundant": "torch.zeros_like(x).to(x.device) -> torch.zeros_like(x)",
     }
-    EXAMPLES = (
-        _example("torch.zeros(x.shape, dtype=x.dtype, device=x.device)", "torch.zeros_like(x)", "like", _X),
-        _example("torch.full(x.size(), 3.0, dtype=x.dtype, device=x.device)", "torch.full_like(x, 3.0)", "like", _X),
-        _example(
-            "torch.ones(*x.shape, device=x.device, dtype=torch.float64)",
-            "torch.ones_like(x, dtype=torch.float64)",
-            "like",
-            _X,
-        ),
-        _example(
-            "torch.randint(0, 10, x.shape, dtype=x.dtype, device=x.device)", "torch.randint_like(x, 0, 10)", "like", _X
-        ),
-        _example("torch.randn(x.shape, dtype=x.dtype, device=x.device)", "torch.randn_like(x)", "like", _X),
-        _example(
-            "torch.zeros(x.shape, device=x.device)",
-            "torch.zeros_like(x)",
-            "like-no-dtype",
-            _X32,
-            applicability=UNSAFE,
-        ),
-        _example(
-            "torch.zeros(x.size()).to(x.device)", "torch.zeros_like(x)", "like-no-dtype", _X32, applicability=UNSAFE
-        ),
-        Example(
-            "import torch\n\ny = torch.ones(x.shape, dtype=torch.bool, device=x.device).to_sparse()\n",
-            "import torch\n\ny = torch.ones_like(x, dtype=torch.bool).to_sparse()\n",
-            row="like",
-            applicability=UNSAFE,
-        ),
-        _example("torch.zeros(x.shape).to(x)", "torch.zeros_like(x)", "like-move", _X),
-        _example("torch.ones(x.size()).type_as(x)", "torch.ones_like(x)", "like-move", _X),
-        _example("torch.randn(x.shape).to(x)", "torch.randn_like(x)", "like-move", _X32, applicability=UNSAFE),
-        _example("torch.zeros(3, 4).to(device)", "torch.zeros(3, 4, device=device)", "device", _DEVICE),
-        # a multi-line call keeps its layout: the new keyword goes on its own line
-        _example(
-            "torch.tensor(\n    [\n        1.0,\n        2.0,\n    ]\n).to(device)",
-            "torch.tensor(\n    [\n        1.0,\n        2.0,\n    ],\n    device=device\n)",
-            "device",
-            _DEVICE,
-        ),
-        _example("torch.tensor([1.0, 2.0]).cuda()", 'torch.tensor([1.0, 2.0], device="cuda")', "device"),
-        _example("torch.arange(10).to(device=device)", "torch.arange(10, device=device)", "device", _DEVICE),
-        _example(
-            "torch.zeros(x.shape[0], 5).to(x.device, torch.float64)",
-            "torch.zeros(x.shape[0], 5, device=x.device, dtype=torch.float64)",
-            "device",
-            _X,
-        ),
-        _example("torch.eye(3).to(rank, non_blocking=True)", "torch.eye(3, device=rank)", "device", {"rank": "device"}),
-        _example("(torch.ones(2, 2)).cuda(0)", "torch.ones(2, 2, device=0)", "device"),
-        Example(
-            "from torch import zeros\n\ny = zeros(4).to(device)\n",
-            "from torch import zeros\n\ny = zeros(4, device=device)\n",
-            row="device",
-            inputs=_DEVICE,
-        ),
-        Example(
-            "import torch as t\n\ny = t.zeros(x.size(), dtype=x.dtype, device=x.device)\n",
-            "import torch as t\n\ny = t.zeros_like(x)\n",
-            row="like",
-            inputs=_X,
-        ),
-        _example(
-            "torch.randn(4, 8).to(device)", "torch.randn(4, 8, device=device)", "device", _DEVICE, applicability=UNSAFE
-        ),
-        _example(
-            "torch.linspace(0, 1, 5).to(device)",
-            "torch.linspace(0, 1, 5, device=device)",
-            "device",
-            _DEVICE,
-            applicability=UNSAFE,
-        ),
-        _example("torch.zeros_like(x).to(x.device)", "torch.zeros_like(x)", "like-redundant", _X),
-        _example("torch.ones_like(x).type_as(x)", "torch.ones_like(x)", "like-redundant", _X),
-        # The shape, dtype and device come from a call: torch.zeros_like would call it once.
-        _example("torch.zeros(f(x).shape, dtype=f(x).dtype, device=f(x).device)", None, "like"),
-    )
-    VALID = (
-        Valid("import torch\n\ny = torch.zeros(3, requires_grad=True).to(device)\n", "the moved tensor is not a leaf"),
-        Valid("import torch\n\ny = torch.randn(3, generator=g).to(device)\n", "a generator fixes the device"),
-        Valid("import torch\n\ny = torch.from_numpy(a).to(device)\n", "from_numpy takes no device="),
-        Valid("import torch\n\ny = torch.FloatTensor(3, 4).cuda()\n", "legacy constructor"),
-        Valid("import torch\n\ny = torch.zeros(3).to(t)\n", "t may be a tensor: .to(t) would change the dtype too"),
-        Valid("import torch\n\ny = torch.zeros(3).to(torch.float16)\n", "a dtype-only cast"),
-        Valid("import torch\n\ny = torch.zeros(3).to(device, copy=True)\n", ".to() with other arguments"),
-        Valid("import torch\n\ny = torch.zeros(x.shape[0], device=x.device)\n", "a partial shape is not a *_like"),
-        Valid("import torch\n\ny = torch.tensor([0.1]).to(device, torch.float64)\n", "a cast after creation rounds twice"),
-        Valid(
-            "import torch\n\ny = torch.randn(x.shape, generator=g, dtype=x.dtype, device=x.device)\n",
-            "randn_like takes no generator",
-        ),
-    )
+    EXAMPLES = tf002.EXAMPLES
+    VALID = tf002.VALID
+    IMPORT_CONVENTIONS = TORCH_CONVENTIONS
+
+    @cached_property
+    def _evidence(self) -> Evidence:
+        return Evidence(self.names, Parents(self.context.module))
 
     def visit_Call(self, node: cst.Call) -> None:
         method = method_name(node, self.names)
         if method in ("to", "cuda", "type_as"):
-            made = self._constructor(receiver(node))
+            inner = receiver(node)
+            while method_name(inner, self.names) in _BETWEEN:
+                inner = receiver(inner)  # type: ignore[arg-type]
+            made = self._constructor(inner)
             if made is not None:
-                self._moved(node, method, made)
+                self._moved(node, method, made, between=inner is not receiver(node))
             return
         made = self._constructor(node)
         if made is not None and made.name in _LIKE and made.shape_of is not None:
@@ -289,12 +214,10 @@ A tensor whose shape, dtype and device come from an expression with side effects
         if made.keyword("requires_grad") is not None and not is_false(made.keyword("requires_grad")):
             return
         dtype = made.keyword("dtype")
-        same_dtype = isinstance(dtype, cst.Attribute) and dtype.attr.value == "dtype" and same_code(dtype.value, source)
-        assumptions = []
         if dtype is None:
-            assumptions.append(_DTYPE_ASSUMPTION.get(made.name, _DTYPE_ASSUMPTION["zeros"]).format(code(source)))
-        keep = [] if dtype is None or same_dtype else [("dtype", dtype)]
-        self._report_like(node, made, keep, assumptions)
+            return  # already created on its device: *_like would take x's dtype instead of the default one
+        same_dtype = isinstance(dtype, cst.Attribute) and dtype.attr.value == "dtype" and same_code(dtype.value, source)
+        self._report_like(node, made, [] if same_dtype else [("dtype", dtype)], [])
 
     def _report_like(self, node: cst.Call, made: _Constructor, keywords, assumptions: list[str]) -> None:
         """Replace ``node`` by ``torch.<name>_like(x, ...)`` (the shape's source ``x``).
@@ -341,7 +264,8 @@ A tensor whose shape, dtype and device come from an expression with side effects
 
     # -- torch.zeros(...).to(device) ---------------------------------------
 
-    def _moved(self, node: cst.Call, method: str, made: _Constructor) -> None:
+    def _moved(self, node: cst.Call, method: str, made: _Constructor, between: bool) -> None:
+        """``made`` moved by ``node``, directly or (``between``) after shape-only calls and casts."""
         requires_grad = made.keyword("requires_grad")
         if requires_grad is not None and not is_false(requires_grad):
             return
@@ -349,6 +273,11 @@ A tensor whose shape, dtype and device come from an expression with side effects
         if move is None:
             return
         target, dtype = move
+        if between:
+            # torch.arange(n).view(-1, 1).to(d): the calls between run on the device instead
+            if dtype is None and made.like_of is None and (method == "cuda" or self._is_device(target, arg(node, "device") is not None)):
+                self._device_keyword(node, made, target, None, from_cuda=method == "cuda")
+            return
         source = made.like_of if made.like_of is not None else made.shape_of
         tensor_target = source is not None and dtype is None and same_code(target, source)
         if tensor_target or method == "type_as":
@@ -388,6 +317,15 @@ A tensor whose shape, dtype and device come from an expression with side effects
             dtype_value = None
         return device.value, dtype_value
 
+    def _integer_data(self, made: _Constructor, dtype: cst.BaseExpression | None) -> bool:
+        """``torch.tensor([0] * n)`` or ``torch.arange(n)`` of integers cast to an integer dtype: created in it exactly."""
+        if dtype is None or self.names.qualified(dtype) not in _INTEGER_DTYPES:
+            return False
+        if made.name == "arange":
+            return all(int_value(a.value) is not None or isinstance(a.value, cst.Name) for a in made.call.args if a.keyword is None) and not _fractional(made.call)
+        data = arg(made.call, "data", 0)
+        return data is not None and _integer_literal(data.value)
+
     def _is_device(self, node: cst.BaseExpression, keyword: bool) -> bool:
         """Whether ``node`` (a ``.to`` argument) is visibly a device rather than a tensor or dtype."""
         if keyword or isinstance(node, (cst.SimpleString, cst.FormattedString, cst.Integer)):
@@ -400,8 +338,13 @@ A tensor whose shape, dtype and device come from an expression with side effects
     def _like_by_move(self, node: cst.Call, made: _Constructor) -> None:
         """``torch.zeros(x.shape).to(x)`` / ``.type_as(x)`` -> ``torch.zeros_like(x)``."""
         if made.name in _RANDOM:
-            if not _has_keywords(made, "dtype", "device"):
-                self._report_like(node, made, [], [_STREAM])
+            integer = self._evidence.integer_origin(made.shape_of, node) if made.name != "randint" else ""
+            if integer:
+                why = f"{integer} holds integers or booleans, and torch.{_LIKE[made.name]} raises on them"
+                self.report(node, f"Use torch.{_LIKE[made.name]}; no fix: {why}.")
+            elif not _has_keywords(made, "dtype", "device"):
+                floating = f"`{code(made.shape_of)}` is floating point (torch.{_LIKE[made.name]} raises on integers)"
+                self._report_like(node, made, [], [_STREAM, floating] if made.name != "randint" else [_STREAM])
             return
         exact = made.name in _EXACT or (made.name == "full" and _integer_fill(made))
         if exact:
@@ -422,10 +365,12 @@ A tensor whose shape, dtype and device come from an expression with side effects
         elif made.name in _ROUNDING or (made.name == "arange" and _fractional(made.call)):
             assumption = _assumption([_ROUNDS])
         exact = made.name in _EXACT or (made.name in ("full", "full_like") and _integer_fill(made))
+        exact = exact or (made.name in ("tensor", "as_tensor", "arange") and self._integer_data(made, dtype))
         if dtype is not None and not (exact or made.name in _RANDOM):
             return  # creating in the dtype can round differently than casting afterwards
         updates = [("device", target)] + ([("dtype", dtype)] if dtype is not None else [])
-        replacement = _with_keywords(made.call, updates).with_changes(lpar=node.lpar, rpar=node.rpar)
+        created = _with_keywords(made.call, updates)
+        replacement = _rebuilt(receiver(node), made.call, created).with_changes(lpar=node.lpar, rpar=node.rpar)
         checkable = not assumption and not from_cuda and not isinstance(target, (cst.SimpleString, cst.Integer))
         fix = Fix(
             UNSAFE if assumption else SAFE,
@@ -436,16 +381,17 @@ A tensor whose shape, dtype and device come from an expression with side effects
         self.report(node, _MOVE, fix)
 
 
-_DTYPE_ASSUMPTION = {
-    "zeros": "`{}` has the default dtype (the result now takes its dtype)",
-    "randint": "`{}` is int64 (the result now takes its dtype)",
-    "full": "`{}` has the dtype of the fill value (the result now takes its dtype)",
-}
-
-
 def _assumption(parts: list[str]) -> str:
     """One sentence: ``assumes a and b.`` (empty for a safe fix)."""
     return f"assumes {' and '.join(parts)}." if parts else ""
+
+
+def _rebuilt(chain: cst.BaseExpression, old: cst.Call, new: cst.Call) -> cst.BaseExpression:
+    """``chain`` (``old.view(...).float()``) with ``old`` replaced by ``new``."""
+    if chain is old:
+        return new.with_changes(lpar=old.lpar, rpar=old.rpar)
+    assert isinstance(chain, cst.Call) and isinstance(chain.func, cst.Attribute)
+    return chain.with_changes(func=chain.func.with_changes(value=_rebuilt(chain.func.value, old, new)))
 
 
 def _is_device_of(node: cst.BaseExpression | None, tensor: cst.BaseExpression) -> bool:
@@ -464,6 +410,15 @@ def _integer_fill(made: _Constructor) -> bool:
         return False
     value = fill.value
     return int_value(value) is not None or (isinstance(value, cst.Name) and value.value in ("True", "False"))
+
+
+def _integer_literal(node: cst.BaseExpression) -> bool:
+    """A literal list of integers: ``[0, 1]``, ``[[1, 2], [3, 4]]``, ``[0] * n``."""
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply):
+        return _integer_literal(node.left)
+    if isinstance(node, (cst.List, cst.Tuple)):
+        return all(_integer_literal(e.value) for e in node.elements)
+    return int_value(node) is not None
 
 
 def _fractional(call: cst.Call) -> bool:

@@ -19,6 +19,7 @@ from torchfix.rules._nn_classes import (
     self_name,
 )
 from torchfix.rules._tensor_dtype import is_integral
+from torchfix.rules._torch import TORCH_CONVENTIONS
 from torchfix.rules.examples import tf003
 from torchfix.walk import walk
 
@@ -97,6 +98,7 @@ class RegisterBuffer(Rule):
     IDIOM = "register_buffer"
     SUMMARY = "Register constant tensors of an nn.Module as buffers, so they move with the module."
     FIX_SAFETY = "safe/unsafe"
+    IMPORT_CONVENTIONS = TORCH_CONVENTIONS
     DOCS = """\
 ## Why
 A tensor stored as a plain attribute (`self.mask = torch.tril(...)`) does not

@@ -11,6 +11,7 @@ from torchfix.names import dotted_name
 from torchfix.patterns import names_read
 from torchfix.rule import Applicability, Fix, Rule
 from torchfix.rules._suites import statements
+from torchfix.rules._torch import TORCH_CONVENTIONS
 from torchfix.rules.examples import tf004
 from torchfix.walk import walk
 
@@ -75,6 +76,7 @@ class BuiltinIdentity(Rule):
     IDIOM = "nn.Identity"
     SUMMARY = "Use nn.Identity instead of a hand-written identity layer, an empty nn.Sequential() or lambda x: x."
     FIX_SAFETY = "safe"
+    IMPORT_CONVENTIONS = TORCH_CONVENTIONS
     DOCS = """\
 ## Why
 `nn.Identity` is the built-in pass-through layer: it says what the code means,

@@ -5,21 +5,21 @@ from __future__ import annotations
 import libcst as cst
 
 from torchfix.patterns import arg, is_pure, make_call, number_value, same_code
-from torchfix.rule import Applicability, Example, Fix, Rule, Valid
+from torchfix.rule import Applicability, Fix, Rule
 from torchfix.rules._axes import Pairwise, pair, parse_broadcast
+from torchfix.rules._evidence import Evidence
 from torchfix.rules._exprs import is_visibly_torch, parse_sum_of_squares
 from torchfix.rules._norms import parse_vector_norm
 from torchfix.rules._rewrite import Parents, assumption, fit, make_site, short
+from torchfix.rules._torch import TORCH_CONVENTIONS
+from torchfix.rules.examples import tf005
 
 UNSAFE = Applicability.UNSAFE
+_ROUNDING = (
+    "squaring torch.cdist's root rounds the last bit of an exact squared sum "
+    "(2.0 becomes 2.0000000000000004), which breaks exact comparisons"
+)
 _SHAPES = {2: ("float(5, 3)", "float(6, 3)"), 3: ("float(2, 5, 3)", "float(2, 6, 3)")}
-
-
-def _example(before: str, after: str | None, row: str, imports: str = "import torch\n", **kw):
-    """A module that assigns ``before`` to ``y``; a fix is unsafe (every TF005 fix assumes a rank)."""
-    if after is None:
-        return Example(f"{imports}\ny = {before}\n", None, row=row, **kw)
-    return Example(f"{imports}\ny = {before}\n", f"{imports}\ny = {after}\n", UNSAFE, row=row, **kw)
 
 
 def _alpha(call: cst.Call) -> float | None:
@@ -57,7 +57,13 @@ implies, which is not visible statically.
   assuming a and b are 2-D: (N, D) and (M, D).
 - The batched broadcast `a.unsqueeze(2) - b.unsqueeze(1)` reduced over the last
   axis becomes `torch.cdist(a, b)`, assuming (B, N, D) and (B, M, D).
-- The squared forms without a root become `torch.cdist(a, b) ** 2`.
+- The squared forms without a root are reported without a fix: `torch.cdist(a, b) ** 2`
+  squares a rounded root, so an exact squared sum changes in the last bit
+  (2.0 becomes 2.0000000000000004), which broke a repository's exact-equality test.
+
+Before assuming the rank, the rule reads the operands' function: where an
+assignment or a use shows another rank (`a = torch.randn(n)`, `a.size(2)`,
+`a[:, :, 0]` for the 2-D form) the finding has no fix and names it.
 
 The unsqueezed axes, the reduced axis and the pinned rank must agree: one operand
 gets a new axis just before the reduced last axis (it gives the rows), the other
@@ -89,70 +95,16 @@ inputs of the assumed shapes and compares them.
         "sqrt": "((a[:, None] - b[None]) ** 2).sum(-1).sqrt() and torch.sqrt/.pow(2) forms -> torch.cdist(a, b)",
         "norm": "(a.unsqueeze(1) - b.unsqueeze(0)).norm(dim=-1), torch.norm, torch.linalg.norm, p= -> torch.cdist(a, b, p=p)",
         "batched": "a.unsqueeze(2) - b.unsqueeze(1) over (B, N, D), (B, M, D) -> torch.cdist(a, b) (assumes 3-D)",
-        "squared": "the squared forms without sqrt -> torch.cdist(a, b) ** 2",
+        "squared": "the squared forms without sqrt: report only (torch.cdist(a, b) ** 2 rounds the last bit)",
     }
-    AB = {"a": "float(5, 3)", "b": "float(6, 3)"}
-    BATCH = {"a": "float(2, 5, 3)", "b": "float(2, 6, 3)"}
-    EXAMPLES = (
-        _example("((a[:, None] - b[None]) ** 2).sum(-1).sqrt()", "torch.cdist(a, b)", "sqrt", inputs=AB),
-        _example(
-            "torch.sqrt(((a.unsqueeze(1) - b.unsqueeze(0)) ** 2).sum(dim=2))", "torch.cdist(a, b)", "sqrt", inputs=AB
-        ),
-        _example("(a.unsqueeze(1) - b).pow(2).sum(-1).sqrt()", "torch.cdist(a, b)", "sqrt", inputs=AB),
-        _example("torch.sum((b[None, :, :] - a[:, None, :]).square(), -1) ** 0.5", "torch.cdist(a, b)", "sqrt", inputs=AB),
-        _example(
-            "t.sqrt(t.sum(t.square(a.unsqueeze(-2) - b.unsqueeze(-3)), dim=-1))",
-            "t.cdist(a, b)",
-            "sqrt",
-            imports="import torch as t\n",
-            inputs=AB,
-        ),
-        _example("(a.unsqueeze(1) - b.unsqueeze(0)).norm(dim=-1)", "torch.cdist(a, b)", "norm", inputs=AB),
-        _example("torch.norm(a[:, None] - b, dim=2)", "torch.cdist(a, b)", "norm", inputs=AB),
-        _example("torch.linalg.norm(a[:, None] - b[None], dim=-1)", "torch.cdist(a, b)", "norm", inputs=AB),
-        _example("(a[:, None] - b[None]).norm(p=1, dim=-1)", "torch.cdist(a, b, p=1)", "norm", inputs=AB),
-        _example("torch.linalg.vector_norm(a[:, None] - b, 3, -1)", "torch.cdist(a, b, p=3)", "norm", inputs=AB),
-        _example(
-            "torch.linalg.norm(a.unsqueeze(1) - b.unsqueeze(0), dim=-1).pow(2)", "torch.cdist(a, b).pow(2)", "norm", inputs=AB
-        ),
-        _example(
-            "(x.unsqueeze(1).expand(n, m, -1) - x.unsqueeze(0).expand(n, m, -1)).norm(dim=2)",
-            "torch.cdist(x, x)",
-            "norm",
-            inputs={"x": "float(5, 3)", "n": "int:5", "m": "int:5"},
-        ),
-        # torch.cdist needs p >= 0; a name could hold anything.
-        _example("(a[:, None] - b[None]).norm(p=p, dim=-1)", None, "norm"),
-        _example("((a.unsqueeze(2) - b.unsqueeze(1)) ** 2).sum(-1).sqrt()", "torch.cdist(a, b)", "batched", inputs=BATCH),
-        _example("(a[:, :, None] - b[:, None]).norm(dim=3)", "torch.cdist(a, b)", "batched", inputs=BATCH),
-        _example("((a[:, None] - b[None]) ** 2).sum(-1)", "torch.cdist(a, b) ** 2", "squared", inputs=AB),
-        _example("torch.sum((a.unsqueeze(1) - b.unsqueeze(0)).pow(2), dim=2)", "torch.cdist(a, b) ** 2", "squared", inputs=AB),
-        _example("-((a[:, None] - b) ** 2).sum(-1) / 2", "-torch.cdist(a, b) ** 2 / 2", "squared", inputs=AB),
-        _example("((a[:, None] - b) ** 2).sum(-1).mean(1)", "(torch.cdist(a, b) ** 2).mean(1)", "squared", inputs=AB),
-        # torch.cdist(a, b) would evaluate a before b: the subtraction names b first.
-        _example("((g()[None] - f()[:, None]) ** 2).sum(-1)", None, "squared"),
-        _example("dist.addmm_(1, -2, a, b.t())", None, "squared"),
-        _example("torch.addmm(dist, a, b.T, beta=1, alpha=-2)", None, "squared"),
-    )
-    VALID = (
-        Valid("import torch\ny = coords[:, :, None] - coords[:, None, :]\n", "relative positions, not a distance"),
-        Valid(
-            "import torch\nrel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)\n",
-            "relative positions are reshaped, not reduced",
-        ),
-        Valid("import torch\ny = ((a.unsqueeze(1) - b.unsqueeze(0)) ** 2).sum(1)\n", "reduces the M axis, not D"),
-        Valid("import torch\ny = ((a.unsqueeze(0) - b.unsqueeze(0)) ** 2).sum(-1)\n", "both operands get the same axis"),
-        Valid("import torch\ny = (a.unsqueeze(1) - b.unsqueeze(0)).norm(dim=-1, keepdim=True)\n", "keepdim=True"),
-        Valid("import torch\ny = ((a[:, None] - b[None]) ** 3).sum(-1)\n", "cubes, not squares"),
-        Valid("import torch\ny = (a[:, None] - b[None]).abs().max(-1).values\n", "a max, not a sum of squares"),
-        Valid("import torch\ny = ((a - b) ** 2).sum(-1).sqrt()\n", "an elementwise distance, not pairwise"),
-        Valid("import torch\ny = ((a[:, None] - b.view(1, m, d)) ** 2).sum(-1)\n", "the reshaped operand's rank is unknown"),
-        Valid("import torch\ndist.addmm_(a, b.t(), beta=1, alpha=1)\n", "a plain addmm, not the distance expansion"),
-    )
+    EXAMPLES = tf005.EXAMPLES
+    VALID = tf005.VALID
+    IMPORT_CONVENTIONS = TORCH_CONVENTIONS
 
     def __init__(self, context) -> None:
         super().__init__(context)
         self.parents = Parents(context.module)
+        self.evidence: Evidence | None = None
         #: sums of squares already reported under their root
         self.claimed: set[cst.CSTNode] = set()
 
@@ -199,6 +151,16 @@ inputs of the assumed shapes and compares them.
         if pairing.swapped and not (is_pure(row) and is_pure(col)):
             self.report(node, f"{message}; no fix: torch.cdist({short(row)}, ...) would change the order of evaluation.")
             return
+        if squared:
+            self.report(node, f"{message}(...) ** 2; no fix: {_ROUNDING}.")
+            return
+        if self.evidence is None:
+            self.evidence = Evidence(self.names, self.parents)
+        for operand in (row,) if same_code(row, col) else (row, col):
+            conflict = self.evidence.rank_fact(operand, node, assumed=pairing.rank).conflict
+            if conflict:
+                self.report(node, f"{message}; no fix: torch.cdist needs {pairing.rank}-D operands here, and {conflict}.")
+                return
         ref = self.names.reference("torch.cdist")
         if ref is None:
             return

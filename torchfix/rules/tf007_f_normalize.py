@@ -5,27 +5,23 @@ from __future__ import annotations
 import libcst as cst
 
 from torchfix.patterns import int_value, is_pure, make_call, same_code
-from torchfix.rule import Applicability, Example, Fix, Rule, Valid
+from torchfix.rule import Applicability, Fix, Rule
 from torchfix.rules._axes import parse_unsqueeze, same_axis
+from torchfix.rules._evidence import Evidence
 from torchfix.rules._exprs import is_visibly_torch, parse_division
 from torchfix.rules._norms import NormCall, parse_eps_guard, parse_vector_norm
-from torchfix.rules._rewrite import Parents, assumption, fit, float_spec, make_site, short
+from torchfix.rules._rewrite import (
+    Parents,
+    assumption,
+    fit,
+    float_spec,
+    make_site,
+    short,
+)
+from torchfix.rules._torch import TORCH_CONVENTIONS
+from torchfix.rules.examples import tf007
 
 SAFE, UNSAFE = Applicability.SAFE, Applicability.UNSAFE
-_F = "import torch.nn.functional as F\n"
-
-
-def _example(before: str, after: str | None, row: str, imports: str = "import torch\n", added: str = _F, **kw):
-    """A module importing torch whose body is ``before``; the fix adds ``added`` to the imports."""
-    body = before if "\n" in before else f"y = {before}\n"
-    if after is None:
-        return Example(f"{imports}\n{body}", None, row=row, **kw)
-    fixed = after if "\n" in after else f"y = {after}\n"
-    return Example(f"{imports}\n{body}", f"{imports}{added}\n{fixed}", row=row, **kw)
-
-
-def _unsafe(before: str, after: str, row: str, **kw):
-    return _example(before, after, row, applicability=UNSAFE, **kw)
 
 
 def _masked(target: cst.BaseAssignTargetExpression) -> bool:
@@ -61,7 +57,12 @@ Unsafe, with the assumption in the message:
 - `x / (x.norm(dim=d, keepdim=True) + eps)`: `F.normalize` clamps the norm at
   `eps` instead of adding it (a relative difference of about `eps / norm`).
 - `v / v.norm()` (the norm of every element): equal to `F.normalize(v, dim=0)`
-  only when `v` is 1-D.
+  only when `v` is 1-D, so it is fixed only where the code proves that: `v` is
+  `x.flatten()`, `x.view(-1)`, a 1-D constructor (`arange`, `torch.tensor([...])`,
+  `randn(n)`) or a reduction of a 2-D tensor, in every assignment of its function.
+  Otherwise the finding has no fix and names what the code shows instead
+  (`torch.eye(k)`, a module's output, `t[0]`, `v.size(1)`, `v[:, i]`, `v.t()`, `v @ w`)
+  or says that nothing shows `v` is 1-D.
 - `x /= x.norm(...)` becomes `x = F.normalize(x, ...)`: a new tensor, so other
   references to the old one no longer see the change.
 
@@ -92,113 +93,18 @@ inputs of the example shape and compares them.
         "sqrt of a sum of squares) -> F.normalize(x, dim=d)",
         "clamp": "x / x.norm(dim=d, keepdim=True).clamp(min=eps) -> F.normalize(x, dim=d, eps=eps)",
         "eps": "x / (x.norm(dim=d, keepdim=True) + eps) -> F.normalize(x, dim=d, eps=eps) (unsafe)",
-        "whole": "v / v.norm() (whole-tensor norm) -> F.normalize(v, dim=0) (unsafe: assumes 1-D)",
+        "whole": "v / v.norm() (whole-tensor norm) -> F.normalize(v, dim=0) (unsafe; only where v is provably 1-D, "
+        "else report only with the reason)",
         "inplace": "x /= x.norm(dim=d, keepdim=True) -> x = F.normalize(x, dim=d) (unsafe)",
     }
-    X = {"x": "float(4, 8)"}
-    EXAMPLES = (
-        _example("x / x.norm(dim=1, keepdim=True)", "F.normalize(x, dim=1)", "keepdim", inputs=X),
-        _example("x / x.norm(p=2, dim=-1, keepdim=True)", "F.normalize(x, dim=-1)", "keepdim", inputs=X),
-        _example("x / torch.norm(x, p=2, dim=1, keepdim=True)", "F.normalize(x, dim=1)", "keepdim", inputs=X),
-        _example("x / torch.linalg.vector_norm(x, dim=0, keepdim=True)", "F.normalize(x, dim=0)", "keepdim", inputs=X),
-        _example("x / x.norm(1, 1, True)", "F.normalize(x, p=1, dim=1)", "keepdim", inputs=X),
-        _example("x / x.norm(2, 1, keepdim=True)", "F.normalize(x, dim=1)", "keepdim", inputs=X),
-        _example(
-            "emb / emb.norm(dim=-1, keepdim=True)",
-            "F.normalize(emb, dim=-1)",
-            "keepdim",
-            imports="import torch\nimport torch.nn.functional as F\n",
-            added="",
-            inputs={"emb": "float(4, 8)"},
-        ),
-        _example(
-            "x / t.linalg.norm(x, dim=1, keepdim=True)",
-            "functional.normalize(x, dim=1)",
-            "keepdim",
-            imports="import torch as t\nfrom torch.nn import functional\n",
-            added="",
-            inputs=X,
-        ),
-        _example(
-            "x / x.norm(dim=2, keepdim=True)",
-            "F.normalize(x, dim=2)",
-            "keepdim",
-            imports="import torch\nfrom torch import nn\n",
-            inputs={"x": "float(3, 4, 5)"},
-        ),
-        _example("(h) / (h.norm(dim=1, keepdim=True))", "F.normalize(h, dim=1)", "keepdim", inputs={"h": "float(4, 8)"}),
-        _example("x / x.norm(dim=1).unsqueeze(1)", "F.normalize(x, dim=1)", "keepdim", inputs=X),
-        _example("x / x.norm(dim=-1)[..., None]", "F.normalize(x, dim=-1)", "keepdim", inputs=X),
-        _example("x / torch.norm(x, dim=1)[:, None]", "F.normalize(x, dim=1)", "keepdim", inputs=X),
-        _example(
-            "x / x.norm(dim=d).unsqueeze(d)",
-            "F.normalize(x, dim=d)",
-            "keepdim",
-            inputs={"x": "float(4, 8)", "d": "int:-1"},
-        ),
-        _example("x.div(x.norm(dim=-1, keepdim=True))", "F.normalize(x, dim=-1)", "keepdim", inputs=X),
-        _example("torch.div(x, torch.linalg.norm(x, dim=1, keepdim=True))", "F.normalize(x, dim=1)", "keepdim", inputs=X),
-        _example("x / torch.sqrt(x.pow(2).sum(-1, keepdim=True))", "F.normalize(x, dim=-1)", "keepdim", inputs=X),
-        # Valid numpy too: unsafe, assuming x is a tensor.
-        _unsafe("x / (x ** 2).sum(dim=1, keepdims=True) ** 0.5", "F.normalize(x, dim=1)", "keepdim", inputs=X),
-        _example(
-            "x / torch.sum(torch.square(x), dim=0, keepdim=True).sqrt()", "F.normalize(x, dim=0)", "keepdim", inputs=X
-        ),
-        # The operand is evaluated twice in the original and once by F.normalize.
-        _example("f(x) / f(x).norm(dim=1, keepdim=True)", None, "keepdim"),
-        # The catalogue leaves masked in-place writes alone.
-        _example("v[m] = v[m] / v[m].norm(dim=1, keepdim=True)\n", None, "keepdim"),
-        _example("x / x.norm(dim=1, keepdim=True).clamp(min=1e-6)", "F.normalize(x, dim=1, eps=1e-6)", "clamp", inputs=X),
-        _example("x / x.norm(dim=1, keepdim=True).clamp_min(1e-8)", "F.normalize(x, dim=1, eps=1e-8)", "clamp", inputs=X),
-        _example(
-            "x / torch.clamp(x.norm(dim=-1, keepdim=True), min=1e-12)",
-            "F.normalize(x, dim=-1, eps=1e-12)",
-            "clamp",
-            inputs=X,
-        ),
-        _example(
-            "x / x.norm(dim=1, keepdim=True).clamp(min=eps)",
-            "F.normalize(x, dim=1, eps=eps)",
-            "clamp",
-            inputs={"x": "float(4, 8)", "eps": "float:1e-6"},
-        ),
-        _unsafe("x / (x.norm(dim=-1, keepdim=True) + 1e-8)", "F.normalize(x, dim=-1, eps=1e-8)", "eps", inputs=X),
-        _unsafe(
-            "x / (1e-8 + torch.norm(x, dim=1, keepdim=True))", "F.normalize(x, dim=1, eps=1e-8)", "eps", inputs=X
-        ),
-        _unsafe("v / v.norm()", "F.normalize(v, dim=0)", "whole", inputs={"v": "float(8)"}),
-        _unsafe("v / torch.norm(v, p=2.0)", "F.normalize(v, dim=0)", "whole", inputs={"v": "float(8)"}),
-        _unsafe("v / (v.norm() + 1e-8)", "F.normalize(v, dim=0, eps=1e-8)", "whole", inputs={"v": "float(8)"}),
-        _unsafe(
-            "y = x.clone()\ny /= y.norm(dim=1, keepdim=True)\n",
-            "y = x.clone()\ny = F.normalize(y, dim=1)\n",
-            "inplace",
-            inputs=X,
-        ),
-        # Assigning a new tensor to an attribute could replace an nn.Parameter.
-        _example("self.w /= self.w.norm(dim=1, keepdim=True)\n", None, "inplace"),
-    )
-    VALID = (
-        Valid("import torch\ny = x / z.norm(dim=1, keepdim=True)\n", "different tensors on the two sides"),
-        Valid("import torch\ny = x / x.norm(dim=1)\n", "keepdim=False without an unsqueeze does not broadcast per row"),
-        Valid("import torch\ny = x / x.norm(dim=1).unsqueeze(0)\n", "the unsqueezed axis is not the reduced one"),
-        Valid("import torch\ny = x / x.norm(dim=1)[..., None]\n", "axis 1 is the last axis only for 2-D x"),
-        Valid("import torch\ny = x / x.norm(dim=(-1, -2), keepdim=True)\n", "F.normalize takes one int dim"),
-        Valid("import torch\ny = x / x.norm(dim=1, keepdim=True, dtype=torch.float64)\n", "dtype= changes the result dtype"),
-        Valid("import numpy as np\ny = x / np.linalg.norm(x, axis=1, keepdims=True)\n", "numpy, not torch"),
-        Valid("import torch\ny = x / x.norm(p='nuc', dim=(0, 1), keepdim=True)\n", "a matrix norm"),
-        Valid(
-            "import torch\ny = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)\n",
-            "RMSNorm scales by the root mean square: not a unit vector",
-        ),
-        Valid("import torch\ny = x / torch.sqrt(x.pow(2).mean(-1, keepdim=True))\n", "a mean of squares, not a norm"),
-        Valid("import torch\ny = x / x.norm(dim=1, keepdim=True).clamp(max=1.0)\n", "an upper clamp is not an eps guard"),
-        Valid("import torch\ny = x / x.abs().sum(dim=1, keepdim=True) ** 2\n", "not a root of a sum of squares"),
-    )
+    EXAMPLES = tf007.EXAMPLES
+    VALID = tf007.VALID
+    IMPORT_CONVENTIONS = TORCH_CONVENTIONS
 
     def __init__(self, context) -> None:
         super().__init__(context)
         self.parents = Parents(context.module)
+        self.evidence: Evidence | None = None
         #: values of ``v[m] = ...`` assignments, by their target
         self.masked_values: dict[cst.CSTNode, cst.BaseExpression] = {}
 
@@ -240,7 +146,7 @@ inputs of the example shape and compares them.
             norm, guard = self._norm(denominator), None
         if norm is None or not same_code(numerator, norm.operand):
             return
-        why = self._no_fix(node, numerator, inplace)
+        why = self._no_fix(node, numerator, inplace) or (self._not_one_d(numerator, node) if norm.dim is None else "")
         if why:
             self.report(node, f"Dividing by the norm is F.normalize; no fix: {why}.")
             return
@@ -271,6 +177,16 @@ inputs of the example shape and compares them.
         else:
             fix = Fix(SAFE, {node: replacement}, ref.imports, site=site)
         self.report(node, "Use F.normalize instead of dividing by the norm.", fix)
+
+    def _not_one_d(self, operand: cst.BaseExpression, at: cst.CSTNode) -> str:
+        """Why the whole-tensor norm cannot become ``dim=0`` ('' when ``operand`` is provably 1-D)."""
+        if self.evidence is None:
+            self.evidence = Evidence(self.names, self.parents)
+        fact = self.evidence.rank_fact(operand, at, assumed=1)
+        if fact.rank == 1 and not fact.conflict:
+            return ""
+        reason = fact.conflict or f"the code does not show that {short(operand)} is 1-D"
+        return f"F.normalize(v, dim=0) equals v / v.norm() only for a 1-D v, and {reason}"
 
     def _no_fix(self, node, operand, inplace: bool) -> str:
         """Why this match cannot be fixed ('' when it can)."""

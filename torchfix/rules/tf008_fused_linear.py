@@ -21,6 +21,7 @@ from torchfix.rules._nn_classes import (
     self_attribute,
     self_name,
 )
+from torchfix.rules._torch import TORCH_CONVENTIONS
 from torchfix.rules.examples import tf008
 from torchfix.walk import walk
 
@@ -114,6 +115,7 @@ class FusedLinear(Rule):
     IDIOM = "one fused nn.Linear"
     SUMMARY = "Fuse parallel nn.Linear layers applied to the same input into one layer and split its output."
     FIX_SAFETY = "unsafe"
+    IMPORT_CONVENTIONS = TORCH_CONVENTIONS
     DOCS = """\
 ## Why
 Separate `q`, `k`, `v` (or SwiGLU gate and up) projections of one input launch
