@@ -678,10 +678,9 @@ class Docs(Dataset):
 ''',
         '''\
 from os import listdir
-from os.path import isdir, join
+from os.path import basename, isdir, join
 
 from torch.utils.data import Dataset
-from os.path import basename
 from torchvision.datasets import DatasetFolder
 
 

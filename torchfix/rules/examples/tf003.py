@@ -31,8 +31,16 @@ from torch import nn
 class Normalize(nn.Module):
     def __init__(self):
         super().__init__()
-        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer(
+            "mean",
+            torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1),
+            persistent=False,
+        )
+        self.register_buffer(
+            "std",
+            torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1),
+            persistent=False,
+        )
 
     def forward(self, img):
         return (img - self.mean) / self.std
@@ -79,7 +87,9 @@ class PositionalEncoding(nn.Module):
         pe = torch.zeros(max_len, d_model)
         pe[:, 0::2] = torch.sin(position * div_term)
         pe[:, 1::2] = torch.cos(position * div_term)
-        self.register_buffer("pe", pe.unsqueeze(0), persistent=False)  # (1, max_len, d_model)
+        self.register_buffer(
+            "pe", pe.unsqueeze(0), persistent=False
+        )  # (1, max_len, d_model)
 
     def forward(self, x):
         return x + self.pe[:, : x.size(1)]
@@ -110,7 +120,11 @@ import torch as t
 class CausalMask(t.nn.Module):
     def __init__(self, block_size):
         super().__init__()
-        self.register_buffer("bias", t.tril(t.ones(block_size, block_size)).view(1, 1, block_size, block_size), persistent=False)
+        self.register_buffer(
+            "bias",
+            t.tril(t.ones(block_size, block_size)).view(1, 1, block_size, block_size),
+            persistent=False,
+        )
 
     def forward(self, scores):
         n = scores.size(-1)
@@ -151,7 +165,9 @@ class Scaled(nn.Module):
         if temperature is None:
             self.register_buffer("temperature", None, persistent=False)
         else:
-            self.register_buffer("temperature", torch.tensor(temperature), persistent=False)
+            self.register_buffer(
+                "temperature", torch.tensor(temperature), persistent=False
+            )
 
     def forward(self, logits):
         if self.temperature is None:
@@ -187,7 +203,9 @@ from torch.nn import Module
 class WeightedLoss(Module):
     def __init__(self):
         super().__init__()
-        self.register_buffer("class_weights", tensor([0.1, 0.2, 0.3, 0.2, 0.2]), persistent=False)
+        self.register_buffer(
+            "class_weights", tensor([0.1, 0.2, 0.3, 0.2, 0.2]), persistent=False
+        )
 
     def forward(self, logits, target):
         return F.cross_entropy(logits, target, weight=self.class_weights)
@@ -220,8 +238,12 @@ from torch import nn
 class Normalize(nn.Module):
     def __init__(self):
         super().__init__()
-        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+        self.register_buffer(
+            "mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+        )
+        self.register_buffer(
+            "std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        )
 
     def forward(self, img):
         return (img - self.mean) / self.std

@@ -149,8 +149,8 @@ class KeyValue(Module):
         return key.tanh() * value
 ''',
         '''\
-from torch.nn import Linear, Module
 import torch
+from torch.nn import Linear, Module
 
 
 class KeyValue(Module):
@@ -376,8 +376,16 @@ class GroupedQueryAttention(nn.Module):
         super().__init__()
         self.head_dim = dim // n_heads
         self.n_kv_heads = n_kv_heads
-        self.wqkv = nn.Linear(dim, n_heads * self.head_dim + n_kv_heads * self.head_dim + n_kv_heads * self.head_dim, bias=False)
-        self.wqkv_sizes = [n_heads * self.head_dim, n_kv_heads * self.head_dim, n_kv_heads * self.head_dim]
+        self.wqkv = nn.Linear(
+            dim,
+            n_heads * self.head_dim + n_kv_heads * self.head_dim + n_kv_heads * self.head_dim,
+            bias=False,
+        )
+        self.wqkv_sizes = [
+            n_heads * self.head_dim,
+            n_kv_heads * self.head_dim,
+            n_kv_heads * self.head_dim,
+        ]
         self.register_load_state_dict_pre_hook(self._load_unfused_wqkv)
         self.register_state_dict_post_hook(self._save_unfused_wqkv)
 
@@ -440,9 +448,9 @@ class Attention(nn.Module):
         return out.transpose(1, 2).reshape(bsz, seqlen, -1)
 ''',
         '''\
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torch
 
 
 class Attention(nn.Module):
@@ -451,7 +459,11 @@ class Attention(nn.Module):
         self.n_heads = n_heads
         self.n_kv_heads = n_kv_heads
         self.head_dim = dim // n_heads
-        self.wqkv = nn.Linear(dim, self.n_heads * self.head_dim + self.n_kv_heads * self.head_dim + self.n_kv_heads * self.head_dim, bias=False)
+        self.wqkv = nn.Linear(
+            dim,
+            self.n_heads * self.head_dim + self.n_kv_heads * self.head_dim + self.n_kv_heads * self.head_dim,
+            bias=False,
+        )
         self.register_load_state_dict_pre_hook(self._load_unfused_wqkv)
         self.register_state_dict_post_hook(self._save_unfused_wqkv)
 
@@ -474,7 +486,14 @@ class Attention(nn.Module):
 
     def forward(self, x):
         bsz, seqlen, _ = x.shape
-        xq, xk, xv = self.wqkv(x).split([self.n_heads * self.head_dim, self.n_kv_heads * self.head_dim, self.n_kv_heads * self.head_dim], dim=-1)
+        xq, xk, xv = self.wqkv(x).split(
+            [
+                self.n_heads * self.head_dim,
+                self.n_kv_heads * self.head_dim,
+                self.n_kv_heads * self.head_dim,
+            ],
+            dim=-1,
+        )
         xq = xq.view(bsz, seqlen, self.n_heads, self.head_dim).transpose(1, 2)
         xk = xk.view(bsz, seqlen, self.n_kv_heads, self.head_dim).transpose(1, 2)
         xv = xv.view(bsz, seqlen, self.n_kv_heads, self.head_dim).transpose(1, 2)
@@ -503,9 +522,9 @@ class FeedForward(nn.Module):
         return self.w2(F.silu(self.w1(x)) * self.w3(x))
 ''',
         '''\
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torch
 
 
 class FeedForward(nn.Module):
@@ -594,7 +613,9 @@ class BertSelfAttention(nn.Module):
         return torch.softmax(q @ k.transpose(-1, -2), dim=-1) @ v
 
     def forward(self, hidden_states):
-        query_out, key_out, value_out = self.query_key_value(hidden_states).chunk(3, dim=-1)
+        query_out, key_out, value_out = self.query_key_value(hidden_states).chunk(
+            3, dim=-1
+        )
         return self.attend(query_out, key_out, value_out)
 ''',
         applicability=UNSAFE,
