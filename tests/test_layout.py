@@ -103,6 +103,11 @@ _BLACK = [
         "        ).view(-1, 1)\n",
     ),
     (
+        "        loc_prompt_mask = torch.ones(loc_prompt.shape[:-1], device=loc_prompt_and_more.device).long()\n",
+        "        loc_prompt_mask = torch.ones(\n            loc_prompt.shape[:-1], device=loc_prompt_and_more.device\n"
+        "        ).long()\n",
+    ),
+    (
         "        loss = criterion(F.normalize(x, dim=0), targets_with_a_very_long_name)  # the contrastive part\n",
         "        loss = criterion(\n            F.normalize(x, dim=0), targets_with_a_very_long_name\n        )  # the contrastive part\n",
     ),

@@ -388,15 +388,14 @@ class _Wrapper:
         def fits(candidate: cst.CSTNode) -> bool:
             return _fits(_code(candidate), indent + head, self.limit, suffix)
 
-        candidates: list[cst.CSTNode] = []
-        if _elements(value) is not None and not value.lpar:
-            # Black's right-hand split: the last bracket, else an earlier one of the chain whose line fits.
-            candidates = [
-                value.deep_replace(bracket, _split(bracket, indent, self.limit, prefix=indent + head))
-                for bracket in _trailing_brackets(value)
-            ]
-        elif isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign, cst.Return)) and not value.lpar:
-            candidates = [_parenthesized(value, indent, split=False)]
+        # Black's right-hand split: the last bracket, else an earlier one of the chain whose line fits
+        # (`torch.ones(\n    size, device=d\n).long()`), before optional parentheses around the value.
+        candidates: list[cst.CSTNode] = [
+            value.deep_replace(bracket, _split(bracket, indent, self.limit, prefix=indent + head))
+            for bracket in (_trailing_brackets(value) if not value.lpar else [])
+        ]
+        if isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign, cst.Return)) and not value.lpar:
+            candidates.append(_parenthesized(value, indent, split=False))
             base = _chain_base(value)
             if base is not None:
                 opened = base.with_changes(
@@ -406,6 +405,8 @@ class _Wrapper:
                 candidates.append(value.deep_replace(base, opened))  # `y = (\n    a @ b\n).max(1).values / t`
             if isinstance(value, cst.BinaryOperation):
                 candidates.append(_parenthesized(value, indent, split=True))
+        if candidates and _elements(value) is not None and not any(fits(c) for c in candidates):
+            return value, candidates[0]  # black explodes the last bracket
         fitting = next((c for c in candidates if fits(c)), None)
         if fitting is None:
             # Any other bracket of the statement, the rightmost first (black's split of the last bracket).

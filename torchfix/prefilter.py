@@ -186,7 +186,8 @@ def _builtin_identity(facts: Facts) -> bool:
 
 def _pairwise_cdist(facts: Facts) -> bool:
     pairwise = ast.Sub in facts.operators and facts.unsqueezes and facts.calls("norm", "vector_norm", "sum")
-    return pairwise or facts.calls("addmm", "addmm_")
+    expansion = ast.Sub in facts.operators and facts.calls("einsum")  # a2 + b2 - 2 * einsum(...)
+    return pairwise or expansion or facts.calls("addmm", "addmm_")
 
 
 def _cosine_similarity(facts: Facts) -> bool:

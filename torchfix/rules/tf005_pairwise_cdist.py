@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from torchfix.patterns import arg, is_pure, make_call, number_value, same_code
 from torchfix.rule import Applicability, Fix, Rule
 from torchfix.rules._axes import Pairwise, pair, parse_broadcast
 from torchfix.rules._evidence import Evidence
-from torchfix.rules._exprs import is_visibly_torch, parse_sum_of_squares
+from torchfix.rules._exprs import is_visibly_torch, parse_square, parse_sum_of_squares
 from torchfix.rules._norms import parse_vector_norm
 from torchfix.rules._rewrite import Parents, assumption, fit, make_site, short
 from torchfix.rules._torch import TORCH_CONVENTIONS
 from torchfix.rules.examples import tf005
+from torchfix.walk import walk
 
 UNSAFE = Applicability.UNSAFE
 _ROUNDING = (
@@ -31,6 +34,24 @@ def _alpha(call: cst.Call) -> float | None:
     if len(positional) == 4 and isinstance(call.func, cst.Attribute):
         return number_value(positional[1].value)
     return None
+
+
+#: an einsum of every row of one operand with every row of the other: "nd,md->nm", "bnd,bmd->bnm"
+_PAIRWISE_EINSUM = re.compile(r"(\w?)(\w)(\w),\1(\w)\3->\1\2\4")
+
+
+def _has_square(node: cst.CSTNode, names) -> bool:
+    """Whether ``node`` holds a square (``a ** 2``, ``a.pow(2)``, ``torch.square(a)``)."""
+    found = []
+
+    class Squares(cst.CSTVisitor):
+        def on_visit(self, inner: cst.CSTNode) -> bool:
+            if not found and parse_square(inner, names) is not None:
+                found.append(inner)
+            return not found
+
+    walk(node, [Squares()])
+    return bool(found)
 
 
 class PairwiseCdist(Rule):
@@ -121,6 +142,22 @@ inputs of the assumed shapes and compares them.
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
         if isinstance(node.operator, cst.Power):
             self._check(node)
+        elif isinstance(node.operator, cst.Subtract) and self._cross_term(node.right) and _has_square(node.left, self.names):
+            why = "the expansion rounds differently (it can even go negative) and squaring torch.cdist rounds the last bit"
+            self.report(node, f"a2 + b2 - 2ab is a pairwise squared distance, torch.cdist(a, b) ** 2; no fix: {why}.")
+
+    def _cross_term(self, node: cst.BaseExpression) -> bool:
+        """``2 * torch.einsum("nd,md->nm", a, b)`` (also batched, either factor order, ``2.0``)."""
+        if not (isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply)):
+            return False
+        for two, product in ((node.left, node.right), (node.right, node.left)):
+            if number_value(two) != 2.0 or not isinstance(product, cst.Call):
+                continue
+            spec = arg(product, "equation", 0)
+            if self.names.qualified(product.func) == "torch.einsum" and spec is not None:
+                text = spec.value.evaluated_value if isinstance(spec.value, cst.SimpleString) else None
+                return isinstance(text, str) and _PAIRWISE_EINSUM.fullmatch(text.replace(" ", "")) is not None
+        return False
 
     def _check(self, node: cst.BaseExpression) -> None:
         if node in self.claimed:

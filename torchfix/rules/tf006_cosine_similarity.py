@@ -29,6 +29,7 @@ from torchfix.rules._rewrite import (
 )
 from torchfix.rules._torch import TORCH_CONVENTIONS
 from torchfix.rules.examples import tf006
+from torchfix.walk import walk
 
 SAFE, UNSAFE = Applicability.SAFE, Applicability.UNSAFE
 _COSINE = ("torch.nn.functional.cosine_similarity", "torch.cosine_similarity")
@@ -154,6 +155,11 @@ inputs of the example shapes and compares them.
             guard = parse_eps_guard(denominator, self.names)
             factors = parse_product(guard.inner if guard is not None else denominator, self.names)
         dot = self._dot(numerator)
+        if dot is not None and self._expanded_pairwise(dot) and self._has_norm(denominator):
+            why = "the operands are repeated with .expand (and normalised by hand), so the rank and the eps are the code's own"
+            message = "Pairwise cosine similarity through .expand is F.normalize(a) @ F.normalize(b).T"
+            self.report(node, f"{message}; no fix: {why}.")
+            return
         if dot is None or factors is None:
             return
         norms = [self._norm_of(f, dot.dim) for f in factors]
@@ -191,6 +197,26 @@ inputs of the example shapes and compares them.
         else:
             fix = Fix(SAFE, edits, ref.imports, site=site)
         self.report(node, "Use F.cosine_similarity instead of dividing the dot product by the norms.", fix)
+
+    def _has_norm(self, node: cst.CSTNode) -> bool:
+        found = []
+        names = self.names
+
+        class Norms(cst.CSTVisitor):
+            def on_visit(self, inner: cst.CSTNode) -> bool:
+                if not found and parse_vector_norm(inner, names) is not None:
+                    found.append(inner)
+                return not found
+
+        walk(node, [Norms()])
+        return bool(found)
+
+    def _expanded_pairwise(self, dot: _Dot) -> bool:
+        """``(a.unsqueeze(1).expand(n, m, d) * b.unsqueeze(0).expand(n, m, d)).sum(-1)``: a pairwise dot product."""
+        first, second = parse_broadcast(dot.a, self.names), parse_broadcast(dot.b, self.names)
+        if first is None or second is None or not (first.expanded or second.expanded) or dot.dim is None:
+            return False
+        return pair(first, second, dot.dim) is not None
 
     @staticmethod
     def _eps(whole: EpsGuard | None, first: EpsGuard | None, second: EpsGuard | None):

@@ -58,6 +58,20 @@ EXAMPLES = (
     # torch.cdist(a, b) would evaluate a before b: the subtraction names b first.
     _example("((g()[None] - f()[:, None]) ** 2).sum(-1)", None, "squared", message="order of evaluation"),
     _example("dist.addmm_(1, -2, a, b.t())", None, "squared", message="spans statements"),
+    # a2 + b2 - 2ab through einsum: report only.
+    _example(
+        '(a ** 2).sum(-1)[:, None] + (b ** 2).sum(-1)[None] - 2 * torch.einsum("nd,md->nm", a, b)',
+        None,
+        "squared",
+        message="expansion rounds differently",
+    ),
+    Example(
+        "import torch as th\n\n"
+        'd = x.pow(2).sum(2, keepdim=True) + y.pow(2).sum(2).unsqueeze(1) - th.einsum("bid, bjd -> bij", x, y) * 2.0\n',
+        None,
+        row="squared",
+        message="expansion rounds differently",
+    ),
     # The code shows another rank than the fix assumes: no fix, and the finding says what.
     Example(
         "import torch\n\na = torch.randn(5)\ny = ((a[:, None] - b[None]) ** 2).sum(-1).sqrt()\n",
@@ -80,6 +94,11 @@ EXAMPLES = (
     _example("torch.addmm(dist, a, b.T, beta=1, alpha=-2)", None, "squared", message="spans statements"),
 )
 VALID = (
+    Valid(
+        'import torch\ny = (a ** 2).sum(-1) - 2 * torch.einsum("nd,nd->n", a, b)\n',
+        "an elementwise einsum, not pairwise",
+    ),
+    Valid('import torch\ny = x - 2 * torch.einsum("nd,md->nm", a, b)\n', "no squares: not the distance expansion"),
     Valid("import torch\ny = coords[:, :, None] - coords[:, None, :]\n", "relative positions, not a distance"),
     Valid(
         "import torch\nrel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)\n",

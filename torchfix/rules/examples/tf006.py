@@ -159,6 +159,21 @@ EXAMPLES = (
     ),
     # Swapping the arguments' order would evaluate g() before f().
     _pairwise("F.cosine_similarity(f().unsqueeze(0), g().unsqueeze(1), dim=-1)", None, message="order of evaluation"),
+    # Pairwise cosine built by hand with .expand: report only.
+    _example(
+        "(x.unsqueeze(1).expand(n, m, d) * y.unsqueeze(0).expand(n, m, d)).sum(-1) / "
+        "(x.norm(dim=-1)[:, None] * y.norm(dim=-1)[None, :] + 1e-8)",
+        None,
+        "pairwise",
+        message="through .expand",
+    ),
+    _example(
+        "torch.sum(a[:, None, :].expand(-1, k, -1) * b[None].expand(q, -1, -1), dim=2)"
+        " / (a.norm(dim=1)[:, None] * b.norm(dim=1)[None]).clamp(min=1e-6)",
+        None,
+        "pairwise",
+        message="through .expand",
+    ),
     # The code shows another rank than the matmul form assumes: no fix, and the finding says what.
     Example(
         "import torch\nimport torch.nn.functional as F\n\n\ndef sim(x, y):\n    n = x.size(2)\n"
@@ -176,6 +191,10 @@ EXAMPLES = (
     ),
 )
 VALID = (
+    Valid(
+        "import torch\nsim = (x.unsqueeze(1).expand(n, m, d) * y.unsqueeze(0).expand(n, m, d)).sum(-1) / temperature\n",
+        "a pairwise dot product over a temperature, not a cosine",
+    ),
     Valid(
         "import torch.nn.functional as F\ny = F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T\n",
         "already the efficient pairwise form",
