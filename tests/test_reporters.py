@@ -147,7 +147,7 @@ def test_summary_lines_count_the_files_that_could_not_be_checked():
 
 
 def test_sarif_fix_description_states_the_assumption_once():
-    source = "import torch\n\n\ndef unit(v):\n    return v / v.norm()\n"
+    source = "import torch\n\n\ndef unit(x):\n    v = x.flatten()\n    return v / v.norm()\n"
     unsafe = RunOptions(all_rules(), unsafe_codes=frozenset({"TF007"}))
     report = FileReport("u.py", check_text(source, unsafe), source=source, previews=fix_previews(source, unsafe))
     (result,) = _sarif([report])["runs"][0]["results"]
