@@ -632,8 +632,14 @@ import torch.nn as nn
 class CausalSelfAttention(nn.Module):
     def __init__(self, block_size):
         super().__init__()
-        self.register_buffer("causal", torch.tril(torch.ones(block_size, block_size, dtype=torch.bool)), persistent=False)
-        self.register_buffer("positions", torch.arange(block_size, dtype=torch.long), persistent=False)
+        self.register_buffer(
+            "causal",
+            torch.tril(torch.ones(block_size, block_size, dtype=torch.bool)),
+            persistent=False,
+        )
+        self.register_buffer(
+            "positions", torch.arange(block_size, dtype=torch.long), persistent=False
+        )
 
     def forward(self, scores):
         n = scores.shape[-1]
@@ -666,7 +672,11 @@ from torch import nn
 class Smoothing(nn.Module):
     def __init__(self, weights=None):
         super().__init__()
-        self.register_buffer("weights", torch.tensor(weights) if weights is not None else None, persistent=False)
+        self.register_buffer(
+            "weights",
+            torch.tensor(weights) if weights is not None else None,
+            persistent=False,
+        )
 
     def forward(self, x):
         return x if self.weights is None else x * self.weights
