@@ -199,7 +199,8 @@ def test_explain_piped_wraps_without_losing_a_word(run, tmp_path, monkeypatch, r
 def test_help_metavars(run, tmp_path):
     help_text = run(tmp_path, "check", "--help")[1]
     assert "--select CODES" in help_text and "--config PATH" in help_text and "--output-file PATH" in help_text
-    assert "<list[str]>" not in help_text
+    assert "<list[" not in help_text and "  PATHS  Files and folders" in help_text
+    assert "Usage: torchfix explain [OPTIONS] CODE" in run(tmp_path, "explain", "--help")[1]
 
 
 @pytest.mark.parametrize("command", ["check", "apply"])

@@ -26,6 +26,17 @@ if TYPE_CHECKING:
 
     from torchfix.config import Settings
 
+class _Command(typer.core.TyperCommand):
+    """A command whose help names its arguments by their metavar alone (``PATHS``, not
+    ``PATHS <list[Path]>``)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if isinstance(param, typer.core.TyperArgument):
+                param.display_type_rich = lambda ctx: None
+
+
 app = typer.Typer(
     name="torchfix",
     help="Rewrite PyTorch code toward ten idioms, and prove the rewrite changed nothing.",
@@ -121,7 +132,7 @@ def _settings(paths, config, err: Console) -> tuple[list[Path], Settings]:
     return paths, settings
 
 
-@app.command()
+@app.command(cls=_Command)
 def check(
     paths: Optional[List[Path]] = PATHS,
     select: List[str] = SELECT,
@@ -162,7 +173,7 @@ def check(
     raise typer.Exit(run_check(flags, exit_zero, show_unused_noqa))
 
 
-@app.command()
+@app.command(cls=_Command)
 def apply(
     paths: Optional[List[Path]] = PATHS,
     select: List[str] = SELECT,
@@ -240,7 +251,7 @@ class VerifyFormat(str, Enum):
     json = "json"
 
 
-@app.command()
+@app.command(cls=_Command)
 def verify(
     paths: Optional[List[Path]] = PATHS,
     base: str = typer.Option("HEAD", "--base", help="The git revision holding the original code."),
@@ -292,7 +303,7 @@ def verify(
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(cls=_Command)
 def rules(
     fmt: RulesFormat = typer.Option(
         RulesFormat.table, "--format", help="table, markdown (the README's) or json (every field, the docs too)."
@@ -313,8 +324,10 @@ def rules(
     _consoles(False)[0].print(table)
 
 
-@app.command()
-def explain(code: str = typer.Argument(..., help="A rule code (TF007) or slug (f-normalize).")) -> None:
+@app.command(cls=_Command)
+def explain(
+    code: str = typer.Argument(..., metavar="CODE", help="A rule code (TF007) or slug (f-normalize)."),
+) -> None:
     """Show a rule's documentation with its before/after examples."""
     from rich.markdown import Markdown
 
@@ -334,7 +347,7 @@ def explain(code: str = typer.Argument(..., help="A rule code (TF007) or slug (f
     out.print(Markdown(explain_markdown(rule), code_theme="ansi_dark"))
 
 
-@app.command()
+@app.command(cls=_Command)
 def clean(paths: Optional[List[Path]] = PATHS, config: Optional[Path] = CONFIG) -> None:
     """Remove the project's .torchfix_cache/."""
     from torchfix.cache import CACHE_DIR, cache_root
