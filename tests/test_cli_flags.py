@@ -200,7 +200,7 @@ def test_help_metavars(run, tmp_path):
     help_text = run(tmp_path, "check", "--help")[1]
     assert "--select CODES" in help_text and "--config PATH" in help_text and "--output-file PATH" in help_text
     assert "<list[" not in help_text and "  PATHS  Files and folders" in help_text
-    assert "Usage: torchfix explain [OPTIONS] CODE" in run(tmp_path, "explain", "--help")[1]
+    assert "  CODE  A rule code (TF007) or slug" in run(tmp_path, "explain", "--help")[1]
 
 
 @pytest.mark.parametrize("command", ["check", "apply"])
