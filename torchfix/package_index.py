@@ -363,19 +363,61 @@ def _filters_keys(node: ast.expr) -> bool:
     return False
 
 
+def _children(node: ast.AST):
+    for name in node._fields:
+        value = getattr(node, name, None)
+        if isinstance(value, ast.AST):
+            yield value
+        elif isinstance(value, list):
+            yield from (item for item in value if isinstance(item, ast.AST))
+
+
 def facts_of_file(tree: ast.Module) -> FileFacts:
-    """One walk over a file's AST; names bound by ``import ... as`` are read as the names they bind."""
+    """One walk over a file's AST (``ast.walk`` is slow in Python; this is the only walk);
+    names bound by ``import ... as`` are read as the names they bind, once the walk is done."""
     facts = FileFacts()
-    # the strings of checkpoint hooks an earlier fix wrote name layers that no longer exist
-    generated = {
-        id(inner) for node in ast.walk(tree)
-        if isinstance(node, ast.FunctionDef) and node.name.startswith(GENERATED_HOOKS)
-        for inner in ast.walk(node)
-    }
     aliases: dict[str, str] = {}
     torch_names = {"torch"}
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
+    calls: list[tuple[str, ast.Call]] = []
+    bases: list[tuple[str, str]] = []
+    nested_roots: set[str] = set()
+    stack: list[tuple[ast.AST, str | None]] = [(tree, None)]
+    while stack:
+        node, cls = stack.pop()
+        if isinstance(node, ast.FunctionDef) and node.name.startswith(GENERATED_HOOKS):
+            continue  # hooks an earlier fix wrote: their strings name layers that no longer exist
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, str):
+                facts.string_names |= _string_names(node.value)
+            continue
+        if isinstance(node, ast.Attribute):
+            if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                if node.value.id == "self" and cls is not None:
+                    facts.self_attributes.setdefault(cls, set()).add(node.attr)
+            else:
+                facts.attribute_names.add(node.attr)
+            if node.attr == "jagged":
+                facts.nested = True
+            elif node.attr == "nested" and _last_name(node.value) is not None:
+                nested_roots.add(_last_name(node.value))
+        elif isinstance(node, ast.Call):
+            name = _last_name(node.func)
+            if name is not None:
+                calls.append((name, node))
+            if name == "dict" and facts.filters_keys is None and any(_filters_keys(a) for a in node.args):
+                facts.filters_keys = ast.unparse(node)[:80]
+        elif isinstance(node, ast.keyword):
+            if node.arg in LOADER_KEYWORDS and isinstance(node.value, ast.Attribute):
+                facts.loader_callables[node.value.attr] = node.arg
+        elif isinstance(node, ast.ClassDef):
+            cls = node.name
+            facts.classes.setdefault(cls, set())
+            facts.self_attributes.setdefault(cls, set())
+            bases += [(cls, b) for b in map(_last_name, node.bases) if b is not None]
+        elif isinstance(node, ast.DictComp):
+            if facts.filters_keys is None and _filters_keys(node):
+                facts.filters_keys = ast.unparse(node)[:80]
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
             module = node.module or "" if isinstance(node, ast.ImportFrom) else ""
             for alias in node.names:
                 bound = alias.asname or alias.name.split(".")[0]
@@ -386,34 +428,14 @@ def facts_of_file(tree: ast.Module) -> FileFacts:
                     torch_names.add(bound)
                 if f"{module}.{alias.name}".lstrip(".").startswith("torch.nested"):
                     facts.nested = True
-    for node in ast.walk(tree):
-        if id(node) in generated:
             continue
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            facts.string_names |= _string_names(node.value)
-        elif isinstance(node, ast.Attribute):
-            if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
-                facts.attribute_names.add(node.attr)
-            if node.attr == "jagged" or (node.attr == "nested" and _last_name(node.value) in torch_names):
-                facts.nested = True
-        elif isinstance(node, ast.keyword):
-            if node.arg in LOADER_KEYWORDS and isinstance(node.value, ast.Attribute):
-                facts.loader_callables[node.value.attr] = node.arg
-        elif isinstance(node, ast.Call):
-            name = _last_name(node.func)
-            if name is not None:
-                facts.called.add(aliases.get(name, name))
-            if name is not None and aliases.get(name, name) == "save" and facts.pickles_module is None:
-                facts.pickles_module = _pickled_module(node)
-            if name == "dict" and facts.filters_keys is None and any(_filters_keys(a) for a in node.args):
-                facts.filters_keys = ast.unparse(node)[:80]
-        elif isinstance(node, ast.ClassDef):
-            bases = (_last_name(base) for base in node.bases)
-            facts.classes.setdefault(node.name, set()).update(aliases.get(b, b) for b in bases if b is not None)
-            facts.self_attributes.setdefault(node.name, set()).update(
-                inner.attr for inner in ast.walk(node)
-                if isinstance(inner, ast.Attribute) and isinstance(inner.value, ast.Name) and inner.value.id == "self"
-            )
-        elif isinstance(node, ast.DictComp) and facts.filters_keys is None and _filters_keys(node):
-            facts.filters_keys = ast.unparse(node)[:80]
+        stack.extend((child, cls) for child in _children(node))
+    for cls, base in bases:
+        facts.classes[cls].add(aliases.get(base, base))
+    for name, call in calls:
+        name = aliases.get(name, name)
+        facts.called.add(name)
+        if name == "save" and facts.pickles_module is None:
+            facts.pickles_module = _pickled_module(call)
+    facts.nested = facts.nested or bool(nested_roots & torch_names)
     return facts
