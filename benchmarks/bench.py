@@ -1,26 +1,35 @@
-"""Time `torchfix check` against a plain parse of the same files; print the figures.
+"""Time `torchfix check` against a plain parse of the same files, per tree; print every figure.
 
-Usage: python benchmarks/bench.py [PATH ...]
+Usage: python benchmarks/bench.py [--torchfix07 PYTHON] [PATH ...]
 
-Default input: the Python sources of the installed torch and torchvision packages
-(found without importing them) plus corpus/. Each measurement runs in its own
-subprocess, one after another, on the same files:
+Default trees: pytorch-image-models (timm) and diffusers (their sources under
+/work/libs/src, else the installed packages) and the Python sources of the
+installed torch (found without importing it). A tree inside a git-ignored
+folder (a virtual environment) is copied to a scratch folder first, as
+discovery would skip it. Each measurement runs in its own subprocess, one
+after another, on the same files:
 
   (a) one process calling libcst.parse_module on every file
   (b) one process calling ast.parse on every file
   (c) torchfix check --no-cache          (cold)
   (d) torchfix check, second run         (warm: the cache of a previous run)
   (e) torchfix apply --dry-run --no-cache
+  (f) TorchFix 0.7 (``--torchfix07``: the python of a venv holding it), on the first tree
 
-For each: wall time, files/s, and peak RSS of the whole process tree (workers
-included, sampled from /proc), then the ratios of (c), (d) and (e) to (a).
-Nothing is asserted: this prints figures.
+For each: wall and CPU seconds (the process and every child it waited for) and
+peak RSS of the whole process tree (sampled from /proc); then the issue's
+ratios, and the startup figures (`--version`, `check` of one file, median of
+five). Nothing is asserted: this prints figures.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
+import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 from torchfix.discovery import discover  # noqa: E402
 from torchfix.sourcefile import DEFAULT_MAX_FILE_SIZE  # noqa: E402
 
+LIBS = Path("/work/libs/src")
 PARSE = """
 import sys, {module}
 paths = open(sys.argv[1], encoding="utf-8").read().splitlines()
@@ -46,13 +56,39 @@ for path in paths:
 """
 
 
+def _installed(name: str) -> Path | None:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def default_paths() -> list[Path]:
+    """timm and diffusers (sdists under /work/libs/src, else installed) and torch's own sources."""
     paths = []
-    for name in ("torch", "torchvision"):
-        spec = importlib.util.find_spec(name)
-        if spec is not None and spec.submodule_search_locations:
-            paths.append(Path(list(spec.submodule_search_locations)[0]))
-    return paths + [ROOT / "corpus"]
+    for name, sdist in (("timm", "timm-*"), ("diffusers", "diffusers-*")):
+        found = sorted(LIBS.glob(sdist)) if LIBS.is_dir() else []
+        where = found[-1] if found else _installed(name)
+        if where is not None:
+            paths.append(where)
+    torch = _installed("torch")
+    return paths + ([torch] if torch is not None else [])
+
+
+def _python_files(tree: Path) -> list[Path]:
+    return [p for p in discover([tree]).files if p.stat().st_size <= DEFAULT_MAX_FILE_SIZE]
+
+
+def stage(tree: Path, scratch: Path) -> Path:
+    """``tree``, or a copy of its ``.py`` files when discovery skips it (a git-ignored venv)."""
+    if _python_files(tree) or not tree.is_dir():
+        return tree
+    copy = scratch / "staged" / tree.name
+    for source in tree.rglob("*.py"):
+        target = copy / source.relative_to(tree)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    return copy
 
 
 def _tree_rss(pid: int) -> int:
@@ -77,59 +113,94 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def measure(command: list[str], cwd: Path) -> tuple[float, int, int]:
-    """(wall seconds, peak RSS of the process tree, exit code)."""
-    start = time.perf_counter()
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(command: list[str], cwd: Path, sample: bool = True) -> tuple[float, float, int, int]:
+    """(wall seconds, CPU seconds of the process tree, peak RSS of the process tree, exit code)."""
+    cpu, start = _cpu(), time.perf_counter()
     process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0
     done = threading.Event()
 
-    def sample() -> None:
+    def sampler() -> None:
         nonlocal peak
         while not done.is_set():
             peak = max(peak, _tree_rss(process.pid))
             time.sleep(0.05)
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    thread = threading.Thread(target=sampler, daemon=True)
+    if sample:
+        thread.start()
     code = process.wait()
     elapsed = time.perf_counter() - start
     done.set()
-    sampler.join()
-    return elapsed, peak, code
+    if sample:
+        thread.join()
+    return elapsed, _cpu() - cpu, peak, code
+
+
+def _startup(torchfix: list[str], one_file: Path, cwd: Path) -> dict[str, float]:
+    runs = {"--version": [*torchfix, "--version"], "check <one file>": [*torchfix, "check", "--no-cache", str(one_file)]}
+    return {
+        label: statistics.median(measure(command, cwd, sample=False)[0] for _ in range(5))
+        for label, command in runs.items()
+    }
+
+
+def bench_tree(tree: Path, work: Path, torchfix07: str | None) -> dict[str, tuple[float, float, int, int]]:
+    files = _python_files(tree)
+    lines = sum(p.read_bytes().count(b"\n") for p in files)
+    print(f"\n== {tree}: {len(files)} files, {lines} lines")
+    listing = work / "files.txt"
+    listing.write_text("\n".join(str(p.resolve()) for p in files), encoding="utf-8")
+    torchfix = [sys.executable, "-m", "torchfix"]
+    where = str(tree.resolve())
+    runs = [
+        ("(a)", "libcst.parse_module", [sys.executable, "-c", PARSE.format(module="libcst", call="libcst.parse_module(data)"), str(listing)]),
+        ("(b)", "ast.parse", [sys.executable, "-c", PARSE.format(module="ast", call="ast.parse(data)"), str(listing)]),
+        ("(c)", "check --no-cache (cold)", [*torchfix, "check", "--no-cache", "--exit-zero", where]),
+        ("", "check (fills the cache)", [*torchfix, "check", "--exit-zero", where]),
+        ("(d)", "check (warm)", [*torchfix, "check", "--exit-zero", where]),
+        ("(e)", "apply --dry-run --no-cache", [*torchfix, "apply", "--dry-run", "--no-cache", where]),
+    ]
+    if torchfix07:
+        runs.append(("(f)", "TorchFix 0.7 (torchfix .)", [torchfix07, "-m", "torchfix", where]))
+    results = {}
+    print(f"{'measurement':34} {'wall s':>8} {'CPU s':>8} {'files/s':>8} {'peak RSS MB':>12} {'exit':>5}")
+    for key, label, command in runs:
+        wall, cpu, peak, code = measure(command, work)
+        results[key] = (wall, cpu, peak, code)
+        print(f"{key:3} {label:30} {wall:8.2f} {cpu:8.2f} {len(files) / wall:8.0f} {peak / 2**20:12.0f} {code:5d}")
+    (wall_a, cpu_a, *_), (wall_c, cpu_c, *_) = results["(a)"], results["(c)"]
+    print(f"ratio CPU (c)/(a): {cpu_c / cpu_a:.3f}   (goal <= 0.35)")
+    print(f"ratio wall (c)/(a): {wall_c / wall_a:.3f}")
+    print(f"ratio wall (e)/(c): {results['(e)'][0] / wall_c:.3f}   (goal <= 1.5)")
+    print(f"warm check (d): {results['(d)'][0]:.2f} s   (goal <= 0.5 on pytorch-image-models)")
+    if "(f)" in results:
+        print(f"ratio wall (f)/(c): {results['(f)'][0] / wall_c:.1f}   (goal >= 25 on pytorch-image-models)")
+    return results
 
 
 def main(argv: list[str]) -> None:
-    paths = [Path(p) for p in argv] or default_paths()
-    found = discover(paths)
-    files = [p for p in found.files if p.stat().st_size <= DEFAULT_MAX_FILE_SIZE]
-    lines = sum(p.read_bytes().count(b"\n") for p in files)
-    print(f"inputs: {', '.join(str(p) for p in paths)}")
-    print(f"files: {len(files)}  lines: {lines}  cpus: {os.cpu_count()}")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="*", type=Path)
+    parser.add_argument("--torchfix07", help="the python of a venv with TorchFix 0.7 (timed on the first tree)")
+    args = parser.parse_args(argv)
+    print(f"cpus: {os.cpu_count()}  load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
-        listing = work / "files.txt"
-        listing.write_text("\n".join(str(p.resolve()) for p in files), encoding="utf-8")
-        torchfix = [sys.executable, "-m", "torchfix"]
-        where = [str(p.resolve()) for p in paths]
-        runs = [
-            ("(a)", "libcst.parse_module", [sys.executable, "-c", PARSE.format(module="libcst", call="libcst.parse_module(data)"), str(listing)]),
-            ("(b)", "ast.parse", [sys.executable, "-c", PARSE.format(module="ast", call="ast.parse(data)"), str(listing)]),
-            ("(c)", "check --no-cache (cold)", [*torchfix, "check", "--no-cache", "--exit-zero", *where]),
-            ("", "check (fills the cache)", [*torchfix, "check", "--exit-zero", *where]),
-            ("(d)", "check (warm)", [*torchfix, "check", "--exit-zero", *where]),
-            ("(e)", "apply --dry-run --no-cache", [*torchfix, "apply", "--dry-run", "--no-cache", *where]),
-        ]
-        results = {}
-        print(f"{'measurement':34} {'wall s':>8} {'files/s':>9} {'peak RSS MB':>12} {'exit':>5}")
-        for key, label, command in runs:
-            elapsed, peak, code = measure(command, work)
-            results[key] = elapsed
-            print(f"{key:3} {label:30} {elapsed:8.2f} {len(files) / elapsed:9.0f} {peak / 2**20:12.0f} {code:5d}")
-    base = results["(a)"]
-    for label in ("(c)", "(d)", "(e)"):
-        print(f"ratio {label}/(a): {results[label] / base:.3f}")
-    print(f"ratio (e)/(c): {results['(e)'] / results['(c)']:.3f}")
+        trees = [stage(tree, work) for tree in (args.paths or default_paths())]
+        for index, tree in enumerate(trees):
+            bench_tree(tree, work, args.torchfix07 if index == 0 else None)
+        one_file = ROOT / "corpus" / "metric_learning" / "model.py"
+        print(f"\n== startup (median of 5 runs; `check` of {one_file.relative_to(ROOT)}, which has a finding)")
+        for label, seconds in _startup([sys.executable, "-m", "torchfix"], one_file, work).items():
+            goal = 0.15 if label == "--version" else 0.35
+            print(f"{label:24} {seconds:6.3f} s   (goal <= {goal})")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import CORPUS
 from torchfix.engine import RunOptions, check_text
+from torchfix import prefilter
 from torchfix.prefilter import facts_of
 from torchfix.rules import all_rules, rule_by_key
 
@@ -28,28 +29,77 @@ def _may_match(code: str, source: str) -> bool:
 
 def test_calls_are_seen_by_their_last_name_and_through_renaming_imports():
     facts = _facts("import torch\nfrom torch import zeros as z\ny = torch.nn.functional.normalize(x)\nz(3)\n")
-    assert facts.calls("normalize") and facts.calls("zeros") and not facts.calls("ones")
+    assert facts.calls_any("normalize") and facts.calls_any("zeros") and not facts.calls_any("ones")
+
+
+_LAYERS = "import torch.nn as nn\nclass A(nn.Module):\n    def __init__(self, d):\n        super().__init__()\n"
+_QK = "        self.q = nn.Linear(d, d)\n        self.k = nn.Linear(2 * d, d)\n"
+_HEADS = "        self.heads = nn.ModuleList([nn.Linear(d, 1) for _ in range(3)])\n"
+_BUFFER = "        self.register_buffer('pe', torch.zeros(9))\n"
 
 
 @pytest.mark.parametrize(
     "source, code, expected",
     [
         ("import torch\ny = torch.zeros(3).to(device)\n", "TF002", True),
-        ("import torch\ny = torch.zeros(3)\nz = y.to(device)\n", "TF002", True),  # file-level facts over-approximate
+        ("import torch\ny = torch.arange(3).view(-1, 1).float().cuda()\n", "TF002", False),  # not TF002's (yet)
+        ("from torch import zeros as z\ny = z(3).to(device)\n", "TF002", True),
+        ("import torch\ny = torch.zeros(3)\nz = y.to(device)\n", "TF002", False),  # not the receiver
+        ("import torch\ny = torch.zeros(3).to(torch.float16)\n", "TF002", False),  # a cast
+        ("import torch\ny = torch.zeros(3).to(t)\n", "TF002", False),  # t may be a tensor
+        ("import torch\ny = torch.zeros(3, generator=g).to(device)\n", "TF002", False),
+        ("import torch\ny = torch.zeros(x.shape, device=x.device)\n", "TF002", True),
+        ("import torch\ny = torch.zeros(x.shape, dtype=x.dtype)\n", "TF002", False),
         ("import torch\ny = torch.zeros(3)\n", "TF002", False),
+        (_LAYERS + "        self.s = torch.tensor([0.5]).float()\n", "TF003", True),
+        (_LAYERS + "        t = torch.ones(3)\n        self.s = t * 2\n", "TF003", True),
+        (_LAYERS + "        self.p = nn.Parameter(torch.zeros(3), requires_grad=False)\n", "TF003", True),
+        (_LAYERS + "        self.p = nn.Parameter(data, False)\n", "TF003", True),
+        (_LAYERS + "        self.p = nn.Parameter(torch.zeros(3))\n", "TF003", False),
+        (_LAYERS + "        self.p = nn.Parameter(torch.zeros(3), requires_grad=True)\n", "TF003", False),
+        ("import torch\nclass A:\n    def __init__(self):\n        self.s = torch.ones(3)\n", "TF003", False),
+        (_LAYERS + _BUFFER + "    def forward(self, x):\n        return x + self.pe[:4].to(x.device)\n", "TF003", True),
+        (_LAYERS + _BUFFER + "    def forward(self, x):\n        return x + self.pe[:4]\n", "TF003", False),
+        (_LAYERS + "        self.n = len(torch.zeros(3))\n", "TF003", False),
         ("import torch.nn as nn\nclass I(nn.Module):\n    def forward(self, x):\n        'doc'\n        return x\n", "TF004", True),
         ("import torch.nn as nn\nclass I(nn.Module):\n    def forward(self, x):\n        return x + 1\n", "TF004", False),
-        ("import torch.nn as nn\nlayer = nn.Sequential()\n", "TF004", True),
+        (_LAYERS + "        self.layer = nn.Sequential()\n", "TF004", True),
+        (_LAYERS + "        self.layer = nn.Sequential()\n        self.layer.add_module('a', x)\n", "TF004", False),
         ("import torch.nn as nn\nlayer = nn.Sequential(nn.ReLU())\n", "TF004", False),
-        ("f = lambda x: x\n", "TF004", True),
+        ("import torch.nn as nn\nlayer = nn.Sequential()\n", "TF004", False),  # not a layer attribute
+        ("import torch.nn as nn\nlayer = Block(act=lambda x: x)\n", "TF004", True),
+        ("f = lambda x: x\n", "TF004", False),
         ("import torch\nd = ((a[:, None] - b) ** 2).sum(-1)\n", "TF005", True),
+        ("import torch\nd = torch.norm(a.unsqueeze(1) - b, dim=2)\n", "TF005", True),
         ("import torch\nd = ((a - b) ** 2).sum(-1)\n", "TF005", False),
+        ("import torch\nr = c[:, :, None] - c[:, None, :]\n", "TF005", False),  # no norm of it
+        ("import torch\ns = (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1))\n", "TF006", True),
+        ("import torch\ns = (a * b).sum(1) / n\n", "TF006", False),
         ("import torch\nx /= x.norm()\n", "TF007", True),
+        ("import torch\ny = x.div(torch.linalg.vector_norm(x, dim=1, keepdim=True))\n", "TF007", True),
         ("import torch\nx = x * x.norm()\n", "TF007", False),
+        ("import torch\nx = x.norm() / 2\n", "TF007", False),
+        ("import torch\ny = x / x.sum(-1, keepdim=True)\n", "TF007", False),
+        ("import torch\ny = x / (x ** 2).sum(-1, keepdim=True) ** 0.5\n", "TF007", True),
+        (_LAYERS + _QK + "    def forward(self, x):\n        return self.q(x) @ self.k(x)\n", "TF008", True),
+        (_LAYERS + _QK + "    def forward(self, x, y):\n        return self.q(x) @ self.k(y)\n", "TF008", False),
+        (_LAYERS + _QK + "    def forward(self, x):\n        return self.q(self.k(x))\n", "TF008", False),
+        (_LAYERS + _HEADS + "    def forward(self, x):\n        return [h(x) for h in self.heads]\n", "TF008", True),
+        (_LAYERS + _HEADS + "    def forward(self, x):\n        return self.heads[0](x)\n", "TF008", False),
+        ("import torch\ny = x[mask.nonzero(as_tuple=True)]\n", "TF009", True),
+        ("import torch\ny = x[mask.nonzero().squeeze(1)]\n", "TF009", True),
         ("import torch\ny = x.flatten()[m.flatten()]\n", "TF009", True),
         ("import torch\ny = x.flatten()[m]\n", "TF009", False),
-        ("import torch\ny = c * a + (1 - c) * b\n", "TF010", True),
-        ("import torch\ny = c * a + (c - 1) * b\n", "TF010", False),
+        ("import torch\ni = mask.nonzero()\n", "TF009", False),
+        ("import torch\nc = x > 0\ny = c * a + (1 - c) * b\n", "TF010", True),
+        ("import torch\ny = a * (x > 0).float() + b * (~(x > 0)).float()\n", "TF010", True),
+        ("import torch\nm = x.isnan()\ny = torch.mul(m.float(), a) + b * torch.logical_not(m)\n", "TF010", True),
+        ("import torch\ny = torch.mul(m.float(), a) + b * torch.logical_not(m)\n", "TF010", False),  # m unknown
+        ("import torch\nm = self.alpha\ny = m * a + (1 - m) * b\n", "TF010", False),
+        ("import torch\ndef f(c):\n    return c * a + (1 - c) * b\n", "TF010", False),  # a parameter: not a mask
+        ("import torch\ny = self.c * a + (1 - self.c) * b\n", "TF010", False),
+        ("import torch\nc = x > 0\ny = c * a + (1 - d) * b\n", "TF010", False),
+        ("import torch\nc = x > 0\ny = c * a + (c - 1) * b\n", "TF010", False),
         ("import torch\ny = x.clone()\ny[m] = 0\n", "TF010", True),
         ("from torch.utils.data import Dataset as D\nclass F(D):\n    def __getitem__(self, i): ...\n", "TF001", True),
         ("class F:\n    def __getitem__(self, i): ...\n", "TF001", False),
@@ -57,6 +107,20 @@ def test_calls_are_seen_by_their_last_name_and_through_renaming_imports():
 )
 def test_rule_prefilters(source, code, expected):
     assert _may_match(code, source) is expected
+
+
+def test_the_prefilters_name_lists_cover_the_rules_own():
+    """A rule that learns a new constructor must not be starved by an older list here."""
+    from torchfix.rules import tf002_device_at_creation as tf002
+    from torchfix.rules import tf003_register_buffer as tf003
+    from torchfix.rules._masks import DTYPE_CASTS
+
+    assert tf003.CONSTRUCTORS <= prefilter.CONSTRUCTORS
+    assert tf002._DETERMINISTIC | tf002._ROUNDING | tf002._RANDOM <= prefilter._CREATED
+    assert tf002._KEYWORDS <= prefilter._CONSTRUCTOR_KEYWORDS and tf002._DEVICE_WORDS <= prefilter._DEVICE_WORDS
+    assert tf003.FUNCTIONS <= prefilter.TENSOR_FUNCTIONS and tf003.METHODS <= prefilter.TENSOR_METHODS
+    assert set(tf002._LIKE) <= prefilter._WITH_LIKE
+    assert DTYPE_CASTS <= prefilter._CASTS
 
 
 def _corpus_files():

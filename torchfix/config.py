@@ -130,11 +130,15 @@ class Settings:
 
     def options_for(self, relative: str) -> RunOptions:
         """The rules and fixes that apply to one file; imports those rules (and LibCST)."""
+        return self.options(self.codes_for(relative), relative)
+
+    def options(self, codes: Sequence[str], relative: str) -> RunOptions:
+        """Run options for the rules ``codes`` on the file ``relative``; imports those rules (and LibCST)."""
         from torchfix.engine import RunOptions
         from torchfix.layout import style_for
 
         style = style_for((self.root / relative).parent)
-        return RunOptions(rules_by_codes(self.codes_for(relative)), self.unsafe_codes, self.rule_settings, style)
+        return RunOptions(rules_by_codes(tuple(codes)), self.unsafe_codes, self.rule_settings, style)
 
 
 

@@ -1,14 +1,21 @@
-"""The prefilter: what a file's Python AST shows, so most files never get a LibCST parse.
+"""The prefilter: which rules could report anything in a file, read from its Python AST.
 
 Python's own syntax check already builds each file's ``ast`` tree (in C, about
-ten times faster than LibCST). One walk over it collects a few :class:`Facts`
-(the names the file calls, its operators, some shapes of code) and each rule's
-matcher here (``MATCHERS[code](facts)``, also ``Rule.may_match``) says whether
-the rule could report anything in such a file. A matcher is an
-over-approximation of its rule, never sharper: a file it turns away would have
-produced no finding. ``tests/test_prefilter.py`` holds the corpus to that,
+ten times faster than LibCST). One walk over it indexes the nodes the rules
+start from (:class:`Facts`), and each rule's matcher here looks for the
+*structure* its LibCST matcher needs: TF002 a constructor call that is the
+receiver of ``.to()``, TF008 two ``self.<a> = nn.Linear(IN, ...)`` in one
+``__init__`` with the same ``IN``, and so on. A file no matcher keeps never gets
+a LibCST tree, and a check runs only the rules whose matchers kept it.
+
+Each matcher is an over-approximation of its rule, never sharper: it may keep a
+file the rule then finds nothing in, but a file (or a rule) it turns away would
+have produced no finding. ``tests/test_prefilter.py`` holds the corpus to that,
 ``tests/test_rule_examples.py`` every rule example, ``tests/test_fuzz.py``
-generated programs, and ``benchmarks/prefilter.py`` real libraries.
+generated programs, and ``benchmarks/prefilter.py`` real libraries. Names are
+compared by their last part (``torch.nn.Linear`` and ``nn.Linear`` are both
+``Linear``), through ``from ... import x as y`` renames, which is coarser than
+the rules' import-resolved names.
 
 The matchers live here, not in the rule modules, so that the runner can rule a
 file out without importing any rule (or LibCST).
@@ -17,142 +24,13 @@ file out without importing any rule (or LibCST).
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from functools import partial
+from typing import Callable, Iterable, Iterator, Sequence
 
 from torchfix.crashes import RuleCrash, RuleCrashed
 
-#: method names that flatten a tensor (TF009's ``x.flatten()[m.flatten()]``)
-_FLATTENING = frozenset({"flatten", "view", "reshape"})
-
-
-@dataclass
-class Facts:
-    """What one walk over a module's AST found."""
-
-    #: the last name of every call's target (``sum`` for ``x.sum()`` and ``torch.sum(x)``)
-    called: set[str] = field(default_factory=set)
-    #: the same for calls without arguments (``nn.Sequential()``)
-    called_bare: set[str] = field(default_factory=set)
-    #: names bound under another name (``from torch import zeros as z``): a call of them hides behind the alias
-    renamed: set[str] = field(default_factory=set)
-    #: every ``.attr`` read or written
-    attributes: set[str] = field(default_factory=set)
-    #: binary and augmented-assignment operator classes (``ast.Div``)
-    operators: set[type] = field(default_factory=set)
-    augmented: set[type] = field(default_factory=set)
-    unary: set[type] = field(default_factory=set)
-    #: the last name of every class base
-    bases: set[str] = field(default_factory=set)
-    #: names of every function defined
-    functions: set[str] = field(default_factory=set)
-    #: ``number - e`` (a complement, ``1 - m``)
-    number_minus: bool = False
-    #: a subscript with ``None`` among its indices (``a[:, None]``)
-    none_index: bool = False
-    #: a subscript assigned to (``y[m] = v``)
-    subscript_store: bool = False
-    #: ``x.flatten()[m.flatten()]`` (or view/reshape)
-    flat_subscript: bool = False
-    #: ``lambda x: x``
-    identity_lambda: bool = False
-    #: ``def forward(self, x): return x`` (after any docstring)
-    identity_forward: bool = False
-
-    def calls(self, *names: str) -> bool:
-        """Whether the file may call something named one of ``names`` (under an alias too)."""
-        return any(name in self.called or name in self.renamed for name in names)
-
-    def calls_bare(self, name: str) -> bool:
-        return name in self.called_bare or name in self.renamed
-
-    def subclasses(self, name: str) -> bool:
-        """Whether a class may derive from something named ``name`` (under an alias too)."""
-        return name in self.bases or name in self.renamed
-
-    @property
-    def divides(self) -> bool:
-        """``a / b``, ``a /= b``, ``a.div(b)``, ``torch.true_divide(a, b)``."""
-        return ast.Div in self.operators or ast.Div in self.augmented or self.calls("div", "true_divide")
-
-    @property
-    def unsqueezes(self) -> bool:
-        """``a[:, None]`` or ``a.unsqueeze(1)``."""
-        return self.none_index or self.calls("unsqueeze")
-
-
-def _last_name(node: ast.expr) -> str | None:
-    if type(node) is ast.Name:
-        return node.id
-    if type(node) is ast.Attribute:
-        return node.attr
-    return None
-
-
-def _holds_none(index: ast.expr) -> bool:
-    items = index.elts if type(index) is ast.Tuple else [index]
-    return any(type(item) is ast.Constant and item.value is None for item in items)
-
-
-def _flattening(node: ast.expr) -> bool:
-    return type(node) is ast.Call and type(node.func) is ast.Attribute and node.func.attr in _FLATTENING
-
-
-def _returns_input(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> bool:
-    arguments = [a.arg for a in node.args.args]
-    if type(node) is ast.Lambda:
-        return type(node.body) is ast.Name and node.body.id in arguments
-    body = node.body
-    if body and type(body[0]) is ast.Expr and type(body[0].value) is ast.Constant:
-        body = body[1:]  # a docstring
-    return len(body) == 1 and type(body[0]) is ast.Return and type(body[0].value) is ast.Name
-
-
-def facts_of(tree: ast.AST) -> Facts:
-    """One walk: every fact a rule's prefilter may ask about."""
-    facts = Facts()
-    called, attributes, operators = facts.called, facts.attributes, facts.operators
-    for node in ast.walk(tree):
-        kind = type(node)
-        if kind is ast.Attribute:
-            attributes.add(node.attr)
-        elif kind is ast.Call:
-            name = _last_name(node.func)
-            if name is not None:
-                called.add(name)
-                if not node.args and not node.keywords:
-                    facts.called_bare.add(name)
-        elif kind is ast.BinOp:
-            operators.add(type(node.op))
-            if type(node.op) is ast.Sub and type(node.left) is ast.Constant:
-                facts.number_minus = True
-        elif kind is ast.Subscript:
-            if _holds_none(node.slice):
-                facts.none_index = True
-            if type(node.ctx) is ast.Store:
-                facts.subscript_store = True
-            if _flattening(node.value) and _flattening(node.slice):
-                facts.flat_subscript = True
-        elif kind is ast.UnaryOp:
-            facts.unary.add(type(node.op))
-        elif kind is ast.AugAssign:
-            facts.augmented.add(type(node.op))
-        elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
-            facts.functions.add(node.name)
-            if node.name == "forward" and _returns_input(node):
-                facts.identity_forward = True
-        elif kind is ast.Lambda:
-            if _returns_input(node):
-                facts.identity_lambda = True
-        elif kind is ast.ClassDef:
-            facts.bases.update(name for name in map(_last_name, node.bases) if name is not None)
-        elif kind is ast.ImportFrom:
-            facts.renamed.update(alias.name for alias in node.names if alias.asname)
-    return facts
-
-
-#: every tensor constructor TF002 and TF003 rewrite (``tests/test_prefilter.py`` holds
-#: this to be a superset of the rules' own lists)
+#: every torch tensor constructor a rule knows (TF002 rewrites a subset, TF003 all);
+#: ``tests/test_prefilter.py`` holds these lists to be supersets of the rules' own
 CONSTRUCTORS = frozenset(
     {
         "tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "arange", "linspace", "logspace",
@@ -163,57 +41,746 @@ CONSTRUCTORS = frozenset(
         "hann_window", "hamming_window", "blackman_window", "bartlett_window", "kaiser_window",
     }
 )
+#: torch functions that return a tensor when given one (TF003)
+TENSOR_FUNCTIONS = frozenset(
+    {
+        "tril", "triu", "exp", "log", "sin", "cos", "sqrt", "rsqrt", "pow", "outer", "cat", "stack", "where",
+        "cumsum", "cumprod", "flip", "diag", "einsum", "matmul", "mm", "abs", "clamp", "sigmoid", "softmax",
+        "log_softmax", "polar", "complex", "view_as_real", "view_as_complex", "reshape", "unsqueeze",
+        "transpose", "repeat_interleave", "maximum", "minimum", "floor", "ceil", "round",
+    }
+)
+#: tensor methods that return a tensor (TF003)
+TENSOR_METHODS = frozenset(
+    {
+        "float", "double", "half", "bfloat16", "long", "int", "bool", "byte", "view", "reshape", "unsqueeze",
+        "squeeze", "transpose", "permute", "t", "contiguous", "expand", "repeat", "flip", "clone", "detach",
+        "exp", "log", "sin", "cos", "sqrt", "rsqrt", "pow", "mul", "div", "add", "sub", "cumsum", "cumprod",
+        "sum", "mean", "masked_fill", "tril", "triu", "abs", "neg", "reciprocal", "flatten", "unflatten",
+        "narrow", "roll", "to", "type", "type_as", "clamp", "sigmoid", "softmax", "outer", "matmul", "diag",
+        "repeat_interleave", "fill_", "zero_", "uniform_", "normal_", "mul_", "add_", "div_", "sub_",
+        "clamp_", "masked_fill_", "floor", "ceil", "round", "cuda",
+    }
+)
+_BUILDERS = CONSTRUCTORS | {"Parameter"}
+#: constructors with a ``*_like`` twin (TF002's ``torch.zeros(x.shape, device=x.device)``)
+_WITH_LIKE = frozenset({"zeros", "ones", "empty", "full", "rand", "randn", "randint"})
+#: the constructors TF002 rewrites
+_CREATED = frozenset(
+    {"zeros", "ones", "empty", "full", "arange", "eye", "tensor", "as_tensor", "linspace", "logspace"}
+    | {"zeros_like", "ones_like", "empty_like", "full_like", "rand", "randn", "randint", "randperm", "normal"}
+    | {"rand_like", "randn_like", "randint_like"}
+)
+#: keywords a constructor may carry and still be rewritten (TF002)
+_CONSTRUCTOR_KEYWORDS = frozenset(
+    {"dtype", "device", "requires_grad", "size", "fill_value", "low", "high", "start", "end", "step"}
+    | {"steps", "base", "n", "m", "data", "mean", "std", "input"}
+)
+#: identifier words that name a device (TF002: ``device``, ``self.dev``, ``local_rank``, ``gpu_id``)
+_DEVICE_WORDS = frozenset({"device", "dev", "rank", "gpu", "cuda"})
+#: torch dtypes by their last name
+_DTYPES = frozenset(
+    {
+        "bool", "uint8", "int8", "int16", "short", "int32", "int", "int64", "long", "float16", "half",
+        "bfloat16", "float32", "float", "float64", "double", "complex64", "cfloat", "complex128", "cdouble",
+    }
+)
+#: functions and methods whose result is boolean (TF010's masks)
+_BOOLEAN = frozenset(
+    {
+        "logical_and", "logical_or", "logical_xor", "logical_not", "isnan", "isinf", "isfinite",
+        "isposinf", "isneginf", "isreal", "isclose", "signbit", "isin", "eq", "ne", "lt", "le",
+        "gt", "ge", "greater", "greater_equal", "less", "less_equal", "not_equal", "bool",
+    }
+)
+#: methods whose result holds the values of their receiver (casts, moves, rearrangements)
+_KEEPS_VALUES = frozenset(
+    {
+        "unsqueeze", "squeeze", "reshape", "reshape_as", "flatten", "unflatten", "permute",
+        "transpose", "t", "expand", "expand_as", "contiguous", "clone", "detach", "cpu", "cuda",
+        "repeat", "flip", "roll", "narrow", "select", "view_as", "movedim", "any", "all", "view",
+        "float", "double", "half", "bfloat16", "int", "long", "short", "byte", "char", "to", "type", "type_as",
+    }
+)
+#: methods that grow a container (TF004: an empty Sequential grown later is no identity)
+_MUTATORS = frozenset({"append", "extend", "insert", "add_module", "register_module"})
+#: methods that flatten a tensor (TF009's ``x.flatten()[m.flatten()]``)
+_FLATTENING = frozenset({"flatten", "view", "reshape"})
+_NORMS = ("norm", "vector_norm")
+#: dtype casts TF010 sees through (``tests/test_prefilter.py``: a superset of the rule's)
+_CASTS = frozenset({"float", "double", "half", "bfloat16", "int", "long", "short", "byte", "char", "bool"}) | {
+    "to", "type", "type_as"
+}
+
+
+def last_name(node: ast.AST) -> str | None:
+    """``Linear`` for ``nn.Linear`` and ``Linear``; None for anything else."""
+    if type(node) is ast.Name:
+        return node.id
+    if type(node) is ast.Attribute:
+        return node.attr
+    return None
+
+
+class Facts:
+    """One walk over a module's AST: the nodes the matchers start from, by kind."""
+
+    def __init__(self, tree: ast.AST) -> None:
+        #: ``from m import name as alias``: alias -> name
+        self.renamed: dict[str, str] = {}
+        #: calls by the last name of their target, as written
+        self._calls: dict[str, list[ast.Call]] = {}
+        #: ``.attr`` nodes by attribute name (TF004 asks how each is used)
+        self.attributes: dict[str, list[ast.Attribute]] = {}
+        self.binops: list[ast.BinOp] = []
+        self.subscripts: list[ast.Subscript] = []
+        self.classes: list[ast.ClassDef] = []
+        self.functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
+        self.assigns: list[ast.Assign | ast.AnnAssign] = []
+        self.augassigns: list[ast.AugAssign] = []
+        #: calls with a lambda among their arguments
+        self.lambda_calls: list[ast.Call] = []
+        self.strings: set[str] = set()
+        #: names bound by ``import m`` / ``import m as n`` of a module other than torch
+        self.modules: set[str] = set()
+        #: how often each name is bound (assigned, a loop or ``with`` target, ``:=``)
+        self.stored: dict[str, int] = {}
+        self._bound: dict[str, list[ast.AST]] | None = None
+        self._otherwise: set[str] | None = None
+        self._index(tree)
+
+    def _index(self, tree: ast.AST) -> None:
+        calls, attributes = self._calls, self.attributes
+        for node in ast.walk(tree):
+            kind = type(node)
+            if kind is ast.Name:
+                if type(node.ctx) is ast.Store:
+                    self.stored[node.id] = self.stored.get(node.id, 0) + 1
+            elif kind is ast.Attribute:
+                attributes.setdefault(node.attr, []).append(node)
+            elif kind is ast.Call:
+                name = last_name(node.func)
+                if name is not None:
+                    calls.setdefault(name, []).append(node)
+                if any(type(value) is ast.Lambda for value in _arguments(node)):
+                    self.lambda_calls.append(node)
+            elif kind is ast.BinOp:
+                self.binops.append(node)
+            elif kind is ast.Subscript:
+                self.subscripts.append(node)
+            elif kind is ast.Assign or kind is ast.AnnAssign:
+                self.assigns.append(node)
+            elif kind is ast.AugAssign:
+                self.augassigns.append(node)
+            elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
+                self.functions.append(node)
+            elif kind is ast.ClassDef:
+                self.classes.append(node)
+            elif kind is ast.Constant and type(node.value) is str:
+                self.strings.add(node.value)
+            elif kind is ast.Import:
+                self.modules.update(
+                    alias.asname or alias.name.partition(".")[0]
+                    for alias in node.names if alias.name.partition(".")[0] != "torch"
+                )
+            elif kind is ast.ImportFrom:
+                self.renamed.update((alias.asname, alias.name) for alias in node.names if alias.asname)
+
+    def bound_values(self) -> dict[str, list[ast.AST]]:
+        """The values plainly assigned to each name (``n = v``, ``n: T = v``, ``n += v``)."""
+        if self._bound is None:
+            self._bound = {}
+            for node in self.assigns + self.augassigns:
+                targets = node.targets if type(node) is ast.Assign else [node.target]
+                for target in targets:
+                    if type(target) is ast.Name and node.value is not None:
+                        self._bound.setdefault(target.id, []).append(node.value)
+        return self._bound
+
+    def bound_otherwise(self) -> set[str]:
+        """Names also bound by something that is not a plain assignment (a loop, ``with``, unpacking)."""
+        if self._otherwise is None:
+            plain = self.bound_values()
+            self._otherwise = {name for name, count in self.stored.items() if count != len(plain.get(name, ()))}
+        return self._otherwise
+
+    def foreign(self, func: ast.AST) -> bool:
+        """Whether ``func`` is reached through an imported module other than torch (``math.sqrt``)."""
+        while type(func) is ast.Attribute:
+            func = func.value
+        return type(func) is ast.Name and func.id in self.modules
+
+    def name(self, func: ast.AST) -> str | None:
+        """The last name of a call target, seen through renaming imports."""
+        name = last_name(func)
+        return self.renamed.get(name, name) if name is not None else None
+
+    def calls(self, *names: str) -> Iterator[ast.Call]:
+        """Every call of something named one of ``names`` (under a renamed import too)."""
+        wanted = set(names)
+        for written, calls in self._calls.items():
+            if written in wanted or self.renamed.get(written) in wanted:
+                yield from calls
+
+    def calls_any(self, *names: str) -> bool:
+        return next(self.calls(*names), None) is not None
+
+    def is_call(self, node: ast.AST, *names: str) -> bool:
+        return type(node) is ast.Call and self.name(node.func) in names
+
+    def contains_call(self, nodes: Iterable[ast.AST], *names: str) -> bool:
+        """Whether a call of one of ``names`` appears anywhere in ``nodes``."""
+        return any(self.is_call(inner, *names) for node in nodes for inner in ast.walk(node))
+
+
+def facts_of(tree: ast.AST) -> Facts:
+    return Facts(tree)
+
+
+# -- shared shapes ---------------------------------------------------------------
+
+
+def _arguments(call: ast.Call) -> list[ast.AST]:
+    return list(call.args) + [keyword.value for keyword in call.keywords]
+
+
+def _operands(call: ast.Call) -> list[ast.AST]:
+    """The receiver of a method call (``x`` of ``x.f(a)``) and every argument."""
+    receiver = [call.func.value] if type(call.func) is ast.Attribute else []
+    return receiver + _arguments(call)
+
+
+def _divisions(facts: Facts) -> Iterator[tuple[list[ast.AST], list[ast.AST]]]:
+    """(numerator side, denominator side) of ``a / b``, ``a /= b``, ``a.div(b)``, ``torch.div(a, b)``."""
+    for node in facts.binops:
+        if type(node.op) is ast.Div:
+            yield [node.left], [node.right]
+    for node in facts.augassigns:
+        if type(node.op) is ast.Div:
+            yield [node.target], [node.value]
+    for call in facts.calls("div", "true_divide"):
+        operands = _operands(call)
+        yield operands, operands
+
+
+def _half(node: ast.AST) -> bool:
+    return type(node) is ast.Constant and node.value == 0.5
+
+
+def _two_norm(facts: Facts, nodes: Iterable[ast.AST]) -> bool:
+    """A 2-norm somewhere in ``nodes``: a tensor norm call, or a root (``sqrt``, ``** 0.5``,
+    ``.pow(0.5)``) of something with a sum in it. ``math.sqrt`` and ``np.linalg.norm`` are not."""
+    for node in nodes:
+        for inner in ast.walk(node):
+            kind = type(inner)
+            if kind is ast.Call and not facts.foreign(inner.func):
+                name = facts.name(inner.func)
+                if name in _NORMS:
+                    return True
+                rooted = name == "sqrt" or (name == "pow" and any(_half(a) for a in _arguments(inner)))
+                if rooted and facts.contains_call([inner], "sum"):
+                    return True
+            elif kind is ast.BinOp and type(inner.op) is ast.Pow and _half(inner.right):
+                if facts.contains_call([inner.left], "sum"):
+                    return True
+    return False
+
+
+def _unsqueezed(facts: Facts, node: ast.AST) -> bool:
+    """``a[:, None]``, ``a.unsqueeze(1)``, ``torch.unsqueeze(a, 1)`` (under ``.expand(...)`` too)."""
+    if facts.is_call(node, "expand", "expand_as") and type(node.func) is ast.Attribute:
+        node = node.func.value
+    if type(node) is ast.Subscript:
+        items = node.slice.elts if type(node.slice) is ast.Tuple else [node.slice]
+        return any(type(item) is ast.Constant and item.value is None for item in items)
+    return facts.is_call(node, "unsqueeze")
+
+
+def _self_name(function: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
+    positional = function.args.posonlyargs + function.args.args
+    return positional[0].arg if positional else None
+
+
+def _inits(facts: Facts) -> Iterator[tuple[ast.ClassDef, ast.FunctionDef | ast.AsyncFunctionDef, str]]:
+    """Each derived class (a module is one), its ``__init__`` and the name of its ``self``."""
+    for cls in facts.classes:
+        if not cls.bases:
+            continue
+        for statement in cls.body:
+            if type(statement) in (ast.FunctionDef, ast.AsyncFunctionDef) and statement.name == "__init__":
+                self_ = _self_name(statement)
+                if self_ is not None:
+                    yield cls, statement, self_
+
+
+def _self_assignments(function: ast.AST, self_: str) -> Iterator[tuple[str, ast.AST]]:
+    """(attribute, value) of every ``self.<attribute> = value`` (or annotated) under ``function``."""
+    for node in ast.walk(function):
+        if type(node) is ast.Assign:
+            targets, value = node.targets, node.value
+        elif type(node) is ast.AnnAssign and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        for target in targets:
+            if type(target) is ast.Attribute and type(target.value) is ast.Name and target.value.id == self_:
+                yield target.attr, value
+
+
+def _branches(value: ast.AST) -> list[ast.AST]:
+    """``a if c else b`` -> both branches (nested too); anything else -> itself."""
+    if type(value) is ast.IfExp:
+        return _branches(value.body) + _branches(value.orelse)
+    return [value]
+
+
+# -- the rules -------------------------------------------------------------------
 
 
 def _dataset_folder(facts: Facts) -> bool:
-    return facts.subclasses("Dataset") and "__getitem__" in facts.functions
+    """TF001: a ``Dataset`` subclass (through a local subclass too) with a ``__getitem__``."""
+    based = any(facts.name(base) == "Dataset" for cls in facts.classes for base in cls.bases)
+    return based and any(function.name == "__getitem__" for function in facts.functions)
+
+
+def _creates(facts: Facts, call: ast.AST) -> bool:
+    """A constructor call TF002 would rewrite: known keywords only, no ``**``, no ``requires_grad=True``."""
+    if type(call) is not ast.Call or facts.name(call.func) not in _CREATED:
+        return False
+    keywords = {k.arg: k.value for k in call.keywords}
+    if None in keywords or not keywords.keys() <= _CONSTRUCTOR_KEYWORDS:
+        return False
+    grad = keywords.get("requires_grad")
+    if grad is not None and not (type(grad) is ast.Constant and grad.value is False):
+        return False
+    name = facts.name(call.func)
+    if name in ("tensor", "as_tensor") and len(call.args) > 1:
+        return False
+    return not (name == "normal" and len(call.args) < 3 and "size" not in keywords)
+
+
+def _shaped(facts: Facts, call: ast.Call) -> bool:
+    """Whether an argument is ``<x>.shape`` or ``<x>.size()`` (or starred)."""
+    for value in [*call.args, *(k.value for k in call.keywords if k.arg == "size")]:
+        value = value.value if type(value) is ast.Starred else value
+        if type(value) is ast.Attribute and value.attr == "shape":
+            return True
+        if facts.is_call(value, "size") and not value.args and type(value.func) is ast.Attribute:
+            return True
+    return False
+
+
+def _device_like(facts: Facts, node: ast.AST) -> bool:
+    """A ``.to()`` argument that is visibly a device (TF002's words: ``device``, ``dev``, ``rank``, ...)."""
+    if type(node) in (ast.Constant, ast.JoinedStr):
+        return True
+    if type(node) is ast.Call:
+        return facts.name(node.func) in ("device", "current_device")
+    name = last_name(node)
+    return name is not None and bool(_DEVICE_WORDS & set(name.lower().split("_")))
+
+
+def _moves_plainly(facts: Facts, move: ast.Call, made: ast.Call) -> bool:
+    """Whether ``made.<move>(...)`` is a plain device move (or a move to a tensor ``made`` copies)."""
+    if any(type(a) is ast.Starred for a in move.args) or any(k.arg is None for k in move.keywords):
+        return False
+    method, keywords = move.func.attr, {k.arg: k.value for k in move.keywords}
+    if method == "type_as":
+        return len(move.args) == 1 and not keywords
+    if method == "cuda":
+        return keywords.keys() <= {"device", "non_blocking"} and len(move.args) <= 2
+    if not keywords.keys() <= {"device", "dtype", "non_blocking"} or len(move.args) > 3:
+        return False
+    if "device" in keywords:
+        return True
+    if not move.args or last_name(move.args[0]) in _DTYPES:
+        return False  # a cast, not a move
+    copies = facts.name(made.func).endswith("_like") or _shaped(facts, made)
+    return copies or _device_like(facts, move.args[0])
 
 
 def _device_at_creation(facts: Facts) -> bool:
-    moved = facts.calls("to", "cuda", "type_as")
-    shaped = "shape" in facts.attributes or facts.calls("size")
-    return facts.calls(*CONSTRUCTORS) and (moved or shaped)
+    """TF002: ``<constructor>(...).to(<device>)`` (``.cuda()``, ``.type_as(x)``), or
+    ``<constructor>(<x>.shape or <x>.size(), ..., device=...)``."""
+    for move in facts.calls("to", "cuda", "type_as"):
+        made = move.func.value if type(move.func) is ast.Attribute else None
+        if _creates(facts, made) and _moves_plainly(facts, move, made):
+            return True
+    return any(
+        any(k.arg == "device" for k in call.keywords) and _creates(facts, call) and _shaped(facts, call)
+        for call in facts.calls(*_WITH_LIKE)
+    )
+
+
+class _TensorValues:
+    """TF003's test of what ``__init__`` assigns a tensor, widened: no shadowing, no branches."""
+
+    def __init__(self, facts: Facts, init: ast.AST, self_: str) -> None:
+        self.facts, self.self_ = facts, self_
+        self.locals: set[str] = set()
+        self.attributes: set[str] = set()
+        assigned = [
+            (node.targets[0].id, node.value)
+            for node in ast.walk(init)
+            if type(node) is ast.Assign and len(node.targets) == 1 and type(node.targets[0]) is ast.Name
+        ]
+        own = list(_self_assignments(init, self_))
+        changed = True
+        while changed:
+            before = len(self.locals) + len(self.attributes)
+            self.locals.update(name for name, value in assigned if self.tensor(value))
+            self.attributes.update(name for name, value in own if self.tensor(value) or self.frozen(value))
+            changed = len(self.locals) + len(self.attributes) != before
+
+    def frozen(self, value: ast.AST) -> bool:
+        """``nn.Parameter(t, requires_grad=False)``."""
+        if not self.facts.is_call(value, "Parameter") or len(value.args) + len(value.keywords) != 2:
+            return False
+        flag = value.args[1] if len(value.args) == 2 else value.keywords[-1].value
+        return type(flag) is ast.Constant and flag.value is False
+
+    def tensor(self, node: ast.AST) -> bool:
+        kind = type(node)
+        if kind is ast.Name:
+            return node.id in self.locals
+        if kind is ast.Attribute:
+            if type(node.value) is ast.Name and node.value.id == self.self_ and node.attr in self.attributes:
+                return True
+            return node.attr in ("T", "mT", "data") and self.tensor(node.value)
+        if kind is ast.Subscript:
+            return self.tensor(node.value)
+        if kind is ast.UnaryOp:
+            return type(node.op) is not ast.Not and self.tensor(node.operand)
+        if kind is ast.BinOp:
+            return self.tensor(node.left) or self.tensor(node.right)
+        if kind is ast.Compare:
+            return self.tensor(node.left)
+        if kind is ast.Call:
+            name = self.facts.name(node.func)
+            if name in CONSTRUCTORS:
+                return True
+            if name in TENSOR_FUNCTIONS:
+                values = [a.value if type(a) is ast.Starred else a for a in node.args]
+                items = [e for v in values if type(v) in (ast.List, ast.Tuple) for e in v.elts]
+                if any(self.tensor(v) for v in values + items):
+                    return True
+            return type(node.func) is ast.Attribute and name in TENSOR_METHODS and self.tensor(node.func.value)
+        return False
+
+
+def _moves_a_buffer(facts: Facts, cls: ast.ClassDef) -> bool:
+    """``self.<buffer>[...].to(...)`` or ``.cuda()`` in the class, for a buffer the file registers."""
+    registered = set()
+    for call in facts.calls("register_buffer"):
+        first = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "name"), None)
+        registered.add(first.value if type(first) is ast.Constant else None)
+    for node in ast.walk(cls):
+        if type(node) is ast.Call and type(node.func) is ast.Attribute and node.func.attr in ("to", "cuda"):
+            moved = node.func.value
+            while type(moved) is ast.Subscript:
+                moved = moved.value
+            if type(moved) is ast.Attribute and (moved.attr in registered or None in registered):
+                return True
+    return False
 
 
 def _register_buffer(facts: Facts) -> bool:
-    built = "__init__" in facts.functions and facts.calls(*CONSTRUCTORS, "Parameter")
-    return bool(facts.bases) and (built or facts.calls("register_buffer"))
+    """TF003: a module's ``__init__`` assigns ``self.<a>`` a tensor it builds (or a frozen Parameter),
+    or registers a buffer the class moves by hand."""
+    for cls, init, self_ in _inits(facts):
+        called = {facts.name(node.func) for node in ast.walk(init) if type(node) is ast.Call}
+        if "register_buffer" in called and _moves_a_buffer(facts, cls):
+            return True
+        if called & _BUILDERS and _TensorValues(facts, init, self_).attributes:
+            return True
+    return False
+
+
+def _identity_forward(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    body = function.body
+    if body and type(body[0]) is ast.Expr and type(body[0].value) is ast.Constant:
+        body = body[1:]  # a docstring
+    arguments = {a.arg for a in function.args.posonlyargs + function.args.args}
+    return (
+        len(body) == 1 and type(body[0]) is ast.Return
+        and type(body[0].value) is ast.Name and body[0].value.id in arguments
+    )
+
+
+def _identity_lambda(node: ast.AST) -> bool:
+    if type(node) is not ast.Lambda:
+        return False
+    arguments = node.args
+    if arguments.posonlyargs or arguments.kwonlyargs or arguments.vararg or arguments.kwarg:
+        return False
+    if len(arguments.args) != 1 or arguments.defaults:
+        return False
+    return type(node.body) is ast.Name and node.body.id == arguments.args[0].arg
+
+
+def _only_called(facts: Facts, attribute: str, target: ast.AST) -> bool:
+    """Every other ``.attribute`` in the file is called with one positional input (and no string names it)."""
+    if attribute in facts.strings:
+        return False
+    called = {
+        id(call.func) for call in facts.calls(attribute)
+        if len(call.args) == 1 and not call.keywords and type(call.args[0]) is not ast.Starred
+    }
+    return all(node is target or id(node) in called for node in facts.attributes.get(attribute, ()))
 
 
 def _builtin_identity(facts: Facts) -> bool:
-    return facts.identity_forward or facts.identity_lambda or facts.calls_bare("Sequential")
+    """TF004: ``forward`` returning its input; an empty ``Sequential()`` or ``lambda x: x`` used as a layer."""
+    if any(function.name == "forward" and _identity_forward(function) for function in facts.functions):
+        return True
+    for node in facts.assigns:
+        targets = node.targets if type(node) is ast.Assign else [node.target]
+        if len(targets) != 1 or type(targets[0]) is not ast.Attribute or node.value is None:
+            continue
+        for branch in _branches(node.value):
+            layer = _identity_lambda(branch) or (
+                facts.is_call(branch, "Sequential") and not branch.args and not branch.keywords
+            )
+            if layer and _only_called(facts, targets[0].attr, targets[0]):
+                return True
+    mutated = any(
+        type(node.value) in (ast.Subscript, ast.Call) for name in _MUTATORS for node in facts.attributes.get(name, ())
+    )
+    for call in facts.calls("Sequential"):
+        for value in call.args:
+            for branch in _branches(value):
+                if not mutated and facts.is_call(branch, "Sequential") and not branch.args and not branch.keywords:
+                    return True
+    return any(_identity_lambda(value) for call in facts.lambda_calls for value in _arguments(call))
 
 
 def _pairwise_cdist(facts: Facts) -> bool:
-    pairwise = ast.Sub in facts.operators and facts.unsqueezes and facts.calls("norm", "vector_norm", "sum")
-    expansion = ast.Sub in facts.operators and facts.calls("einsum")  # a2 + b2 - 2 * einsum(...)
-    return pairwise or expansion or facts.calls("addmm", "addmm_")
+    """TF005: a difference with an unsqueezed side under a norm or a square; ``addmm(..., alpha=-2)``;
+    ``a2 + b2 - 2 * einsum(...)``."""
+    if facts.calls_any("einsum") and any(type(node.op) is ast.Sub for node in facts.binops):
+        return True
+    for call in facts.calls("addmm", "addmm_"):
+        if any(k.arg == "alpha" for k in call.keywords) or (len(call.args) == 4 and type(call.func) is ast.Attribute):
+            return True
+
+    def pairwise_difference(node: ast.AST) -> bool:
+        return (
+            type(node) is ast.BinOp and type(node.op) is ast.Sub
+            and (_unsqueezed(facts, node.left) or _unsqueezed(facts, node.right))
+        )
+
+    if any(
+        type(node.op) in (ast.Pow, ast.Mult) and (pairwise_difference(node.left) or pairwise_difference(node.right))
+        for node in facts.binops
+    ):
+        return True
+    return any(
+        pairwise_difference(operand)
+        for call in facts.calls(*_NORMS, "pow", "square", "sum", "abs")
+        for operand in _operands(call)
+    )
 
 
 def _cosine_similarity(facts: Facts) -> bool:
-    norm = facts.calls("norm", "vector_norm", "sqrt", "pow") or ast.Pow in facts.operators
-    return facts.calls("cosine_similarity") or (facts.divides and facts.calls("sum", "dot") and norm)
+    """TF006: a sum or dot over a norm; ``cosine_similarity`` of unsqueezed operands."""
+    for numerator, denominator in _divisions(facts):
+        if facts.contains_call(numerator, "sum", "dot") and _two_norm(facts, denominator):
+            return True
+    return any(
+        _unsqueezed(facts, inner)
+        for call in facts.calls("cosine_similarity")
+        for inner in ast.walk(call)
+    )
 
 
 def _f_normalize(facts: Facts) -> bool:
-    root = facts.calls("sqrt", "pow") or ast.Pow in facts.operators
-    return facts.divides and (facts.calls("norm", "vector_norm") or (facts.calls("sum") and root))
+    """TF007: a division by a norm (or by a root of a sum of squares)."""
+    return any(_two_norm(facts, denominator) for _, denominator in _divisions(facts))
+
+
+def _linear_list(facts: Facts, value: ast.AST) -> bool:
+    """``nn.ModuleList([nn.Linear(...) for ...])`` or a list of two or more ``nn.Linear``."""
+    if not facts.is_call(value, "ModuleList") or len(value.args) != 1:
+        return False
+    inner = value.args[0]
+    if type(inner) in (ast.ListComp, ast.GeneratorExp):
+        return facts.is_call(inner.elt, "Linear")
+    return type(inner) in (ast.List, ast.Tuple) and sum(facts.is_call(e, "Linear") for e in inner.elts) >= 2
+
+
+def _iterated(cls: ast.ClassDef, attribute: str) -> bool:
+    """Whether ``self.<attribute>`` is iterated in the class (``for h in self.heads``, a comprehension)."""
+    for node in ast.walk(cls):
+        if type(node) in (ast.For, ast.AsyncFor, ast.comprehension):
+            if type(node.iter) is ast.Attribute and node.iter.attr == attribute:
+                return True
+    return False
+
+
+_COMPOUND = (
+    ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try, ast.FunctionDef,
+    ast.AsyncFunctionDef, ast.ClassDef, ast.Match,
+) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
+
+
+def _blocks(node: ast.AST) -> Iterator[list[ast.stmt]]:
+    """Every statement list under ``node`` (bodies, ``else``, ``finally``, handlers, cases)."""
+    for inner in ast.walk(node):
+        for name in ("body", "orelse", "finalbody"):
+            value = getattr(inner, name, None)
+            if type(value) is list and value and isinstance(value[0], ast.stmt):
+                yield value
+
+
+def _called_alike(cls: ast.ClassDef, layers: set[str]) -> bool:
+    """Whether two of ``layers`` are called (``self.<a>(x)``) in one block on the same value of one input.
+
+    TF008's clusters, widened: a statement changes an input only by binding a name it reads.
+    """
+    for block in _blocks(cls):
+        seen: dict[tuple[str, int], str] = {}
+        binds: list[set[str]] = []
+        for statement in block:
+            if not isinstance(statement, _COMPOUND):  # a call in a compound header never fuses
+                for call in ast.walk(statement):
+                    if type(call) is not ast.Call or type(call.func) is not ast.Attribute:
+                        continue
+                    if call.func.attr not in layers or len(call.args) != 1 or call.keywords:
+                        continue
+                    given = call.args[0]
+                    reads = {n.id for n in ast.walk(given) if type(n) is ast.Name}
+                    version = max((i for i, bound in enumerate(binds) if bound & reads), default=-1)
+                    if seen.setdefault((ast.dump(given), version), call.func.attr) != call.func.attr:
+                        return True
+            binds.append({n.id for n in ast.walk(statement) if type(n) is ast.Name and type(n.ctx) is ast.Store})
+    return False
+
+
+def _plain_linear(facts: Facts, value: ast.AST) -> bool:
+    """``nn.Linear(...)`` with no ``*args``/``**kwargs`` (TF008 cannot compare those)."""
+    return (
+        facts.is_call(value, "Linear")
+        and not any(type(a) is ast.Starred for a in value.args)
+        and all(k.arg is not None for k in value.keywords)
+    )
 
 
 def _fused_linear(facts: Facts) -> bool:
-    return bool(facts.bases) and facts.calls("Linear")
+    """TF008: one method calls two ``nn.Linear`` layers of a module on the same input (or iterates
+    a ``ModuleList`` of them)."""
+    for cls, init, self_ in _inits(facts):
+        layers = set()
+        for attribute, value in _self_assignments(init, self_):
+            if _linear_list(facts, value) and _iterated(cls, attribute):
+                return True
+            if _plain_linear(facts, value):
+                layers.add(attribute)
+        if len(layers) >= 2 and _called_alike(cls, layers):
+            return True
+    return False
 
 
 def _masked_select(facts: Facts) -> bool:
-    stacked = facts.calls("stack") and facts.calls("zip")
-    return facts.calls("nonzero", "where") or stacked or facts.flat_subscript
+    """TF009: ``x[<nonzero or where>]``, ``index_select`` of a nonzero, ``x.flatten()[m.flatten()]``,
+    ``torch.stack([v for v, m in zip(x, mask) if m])``."""
+    for node in facts.subscripts:
+        key = node.slice
+        if facts.is_call(key, *_FLATTENING, "squeeze") and type(key.func) is ast.Attribute:
+            if facts.is_call(node.value, *_FLATTENING) or facts.is_call(key.func.value, "nonzero"):
+                return True
+        if facts.is_call(key, "nonzero", "where"):
+            return True
+    if any(facts.contains_call(_operands(call), "nonzero") for call in facts.calls("index_select")):
+        return True
+    return any(
+        type(value) in (ast.ListComp, ast.GeneratorExp)
+        and any(facts.is_call(generator.iter, "zip") for generator in value.generators)
+        for call in facts.calls("stack")
+        for value in call.args
+    )
+
+
+def _factors(facts: Facts, node: ast.AST) -> list[ast.AST] | None:
+    """The factors of ``a * b``, ``torch.mul(a, b)``, ``a.mul(b)``; None for anything else."""
+    if type(node) is ast.BinOp and type(node.op) is ast.Mult:
+        return [node.left, node.right]
+    if facts.is_call(node, "mul", "multiply"):
+        return _operands(node)
+    return None
+
+
+def _uncast(node: ast.AST) -> ast.AST:
+    """``node`` without outer dtype casts (``.float()``, ``.to(...)``, ``.type_as(...)``)."""
+    while type(node) is ast.Call and type(node.func) is ast.Attribute and node.func.attr in _CASTS:
+        node = node.func.value
+    return node
+
+
+def _complemented(facts: Facts, node: ast.AST) -> ast.AST | None:
+    """``m`` of ``1 - m``, ``~m``, ``m.logical_not()``, ``torch.logical_not(m)`` (under casts too)."""
+    if type(node) is ast.BinOp and type(node.op) is ast.Sub and type(node.left) is ast.Constant:
+        return node.right
+    node = _uncast(node)
+    if type(node) is ast.UnaryOp and type(node.op) is ast.Invert:
+        return node.operand
+    if facts.is_call(node, "logical_not"):
+        return node.func.value if type(node.func) is ast.Attribute and not node.args else _operands(node)[-1]
+    return None
+
+
+def _zero_one(facts: Facts, node: ast.AST, seen: frozenset[str] = frozenset()) -> bool:
+    """Whether ``node`` could be a 0/1 mask: TF010 proves it is; this only rules out what cannot be.
+
+    A local counts when some value bound to it could be (the rule asks every value).
+    """
+    kind = type(node)
+    if kind is ast.Name:
+        if node.id in seen or node.id in facts.bound_otherwise():
+            return node.id in facts.stored
+        return any(_zero_one(facts, value, seen | {node.id}) for value in facts.bound_values().get(node.id, ()))
+    if kind is ast.Compare:
+        return True
+    if kind is ast.Subscript:
+        return _zero_one(facts, node.value, seen)
+    if kind is ast.UnaryOp:
+        return type(node.op) is ast.Invert
+    if kind is ast.BinOp:
+        if type(node.op) in (ast.BitAnd, ast.BitOr, ast.BitXor):
+            return True
+        if type(node.op) is ast.Mult:
+            return _zero_one(facts, node.left, seen) and _zero_one(facts, node.right, seen)
+        return type(node.op) is ast.Sub and type(node.left) is ast.Constant and _zero_one(facts, node.right, seen)
+    if kind is ast.Call:
+        name = facts.name(node.func)
+        if name in _BOOLEAN or any(last_name(value) == "bool" for value in _arguments(node)):
+            return True  # a boolean function, or a cast (``dtype=torch.bool``, ``.to(torch.bool)``)
+        return type(node.func) is ast.Attribute and name in _KEEPS_VALUES and _zero_one(facts, node.func.value, seen)
+    return False
 
 
 def _torch_where(facts: Facts) -> bool:
-    product = ast.Mult in facts.operators or facts.calls("mul", "multiply")
-    complement = facts.number_minus or ast.Invert in facts.unary or facts.calls("logical_not")
-    blend = ast.Add in facts.operators and product and complement
-    return blend or (facts.calls("clone") and facts.subscript_store)
+    """TF010: ``m * a + (1 - m) * b`` (``m`` and its complement, the same code), or
+    ``y = x.clone(); y[c] = v``."""
+    for node in facts.binops:
+        if type(node.op) is not ast.Add:
+            continue
+        left, right = _factors(facts, node.left), _factors(facts, node.right)
+        if left is None or right is None:
+            continue
+        for masks, others in ((left, right), (right, left)):
+            cores = [ast.dump(_uncast(core)) for core in map(partial(_complemented, facts), others) if core is not None]
+            if any(_zero_one(facts, mask) and ast.dump(_uncast(mask)) in cores for mask in masks):
+                return True
+    cloned = {
+        node.targets[0].id
+        for node in facts.assigns
+        if type(node) is ast.Assign and type(node.targets[0]) is ast.Name and facts.is_call(node.value, "clone")
+    }
+    return any(
+        type(target) is ast.Subscript and type(target.value) is ast.Name and target.value.id in cloned
+        for node in facts.assigns
+        for target in (node.targets if type(node) is ast.Assign else [node.target])
+    )
 
 
 #: each rule's matcher by its code; a rule without one is never ruled out
@@ -237,13 +804,13 @@ def rule_may_match(code: str, facts: Facts) -> bool:
     return matcher is None or matcher(facts)
 
 
-def may_match(tree: ast.Module, codes: Sequence[str]) -> bool:
-    """Whether any of the rules ``codes`` could report anything in the module ``tree``.
+def matching(tree: ast.Module, codes: Sequence[str]) -> tuple[str, ...]:
+    """Those of the rules ``codes`` that could report anything in the module ``tree``.
 
     A matcher that raises is a bug in its rule: :class:`~torchfix.crashes.RuleCrashed`.
     """
     facts = facts_of(tree)
-    return any(_asked(code, facts) for code in codes)
+    return tuple(code for code in codes if _asked(code, facts))
 
 
 def _asked(code: str, facts: Facts) -> bool:

@@ -36,7 +36,7 @@ from torchfix.crashes import RuleCrashed, describe_error
 from torchfix.discovery import discover, is_notebook
 from torchfix.package_index import PACKAGE_RULES, package_of
 from torchfix.package_index import forget as forget_packages
-from torchfix.prefilter import may_match
+from torchfix.prefilter import matching
 from torchfix.results import FileReport
 from torchfix.sourcefile import SourceError, decode_source, read_source, write_source
 from torchfix.suppression import Suppressions, unused_findings
@@ -203,7 +203,8 @@ def _process_unpaused(path: Path, job: Job, accept, data: bytes | None = None) -
     # Python's own check first: LibCST accepts some code Python rejects (300 nested
     # parentheses), and a file Python cannot compile is not one to rewrite.
     tree = python_tree(source.text, report.path)
-    if isinstance(tree, str) or not may_match(tree, codes):  # LibCST need not parse it
+    matched = () if isinstance(tree, str) else matching(tree, codes)
+    if not matched:  # LibCST need not parse it
         report.error = tree if isinstance(tree, str) else None
         if job.unused_noqa and report.error is None:  # no rule matches: no comment suppresses anything
             report.findings = unused_findings(Suppressions(source.text))
@@ -218,7 +219,9 @@ def _process_unpaused(path: Path, job: Job, accept, data: bytes | None = None) -
 
     from torchfix import engine
 
-    options = job.settings.options_for(relative)
+    # A check needs only the rules the prefilter kept (each reports on its own); a fix
+    # pass may create what another rule matches, so fixing runs every enabled rule.
+    options = job.settings.options(matched if job.mode is Mode.CHECK else codes, relative)
     try:
         if job.mode is Mode.CHECK:
             suppressions = Suppressions(source.text) if job.unused_noqa else None
