@@ -25,8 +25,9 @@ from torchfix.rules import all_rules
 from torchfix.rules.tf002_device_at_creation import DeviceAtCreation
 from torchfix.runner import Job, Mode, run
 
-#: TF007 reports line 5; the call to explode() makes the injected TF002 crash
-CRASHING = NORMALIZE + "\n\nexplode()\n"
+#: TF007 reports line 5; the call to explode() makes the injected TF002 crash (the last
+#: line is there so that TF002's prefilter keeps the file, and TF002 runs on it)
+CRASHING = NORMALIZE + "\n\nexplode()\ny = torch.zeros(3).to(device)\n"
 _INJECTION = """
 import libcst as cst
 from torchfix.rules.tf002_device_at_creation import DeviceAtCreation
