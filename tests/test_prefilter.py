@@ -42,7 +42,8 @@ _BUFFER = "        self.register_buffer('pe', torch.zeros(9))\n"
     "source, code, expected",
     [
         ("import torch\ny = torch.zeros(3).to(device)\n", "TF002", True),
-        ("import torch\ny = torch.arange(3).view(-1, 1).float().cuda()\n", "TF002", False),  # not TF002's (yet)
+        ("import torch\ny = torch.arange(3).view(-1, 1).float().cuda()\n", "TF002", True),
+        ("import torch\ny = torch.arange(3).sum().cuda()\n", "TF002", False),
         ("from torch import zeros as z\ny = z(3).to(device)\n", "TF002", True),
         ("import torch\ny = torch.zeros(3)\nz = y.to(device)\n", "TF002", False),  # not the receiver
         ("import torch\ny = torch.zeros(3).to(torch.float16)\n", "TF002", False),  # a cast
@@ -117,6 +118,7 @@ def test_the_prefilters_name_lists_cover_the_rules_own():
 
     assert tf003.CONSTRUCTORS <= prefilter.CONSTRUCTORS
     assert tf002._DETERMINISTIC | tf002._ROUNDING | tf002._RANDOM <= prefilter._CREATED
+    assert tf002._BETWEEN <= prefilter._BETWEEN
     assert tf002._KEYWORDS <= prefilter._CONSTRUCTOR_KEYWORDS and tf002._DEVICE_WORDS <= prefilter._DEVICE_WORDS
     assert tf003.FUNCTIONS <= prefilter.TENSOR_FUNCTIONS and tf003.METHODS <= prefilter.TENSOR_METHODS
     assert set(tf002._LIKE) <= prefilter._WITH_LIKE

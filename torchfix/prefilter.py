@@ -71,6 +71,11 @@ _CREATED = frozenset(
     | {"zeros_like", "ones_like", "empty_like", "full_like", "rand", "randn", "randint", "randperm", "normal"}
     | {"rand_like", "randn_like", "randint_like"}
 )
+#: shape-only calls and casts TF002 sees through between a constructor and its move
+_BETWEEN = frozenset(
+    {"view", "reshape", "unsqueeze", "squeeze", "flatten", "permute", "transpose", "t", "contiguous", "expand"}
+    | {"float", "double", "half", "bfloat16", "int", "long", "short", "byte", "char", "bool"}
+)
 #: keywords a constructor may carry and still be rewritten (TF002)
 _CONSTRUCTOR_KEYWORDS = frozenset(
     {"dtype", "device", "requires_grad", "size", "fill_value", "low", "high", "start", "end", "step"}
@@ -400,10 +405,12 @@ def _moves_plainly(facts: Facts, move: ast.Call, made: ast.Call) -> bool:
 
 
 def _device_at_creation(facts: Facts) -> bool:
-    """TF002: ``<constructor>(...).to(<device>)`` (``.cuda()``, ``.type_as(x)``), or
+    """TF002: ``<constructor>(...)[.view(...) or a cast]*.to(<device>)`` (``.cuda()``, ``.type_as(x)``), or
     ``<constructor>(<x>.shape or <x>.size(), ..., device=...)``."""
     for move in facts.calls("to", "cuda", "type_as"):
         made = move.func.value if type(move.func) is ast.Attribute else None
+        while type(made) is ast.Call and type(made.func) is ast.Attribute and made.func.attr in _BETWEEN:
+            made = made.func.value
         if _creates(facts, made) and _moves_plainly(facts, move, made):
             return True
     return any(
@@ -455,6 +462,8 @@ class _TensorValues:
             return self.tensor(node.left) or self.tensor(node.right)
         if kind is ast.Compare:
             return self.tensor(node.left)
+        if kind is ast.IfExp:
+            return self.tensor(node.body) or self.tensor(node.orelse)
         if kind is ast.Call:
             name = self.facts.name(node.func)
             if name in CONSTRUCTORS:
@@ -657,12 +666,8 @@ def _called_alike(cls: ast.ClassDef, layers: set[str]) -> bool:
 
 
 def _plain_linear(facts: Facts, value: ast.AST) -> bool:
-    """``nn.Linear(...)`` with no ``*args``/``**kwargs`` (TF008 cannot compare those)."""
-    return (
-        facts.is_call(value, "Linear")
-        and not any(type(a) is ast.Starred for a in value.args)
-        and all(k.arg is not None for k in value.keywords)
-    )
+    """``nn.Linear(...)`` with no ``*args`` (TF008 cannot compare those)."""
+    return facts.is_call(value, "Linear") and not any(type(a) is ast.Starred for a in value.args)
 
 
 def _fused_linear(facts: Facts) -> bool:
@@ -759,14 +764,13 @@ def _zero_one(facts: Facts, node: ast.AST, seen: frozenset[str] = frozenset()) -
 
 
 def _torch_where(facts: Facts) -> bool:
-    """TF010: ``m * a + (1 - m) * b`` (``m`` and its complement, the same code), or
+    """TF010: ``m * a + (1 - m) * b`` or ``m * a + (1 - m)`` (``m`` and its complement, the same code), or
     ``y = x.clone(); y[c] = v``."""
     for node in facts.binops:
         if type(node.op) is not ast.Add:
             continue
-        left, right = _factors(facts, node.left), _factors(facts, node.right)
-        if left is None or right is None:
-            continue
+        # a term that is no product is its own factor: ``m * a + (1 - m)`` blends with 1
+        left, right = _factors(facts, node.left) or [node.left], _factors(facts, node.right) or [node.right]
         for masks, others in ((left, right), (right, left)):
             cores = [ast.dump(_uncast(core)) for core in map(partial(_complemented, facts), others) if core is not None]
             if any(_zero_one(facts, mask) and ast.dump(_uncast(mask)) in cores for mask in masks):
