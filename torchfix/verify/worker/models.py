@@ -201,13 +201,9 @@ def _recipes(entry: dict) -> list[dict] | None:
         raise Skip(f"{entry['class']} is not an nn.Module subclass")
     if inspect.isabstract(cls):
         raise Skip(f"{cls.__name__} is abstract")
-    recorded = [{"class": entry["class"], **entry["recorded"]}] if entry.get("recorded") else []
-    try:
-        return recorded + auto_recipes(cls, entry)
-    except Skip:
-        if recorded:
-            return recorded
-        raise
+    if entry.get("recorded"):  # the second pass: synthesized recipes already failed
+        return [{"class": entry["class"], **entry["recorded"]}]
+    return auto_recipes(cls, entry)
 
 
 def _describe(recipe: dict) -> str:
@@ -348,13 +344,9 @@ def _record(entries: list[dict], side: Side) -> None:
             entry["recorded"] = {"recorded": str(path), "source": found[4]}
 
 
-def run_before(entries: list[dict], side: Side) -> None:
-    """Check every entry's original (an automatic candidate only once per class); an automatic
-    candidate that cannot be built alone but sits inside a checked model is reported as covered."""
-    checked: set[str] = set()
-    inside: set[str] = set()
-    pending: list[tuple[dict, Skip]] = []
-    _record(entries, side)
+def _check_all(entries: list[dict], side: Side, checked: set[str], inside: set[str]) -> list[tuple[dict, Skip]]:
+    """Check each entry (an automatic candidate only once per class); the entries skipped."""
+    pending = []
     for entry in entries:
         if entry.get("auto") and entry["class"] in checked:
             continue
@@ -371,7 +363,25 @@ def run_before(entries: list[dict], side: Side) -> None:
             checked.add(cls)
             inside.update(classes)
             side.emit(line)
-    for entry, skip in pending:
+    return pending
+
+
+def run_before(entries: list[dict], side: Side) -> None:
+    """Check every entry's original. Synthesized (small) models first; the classes that could
+    not be built or fed that way are then recorded from the repository's own examples and
+    checked again with what those passed them. An automatic candidate still not built alone
+    but inside a checked model is reported as covered."""
+    checked: set[str] = set()
+    inside: set[str] = set()
+    skipped = {entry["id"]: (entry, skip) for entry, skip in _check_all(entries, side, checked, inside)}
+    retry = [entry for entry, _ in skipped.values() if entry.get("auto")]
+    _record(retry, side)
+    again = [entry for entry in retry if entry.get("recorded")]
+    for entry in again:
+        del skipped[entry["id"]]
+    for entry, skip in _check_all(again, side, checked, inside):
+        skipped[entry["id"]] = (entry, skip)
+    for entry, skip in skipped.values():
         if entry.get("auto") and entry["class"] in inside:
             side.emit({"id": entry["id"], "status": "covered"})
         else:

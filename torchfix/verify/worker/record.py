@@ -17,6 +17,7 @@ import copy
 import io
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,8 +27,9 @@ from torch import nn
 from torchfix.verify.worker.common import qualified
 from torchfix.verify.worker.isolation import TimeLimit, own_argv, time_limit
 
-#: one example snippet may run this long (seconds)
+#: one example snippet may run this long (seconds), and all of them together
 SNIPPET_TIME_LIMIT = 20.0
+RECORDING_BUDGET = 60.0
 _FENCE = re.compile(r"^```(?:python|py)\s*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
@@ -120,15 +122,18 @@ def snippets(root: Path, modules: dict[str, str]) -> list[tuple[str, str, str | 
 
 
 def record(recorder: Recorder, root: Path, modules: dict[str, str]) -> None:
-    """Run every snippet under ``recorder`` (each with its own argv and time limit; output discarded)."""
+    """Run the snippets under ``recorder`` until every class is recorded or the budget is spent
+    (each with its own argv and time limit; output discarded)."""
+    deadline = time.monotonic() + RECORDING_BUDGET
     for label, code, path in snippets(root, modules):
-        if len(recorder.found) == len(recorder.classes):
+        left = deadline - time.monotonic()
+        if len(recorder.found) == len(recorder.classes) or left <= 0:
             return
         recorder.source = label
         namespace = {"__name__": "__main__", "__file__": path or str(root / "README.md")}
         sink = io.StringIO()
         try:
-            with own_argv(path), time_limit(SNIPPET_TIME_LIMIT), contextlib.redirect_stdout(sink), \
+            with own_argv(path), time_limit(min(SNIPPET_TIME_LIMIT, left)), contextlib.redirect_stdout(sink), \
                     contextlib.redirect_stderr(sink), torch.no_grad():
                 exec(compile(code, label, "exec"), namespace)
         except (Exception, TimeLimit, SystemExit):  # the example's own failure: what ran is recorded
