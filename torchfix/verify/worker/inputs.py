@@ -3,7 +3,8 @@
 Its ``example_input(s)`` attribute; else a batch of 2 for the first layer
 ``forward`` reaches (Linear, ConvNd, Embedding, LayerNorm, RNN); else a small
 search over shapes that the forward's first operations may accept (tokens,
-features, images, ids; masks and timesteps by parameter name), sized by the
+features, images, ids, feature maps, volumes, one value per sample; masks and
+timesteps by parameter name), sized by the
 constructor arguments. The before side tries them in order; the first that runs
 is saved, and the after side reuses exactly those tensors.
 """
@@ -22,7 +23,7 @@ from torch import nn
 from torchfix.verify.worker.common import resolve
 
 #: how many inputs the shape search proposes at most
-_SEARCH = 8
+_SEARCH = 10
 
 
 def _call(value: Any) -> Any:
@@ -126,14 +127,16 @@ def _tensor_for(name: str, shape: str, sizes: dict[str, int]) -> torch.Tensor:
         return torch.ones(2, 16, dtype=torch.bool)
     if re.fullmatch(r"t|time|times|timesteps?|noise_levels?|sigmas?", lowered):
         return torch.rand(2)
-    if re.search(r"ids|tokens|labels|^text$|^seq$", lowered) or shape == "ids":
+    if re.search(r"ids|tokens|labels|classes|^text$|^seq$", lowered) or shape == "ids":
         return torch.randint(0, vocab, (2, 16))
     return {
         "tokens": lambda: torch.randn(2, 16, width),
         "features": lambda: torch.randn(2, width),
         "image": lambda: torch.randn(2, channels, image, image),
         "map": lambda: torch.randn(2, width, 8, 8),
-        "volume": lambda: torch.randn(2, channels, 8, image, image),
+        "volume": lambda: torch.randn(2, channels, 4, 16, 16),
+        "volume_map": lambda: torch.randn(2, width, 4, 8, 8),
+        "batch": lambda: torch.rand(2),
         "sequence": lambda: torch.randn(2, channels, 64),
     }[shape]()
 
@@ -166,7 +169,7 @@ def input_candidates(model: nn.Module, kwargs: dict) -> list[tuple[tuple, dict, 
         "image": _size(kwargs, r"image|img|resolution", 32),
         "vocab": getattr(layer, "num_embeddings", None) or _size(kwargs, r"tokens|vocab", 10),
     }
-    for shape in ("tokens", "features", "image", "ids", "map", "sequence", "volume"):
+    for shape in ("tokens", "features", "image", "ids", "map", "sequence", "volume", "volume_map", "batch"):
         args = tuple(_tensor_for(name, shape, sizes) for name in names)
         label = "searched: " + ", ".join(f"{n}={tuple(a.shape)} {a.dtype}" for n, a in zip(names, args))
         found.append((args, {}, label))

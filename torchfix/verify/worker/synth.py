@@ -35,6 +35,8 @@ _RULES: tuple[tuple[str, Any], ...] = (
     (r"(image|img|input)_?(size|res|resolution)|resolution", 32),
     (r"patch(_size)?|patch_len", 8),
     (r"window(_size)?", 4),
+    (r"(num_)?frames|n_frames|time_steps|video_frames", 4),
+    (r"t|frac|mix|interp(olation)?", 0.5),
     (r"(num_|n_)?classes|num_labels|n_class", 10),
     (r"(num_|n_)?tokens|vocab(_size)?|num_embeddings|n_vocab|codebook_size", 32),
     (r"(max_)?(seq|sequence)_?len(gth)?|max_len|context_len|block_size|num_positions|max_position_embeddings", 16),
