@@ -30,7 +30,7 @@ from torchfix.verify.worker.inputs import call_inputs, input_candidates
 from torchfix.verify.worker.isolation import MODEL_TIME_LIMIT, TimeLimit, explain, own_argv, time_limit
 from torchfix.verify.worker.resume import resume_before, resume_row
 from torchfix.verify.worker.trace import Ran
-from torchfix.verify.worker.train import mode_row, original_modes, run_modes, step
+from torchfix.verify.worker.train import map_tensors, mode_row, original_modes, run_modes, step
 
 #: how much of a torchfix bug's traceback the report quotes
 _TRACEBACK = 1500
@@ -122,15 +122,7 @@ def build(recipe: dict) -> nn.Module:
 
 
 def to_device(value: Any, device: torch.device) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.to(device)
-    if isinstance(value, tuple) and hasattr(value, "_fields"):
-        return type(value)(*(to_device(v, device) for v in value))
-    if isinstance(value, (tuple, list)):
-        return type(value)(to_device(v, device) for v in value)
-    if isinstance(value, dict):
-        return {k: to_device(v, device) for k, v in value.items()}
-    return value
+    return map_tensors(value, lambda tensor: tensor.to(device))
 
 
 def load_state(model: nn.Module, state: dict) -> str | None:

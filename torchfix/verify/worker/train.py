@@ -52,34 +52,34 @@ def autocast(mode: Mode, device: torch.device) -> contextlib.AbstractContextMana
     return torch.autocast(device_type=device.type, dtype=getattr(torch, mode.autocast))
 
 
+def map_tensors(value: Any, convert: Callable[[torch.Tensor], Any]) -> Any:
+    """``value`` with every tensor inside tuples, named tuples, lists and dicts converted."""
+    if isinstance(value, torch.Tensor):
+        return convert(value)
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*(map_tensors(v, convert) for v in value))
+    if isinstance(value, (tuple, list)):
+        return type(value)(map_tensors(v, convert) for v in value)
+    if isinstance(value, dict):
+        return {k: map_tensors(v, convert) for k, v in value.items()}
+    return value
+
+
 def cast_inputs(value: Any, dtype: torch.dtype) -> Any:
     """Floating tensors cast to ``dtype``, everything else as it is."""
-    if isinstance(value, torch.Tensor):
-        return value.to(dtype) if value.is_floating_point() else value
-    if isinstance(value, tuple) and hasattr(value, "_fields"):
-        return type(value)(*(cast_inputs(v, dtype) for v in value))
-    if isinstance(value, (tuple, list)):
-        return type(value)(cast_inputs(v, dtype) for v in value)
-    if isinstance(value, dict):
-        return {k: cast_inputs(v, dtype) for k, v in value.items()}
-    return value
+    return map_tensors(value, lambda t: t.to(dtype) if t.is_floating_point() else t)
 
 
 def _leaf_inputs(value: Any, leaves: list) -> Any:
     """A copy of the inputs whose floating tensors require grad (collected in ``leaves``)."""
-    if isinstance(value, torch.Tensor):
-        if value.is_floating_point():
-            leaf = value.detach().clone().requires_grad_(True)
-            leaves.append(leaf)
-            return leaf
-        return value
-    if isinstance(value, tuple) and hasattr(value, "_fields"):
-        return type(value)(*(_leaf_inputs(v, leaves) for v in value))
-    if isinstance(value, (tuple, list)):
-        return type(value)(_leaf_inputs(v, leaves) for v in value)
-    if isinstance(value, dict):
-        return {k: _leaf_inputs(v, leaves) for k, v in value.items()}
-    return value
+
+    def leaf(tensor: torch.Tensor) -> torch.Tensor:
+        if not tensor.is_floating_point():
+            return tensor
+        leaves.append(tensor.detach().clone().requires_grad_(True))
+        return leaves[-1]
+
+    return map_tensors(value, leaf)
 
 
 def projection_loss(output: Any, seed: int) -> torch.Tensor | None:
@@ -271,7 +271,7 @@ def mode_row(mode: Mode, saved: dict, current: dict, tolerance: Tolerance) -> di
     """One report row (see :class:`torchfix.verify.modes.ModeRow`) from both sides' runs of a mode."""
     row = {"mode": mode.name, "before": saved.get("timing"), "after": current.get("timing")}
     if "error" in saved:
-        return {**row, "status": "skipped", "problems": [f"the original raised {saved['error']}"]}
+        return {**row, "status": "skipped", "problems": [f"not compared: the original raised {saved['error']}"]}
     if "error" in current:
         return {**row, "status": "differs", "problems": [f"the rewritten model raised {current['error']}"]}
     result = compare_mode(saved, current, mode, tolerance)
