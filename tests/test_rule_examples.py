@@ -36,6 +36,7 @@ def test_example(rule, example: Example):
     for finding in own:
         assert example.message in finding.message
     if example.after is None:
+        assert example.message, "a report-only example names the reason it expects (message=...)"
         assert outcome.text == example.before, "a report-only example was changed"
         assert all(not f.fixable for f in own)
         assert all("; no fix: " in f.message for f in own), "a report-only finding states why it has no fix"
