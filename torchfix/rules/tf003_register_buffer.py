@@ -8,6 +8,7 @@ import libcst as cst
 
 from torchfix.package_index import index_for
 from torchfix.patterns import arg, code, is_false, make_call
+from torchfix.prefilter import CONSTRUCTORS, TENSOR_FUNCTIONS, TENSOR_METHODS
 from torchfix.rule import Applicability, Fix, Rule
 from torchfix.rules._nn_classes import (
     FileIndex,
@@ -26,38 +27,6 @@ from torchfix.walk import walk
 SAFE = Applicability.SAFE
 UNSAFE = Applicability.UNSAFE
 PARAMETER = ("torch.nn.Parameter", "torch.nn.parameter.Parameter")
-#: torch functions that build a tensor from anything
-CONSTRUCTORS = frozenset(
-    {
-        "tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "arange", "linspace", "logspace",
-        "eye", "empty", "rand", "randn", "randint", "randperm", "normal", "zeros_like", "ones_like",
-        "full_like", "empty_like", "rand_like", "randn_like", "randint_like", "tril_indices", "triu_indices",
-        "Tensor", "FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor",
-        "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor",
-        "hann_window", "hamming_window", "blackman_window", "bartlett_window", "kaiser_window",
-    }
-)
-#: torch functions that return a tensor when given one
-FUNCTIONS = frozenset(
-    {
-        "tril", "triu", "exp", "log", "sin", "cos", "sqrt", "rsqrt", "pow", "outer", "cat", "stack", "where",
-        "cumsum", "cumprod", "flip", "diag", "einsum", "matmul", "mm", "abs", "clamp", "sigmoid", "softmax",
-        "log_softmax", "polar", "complex", "view_as_real", "view_as_complex", "reshape", "unsqueeze",
-        "transpose", "repeat_interleave", "maximum", "minimum", "floor", "ceil", "round",
-    }
-)
-#: tensor methods that return a tensor
-METHODS = frozenset(
-    {
-        "float", "double", "half", "bfloat16", "long", "int", "bool", "byte", "view", "reshape", "unsqueeze",
-        "squeeze", "transpose", "permute", "t", "contiguous", "expand", "repeat", "flip", "clone", "detach",
-        "exp", "log", "sin", "cos", "sqrt", "rsqrt", "pow", "mul", "div", "add", "sub", "cumsum", "cumprod",
-        "sum", "mean", "masked_fill", "tril", "triu", "abs", "neg", "reciprocal", "flatten", "unflatten",
-        "narrow", "roll", "to", "type", "type_as", "clamp", "sigmoid", "softmax", "outer", "matmul", "diag",
-        "repeat_interleave", "fill_", "zero_", "uniform_", "normal_", "mul_", "add_", "div_", "sub_",
-        "clamp_", "masked_fill_", "floor", "ceil", "round", "cuda",
-    }
-)
 #: nn.Module attributes register_buffer refuses to shadow
 _MODULE_ATTRIBUTES = frozenset(
     {
@@ -325,7 +294,7 @@ requires grad, and a frozen `nn.Parameter` that is filled or changed later
         name = qualified[len("torch."):] if qualified.startswith("torch.") else None
         if name in CONSTRUCTORS:
             return True
-        if name in FUNCTIONS:
+        if name in TENSOR_FUNCTIONS:
             values = [a.value for a in node.args if a.keyword is None]
             items = [e.value for v in values if isinstance(v, (cst.List, cst.Tuple)) for e in v.elements]
             return any(self.is_tensor(v, tensors) for v in values + items)
@@ -333,7 +302,7 @@ requires grad, and a frozen `nn.Parameter` that is filled or changed later
         return (
             not qualified
             and isinstance(func, cst.Attribute)
-            and func.attr.value in METHODS
+            and func.attr.value in TENSOR_METHODS
             and self.is_tensor(func.value, tensors)
         )
 
