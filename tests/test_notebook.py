@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import json
 import shutil
+import subprocess
 
 import nbformat
 import pytest
@@ -179,3 +180,17 @@ def test_verify_leaves_notebooks_out(notebooks):
     assert discover([notebooks]).files == [] and discover([notebooks / "colab_demo.ipynb"]).files == []
     note = skipped_notebooks_note([notebooks], load_settings([notebooks]))
     assert note == "torchfix: 2 notebooks skipped: verification imports Python modules, not .ipynb files"
+
+
+@pytest.mark.parametrize("command", [("verify", "--base", "HEAD", "."), ("apply", "--verify", ".")])
+def test_verify_commands_say_that_they_skip_notebooks(cli, notebooks, command):
+    """Nothing to verify but notebooks: the run says it left them out and changes none of them."""
+    pytest.importorskip("torch")
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "notebooks"]):
+        subprocess.run([*git, *args], cwd=notebooks, check=True)
+    before = {path.name: path.read_bytes() for path in notebooks.glob("*.ipynb")}
+    code, out, err = cli(notebooks, *command)
+    assert "torchfix: 2 notebooks skipped: verification imports Python modules, not .ipynb files" in err
+    assert code == 0, (out, err)
+    assert {path.name: path.read_bytes() for path in notebooks.glob("*.ipynb")} == before
