@@ -91,10 +91,6 @@ def _relative(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
-def _limits(job: Job) -> tuple[int, int]:
-    return job.settings.max_file_size, job.settings.max_file_tokens
-
-
 def too_many_tokens(text: str, limit: int) -> str | None:
     """The skip message for a file with more than ``limit`` tokens (LibCST's memory grows with them)."""
     if len(text) <= limit:
