@@ -18,7 +18,7 @@ from torchfix.engine import AppliedFix, Finding, FixOutcome, RunOptions, fix_tex
 from torchfix.names import ImportRequest
 from torchfix.results import FileReport
 from torchfix.rule import Applicability, Fix
-from torchfix.runner import Job, Mode, process_file, run
+from torchfix.runner import Job, Mode, process_file, relative_to_root, run
 from torchfix.sourcefile import SourceError, read_source, write_source
 from torchfix.verify.checks import CheckOptions, SiteCheck, Verification, VerifyError
 from torchfix.verify.config import ModelSpec, VerifyConfig, parse_verify_config, target
@@ -166,7 +166,7 @@ def base_fixes(before: Mapping[Path, str], settings: Settings) -> tuple[list[Fil
             current = read_source(path, settings.max_file_size).text
         except SourceError:
             continue
-        options = settings.options_for(_shown(path))
+        options = settings.options_for(relative_to_root(path, settings.root))
         every_fix = replace(options, unsafe_codes=frozenset(rule.CODE for rule in options.rules))
         outcome = _changed_with(original, options, current) or _changed_with(original, every_fix, current)
         applied = [fix.portable() for fix in outcome.applied] if outcome else []
