@@ -84,7 +84,7 @@ class _Outcome:
     learned: list[tuple[str, list, str | None]] = field(default_factory=list)
 
 
-def _relative(path: Path, root: Path) -> str:
+def relative_to_root(path: Path, root: Path) -> str:
     try:
         return Path(os.path.realpath(path)).relative_to(root).as_posix()
     except ValueError:
@@ -180,7 +180,7 @@ def _process_unpaused(path: Path, job: Job, accept, data: bytes | None = None) -
     if is_notebook(path):  # not cached: its findings carry cells the cache does not keep
         from torchfix.notebook import process as process_notebook
 
-        options = job.settings.options_for(_relative(path, job.settings.root))
+        options = job.settings.options_for(relative_to_root(path, job.settings.root))
         return _Outcome(process_notebook(path, job, options, accept, data))
     report = FileReport(path.as_posix())
     outcome = _Outcome(report)
@@ -192,7 +192,7 @@ def _process_unpaused(path: Path, job: Job, accept, data: bytes | None = None) -
     except SourceError as error:
         report.error = str(error)
         return outcome
-    relative = _relative(path, job.settings.root)
+    relative = relative_to_root(path, job.settings.root)
     codes = job.settings.codes_for(relative)
     job = _with_package(path, job, codes)
     original_key = key(source.raw, codes, job.settings)
@@ -343,7 +343,7 @@ def _cached(path: Path, job: Job, cache: Cache) -> FileReport | None:
         raw = path.read_bytes()
     except OSError:
         return None
-    codes = job.settings.codes_for(_relative(path, job.settings.root))
+    codes = job.settings.codes_for(relative_to_root(path, job.settings.root))
     hit = cache.get(key(raw, codes, _with_package(path, job, codes).settings))
     if hit is None:
         return None
@@ -352,6 +352,14 @@ def _cached(path: Path, job: Job, cache: Cache) -> FileReport | None:
         if any(f.fixable for f in findings):
             return None
     return FileReport(path.as_posix(), findings=findings, error=error)
+
+
+def files_to_process(found: Sequence[Path], settings: Settings) -> list[Path]:
+    """The discovered files a run processes: with ``force-exclude``, the excluded ones named
+    on the command line are dropped too."""
+    if settings.force_exclude:
+        return [path for path in found if not settings.is_excluded(path)]
+    return list(found)
 
 
 def run(
@@ -366,9 +374,7 @@ def run(
     """
     forget_packages()  # files may have changed since a previous run in this process
     found = discover(paths, job.settings.exclude_spec(), job.settings.root, notebooks=job.notebooks)
-    files = found.files
-    if job.settings.force_exclude:
-        files = [path for path in files if not job.settings.is_excluded(path)]
+    files = files_to_process(found.files, job.settings)
     reports = [FileReport(path.as_posix(), error=reason) for path, reason in found.errors]
     cache = Cache(job.cache_root) if job.cache_root is not None else None
     pending = []

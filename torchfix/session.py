@@ -160,12 +160,10 @@ class Session:
 
     def files(self) -> list[Path]:
         from torchfix.discovery import discover
+        from torchfix.runner import files_to_process
 
         found = discover(self.paths, self.settings.exclude_spec(), self.settings.root, notebooks=True)
-        files = found.files
-        if self.settings.force_exclude:
-            files = [path for path in files if not self.settings.is_excluded(path)]
-        return files
+        return files_to_process(found.files, self.settings)
 
     # -- what is printed -------------------------------------------------------------------
 
@@ -261,6 +259,8 @@ def settings_dict(settings: Settings) -> dict:
         "per_file_ignores": {pattern: list(codes) for pattern, codes in settings.per_file_ignores.items()},
         "force_exclude": settings.force_exclude,
         "buffer_persistent": settings.buffer_persistent,
+        "fused_linear": settings.fused_linear,
+        "fused_linear_keys": settings.fused_linear_keys,
         "max_file_size": settings.max_file_size,
         "max_file_tokens": settings.max_file_tokens,
     }
