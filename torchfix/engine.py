@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Iterable, Mapping, Sequence
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+from libcst.metadata import CodeRange
 
 from torchfix.crashes import RuleCrash, RuleCrashed, describe_error
 from torchfix.findings import Applicability, Finding
@@ -23,6 +23,7 @@ from torchfix.imports import add_imports
 from torchfix.layout import Style, clamp_blank_lines, tidy_block, wrap_long_lines
 from torchfix.names import ImportRequest, NameTable
 from torchfix.patterns import code
+from torchfix.positions import Positions
 from torchfix.rule import Edit, FileContext, Fix, Report, Rule
 from torchfix.suppression import Suppressions
 from torchfix.walk import walk
@@ -151,10 +152,6 @@ def analyze(module: cst.Module, options: RunOptions, crashes: list[RuleCrash]) -
     return [report for rule in rules if id(rule) not in failed for report in rule.reports]
 
 
-def _positions(module: cst.Module) -> Mapping[cst.CSTNode, CodeRange]:
-    return MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-
-
 def _message(report: Report) -> str:
     fix = report.fix
     if fix is not None and fix.applicability is Applicability.UNSAFE:
@@ -172,7 +169,7 @@ def _candidates(
     reports = analyze(module, options, crashes)
     if not reports:
         return []
-    positions = _positions(module)
+    positions = Positions(module)
     slugs = {rule.CODE: rule.SLUG for rule in options.rules}
     suppressions = suppressions or Suppressions(text)
     result = []

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Collection, Mapping
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+from libcst.metadata import CodeRange
 
+from torchfix.positions import Positions
 from torchfix.walk import walk
 
 DEFAULT_LINE_LENGTH = 88
@@ -340,9 +341,7 @@ class _Wrapper:
         self.module = module
         self.limit = limit
         self.lines = module.code.split("\n")
-        self.positions: Mapping[cst.CSTNode, CodeRange] = MetadataWrapper(module, unsafe_skip_copy=True).resolve(
-            PositionProvider
-        )
+        self.positions: Mapping[cst.CSTNode, CodeRange] = Positions(module)
         self.parents = Parents(module)
 
     def too_long(self, node: cst.CSTNode) -> bool:
