@@ -19,6 +19,7 @@ from libcst.metadata import CodeRange
 
 from torchfix.crashes import RuleCrash, RuleCrashed, describe_error
 from torchfix.findings import Applicability, Finding
+from torchfix.fmt_regions import FormatRegions
 from torchfix.imports import add_imports
 from torchfix.layout import Style, clamp_blank_lines, tidy_block, wrap_long_lines
 from torchfix.names import ImportRequest, NameTable
@@ -172,11 +173,15 @@ def _candidates(
     positions = Positions(module)
     slugs = {rule.CODE: rule.SLUG for rule in options.rules}
     suppressions = suppressions or Suppressions(text)
+    regions = FormatRegions(text)
     result = []
     for report in reports:
         where = positions[report.node]
         if suppressions.suppresses(where.start.line, report.code):
             continue
+        refusal = regions.refusal(report.fix, positions, module) if regions and report.fix else None
+        if refusal is not None:
+            report = replace(report, message=f"{report.message.rstrip('.')}; no fix: {refusal}.", fix=None)
         fix = report.fix
         finding = Finding(
             code=report.code,
