@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 import keyword
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Sequence
 
 import libcst as cst
 
@@ -95,25 +96,40 @@ def _is_store(index: FileIndex, node: cst.CSTNode) -> bool:
     )
 
 
-def _comments(removed: list[cst.SimpleStatementLine]) -> list[cst.EmptyLine]:
-    """The comments of removed lines (above them and after them), as comment lines to keep."""
+#: comments that tell a tool something about their own line: they move as they are
+_PRAGMA = re.compile(r"#\s*(?:noqa|type:|pragma|pylint|mypy|pyright|isort|fmt|yapf|torchfix)\b")
+
+
+def _comments(removed: list[cst.SimpleStatementLine], labels: list[str]) -> list[cst.EmptyLine]:
+    """The comments of removed lines (above them and after them), as comment lines to keep.
+
+    A comment after a line described that line: above the merged line it would seem to
+    describe all of it, so it says which part it is about (``# k_proj: keys``)."""
     kept = []
-    for line in removed:
+    for line, label in zip(removed, labels):
         kept += [empty for empty in line.leading_lines if empty.comment is not None]
-        if line.trailing_whitespace.comment is not None:
-            kept.append(cst.EmptyLine(comment=line.trailing_whitespace.comment))
+        comment = line.trailing_whitespace.comment
+        if comment is not None and not _PRAGMA.match(comment.value):
+            comment = cst.Comment(f"# {label}: {comment.value.lstrip('#').strip()}")
+        if comment is not None:
+            kept.append(cst.EmptyLine(comment=comment))
     return kept
 
 
 def _assigned_name(call: _Call) -> str | None:
-    """``name`` when the call's line is exactly ``name = self.<layer>(x)``."""
+    """``name`` when the call's line is exactly ``name = self.<layer>(x)`` (or ``name: T = ...``)."""
     line = call.line
-    if len(line.body) != 1 or not isinstance(line.body[0], cst.Assign):
+    if len(line.body) != 1 or not isinstance(line.body[0], (cst.Assign, cst.AnnAssign)):
         return None
     assign = line.body[0]
-    if assign.value is not call.call or len(assign.targets) != 1:
+    if assign.value is not call.call:
         return None
-    target = assign.targets[0].target
+    if isinstance(assign, cst.AnnAssign):
+        target = assign.target
+    elif len(assign.targets) == 1:
+        target = assign.targets[0].target
+    else:
+        return None
     return target.value if isinstance(target, cst.Name) else None
 
 
@@ -159,6 +175,33 @@ def _factor(node: cst.BaseExpression) -> cst.BaseExpression:
     """``node`` as the right operand of ``n * node``: a product of atoms needs no parentheses."""
     node = node.deep_clone()
     return node if _product(node) else _parenthesized(node)
+
+
+def _sum(widths: list[cst.BaseExpression]) -> cst.BaseExpression:
+    """The fused width: ``455`` for literals, ``3 * dim`` for equal widths, ``q + 2 * kv`` for a
+    width written twice (grouped-query attention's k and v), else ``a + b``."""
+    values = [_literal(w) for w in widths]
+    if all(v is not None for v in values):
+        return cst.Integer(str(sum(values)))  # not `91 + 91 * 4`
+    counts: dict[str, list] = {}
+    for width in widths:
+        counts.setdefault(form(width), [width, 0])[1] += 1
+    terms = [_summand(width) if n == 1 else _times(n, width) for width, n in counts.values()]
+    total = terms[0]
+    for term in terms[1:]:
+        total = cst.BinaryOperation(total, cst.Add(), term)
+    return total
+
+
+def _times(n: int, width: cst.BaseExpression) -> cst.BaseExpression:
+    """``n * width``, with a literal factor multiplied out: ``2 * (4 * d)`` is ``8 * d``."""
+    if isinstance(width, cst.BinaryOperation) and isinstance(width.operator, cst.Multiply):
+        left, right = _literal(width.left), _literal(width.right)
+        if left is not None:
+            return cst.BinaryOperation(cst.Integer(str(n * left)), cst.Multiply(), _factor(width.right))
+        if right is not None:
+            return cst.BinaryOperation(_summand(width.left), cst.Multiply(), cst.Integer(str(n * right)))
+    return cst.BinaryOperation(cst.Integer(str(n)), cst.Multiply(), _factor(width))
 
 
 def _summand(node: cst.BaseExpression) -> cst.BaseExpression:
@@ -215,7 +258,7 @@ class FusionFix:
         keys = self.rule.context.settings.get("fused_linear_keys") or "unfused"
         save_hook = self._free_attribute(f"{SAVE_HOOK_PREFIX}{fused}") if keys == "unfused" else None
         edits: dict[cst.CSTNode, object] = {}
-        self._edit_init(edits, decls, fused, (hook, save_hook), sizes_attr, equal)
+        self._edit_init(edits, decls, fused, (hook, save_hook), sizes_attr)
         names = "(" + ", ".join(f'"{p}"' for p in parts) + ")"
         listing = ", ".join(parts)
         hook_defs = [self._hook_def(_LOAD_HOOK.format(hook=hook, fused=fused, listing=listing, names=names, cat=code(cat.expr)))]
@@ -303,24 +346,17 @@ class FusionFix:
                 return False
         return True
 
-    def _edit_init(self, edits, decls: list[_Decl], fused: str, hooks: tuple[str, str | None], sizes_attr: str | None, equal: bool):
+    def _edit_init(self, edits, decls: list[_Decl], fused: str, hooks: tuple[str, str | None], sizes_attr: str | None):
         lines = [self.index.line_of(d.assign) for d in decls]
         last = decls[-1]
-        widths = [_literal(d.out) for d in decls]
-        if all(w is not None for w in widths):
-            total = cst.Integer(str(sum(widths)))  # literal widths: `455`, not `91 + 91 * 4`
-        elif equal:
-            total = cst.BinaryOperation(cst.Integer(str(len(decls))), cst.Multiply(), _factor(last.out))
-        else:
-            total = _summand(decls[0].out)
-            for out in [d.out for d in decls[1:]]:
-                total = cst.BinaryOperation(total, cst.Add(), _summand(out))
+        total = _sum([d.out for d in decls])
         args = [a.with_changes(value=total) if a is last.out_arg else a for a in last.call.args]
         new_call = last.call.with_changes(args=args)
         target = cst.AssignTarget(_self_attr(self.self_, fused))
         # Each layer's comments stay above the fused line, in order; none is left trailing it.
-        comments = _comments(lines[:-1]) + [c for c in lines[-1].leading_lines if c.comment is not None]
-        comments += _comments([lines[-1].with_changes(leading_lines=[])])
+        names = [d.name for d in decls]
+        comments = _comments(lines[:-1], names) + [c for c in lines[-1].leading_lines if c.comment is not None]
+        comments += _comments([lines[-1].with_changes(leading_lines=[])], names[-1:])
         blank = [c for c in lines[-1].leading_lines if c.comment is None]
         fused_line = lines[-1].with_changes(
             body=[cst.Assign([target], new_call)], leading_lines=[*blank, *comments],
@@ -355,16 +391,15 @@ class FusionFix:
                 else cst.List([cst.Element(o.deep_clone()) for o in outs])
             )
             split = make_call(cst.Attribute(fused_call, cst.Name("split")), [sizes], [("dim", _minus_one())])
-        tuple_node = self._whole_tuple(calls)
-        if tuple_node is not None:
-            edits[tuple_node] = split.with_changes(lpar=tuple_node.lpar, rpar=tuple_node.rpar)
+        if self._edit_whole_tuple(edits, calls, split):
             return
         block = calls[0].block.body
         by_position = sorted(calls, key=lambda c: block.index(c.line))
         first_line = by_position[0].line
         start = block.index(first_line)
         locals_: list[str] = []
-        removed: list[cst.SimpleStatementLine] = []
+        #: the lines whose assigned names the unpacking takes over, with those names
+        reused: dict[cst.SimpleStatementLine, str] = {}
         for call in calls:
             name = _assigned_name(call)
             position = block.index(call.line)
@@ -372,35 +407,62 @@ class FusionFix:
                 name in paths_in(s) for s in block[start:position]
             ):
                 locals_.append(name)
+                reused[call.line] = name
                 if call.line is not first_line:
-                    removed.append(call.line)
                     edits[call.line] = cst.RemovalSentinel.REMOVE
                 continue
             fresh = self.rule.fresh_local(f"{call.call.func.attr.value}_out", call.method)
             locals_.append(fresh)
             edits[call.call] = cst.Name(fresh, lpar=call.call.lpar, rpar=call.call.rpar)
         targets = cst.Tuple([cst.Element(cst.Name(n)) for n in locals_], lpar=[], rpar=[])
-        comments = _comments(removed)
-        unpack = cst.SimpleStatementLine(
-            [cst.Assign([cst.AssignTarget(targets)], split)],
-            leading_lines=[*first_line.leading_lines, *comments],
-        )
-        if _assigned_name(by_position[0]) == locals_[calls.index(by_position[0])]:
-            edits[first_line] = first_line.with_changes(body=unpack.body, leading_lines=unpack.leading_lines)
+        unpack = [cst.Assign([cst.AssignTarget(targets)], split)]
+        # `name: T = self.k(x)` keeps its annotation as the declaration `name: T` above the unpacking.
+        declared = [line.body[0] for line in reused if isinstance(line.body[0], cst.AnnAssign)]
+        new = [cst.SimpleStatementLine([cst.AnnAssign(a.target.deep_clone(), a.annotation.deep_clone())]) for a in declared]
+        if first_line in reused:
+            new.append(first_line.with_changes(body=unpack, leading_lines=[]))
         else:
-            edits[first_line] = lambda updated: cst.FlattenSentinel([unpack, updated.with_changes(leading_lines=[])])
+            new.append(cst.SimpleStatementLine(unpack))
+        removed = [line for line in reused if line is not first_line]
+        comments = _comments(removed, [reused[line] for line in removed])
+        new[0] = new[0].with_changes(leading_lines=[*first_line.leading_lines, *comments])
+        if first_line in reused:
+            edits[first_line] = cst.FlattenSentinel(new)
+        else:
+            edits[first_line] = lambda updated: cst.FlattenSentinel([*new, updated.with_changes(leading_lines=[])])
 
-    def _whole_tuple(self, calls: list[_Call]) -> cst.Tuple | None:
-        """The tuple when it holds exactly the calls, in layer order (``return self.a(h), self.b(h)``)."""
+    def _edit_whole_tuple(self, edits, calls: list[_Call], split: cst.Call) -> bool:
+        """Whether one tuple holds exactly the calls and became the split: ``return self.a(h), self.b(h)``,
+        or ``b, a = self.b(h), self.a(h)`` whose names are put in layer order (``a, b = ...``)."""
         parent = self.index.parent.get(self.index.parent.get(calls[0].call))
         if not isinstance(parent, cst.Tuple) or len(parent.elements) != len(calls):
-            return None
-        if any(e.value is not c.call for e, c in zip(parent.elements, calls)):
-            return None
+            return False
+        layer_of = {id(c.call): i for i, c in enumerate(calls)}
+        order = [layer_of.get(id(e.value)) for e in parent.elements]
         holder = self.index.parent.get(parent)
-        if isinstance(holder, (cst.Return, cst.Assign)) and holder.value is parent:
-            return parent
-        return None
+        if None in order or not isinstance(holder, (cst.Return, cst.Assign)) or holder.value is not parent:
+            return False
+        value = split.with_changes(lpar=parent.lpar, rpar=parent.rpar)
+        if order == sorted(order):
+            edits[parent] = value
+            return True
+        if not isinstance(holder, cst.Assign) or not _distinct_names(holder.targets, len(calls)):
+            return False
+        target = holder.targets[0].target
+        elements = [e.with_changes(value=target.elements[order.index(i)].value) for i, e in enumerate(target.elements)]
+        reordered = holder.targets[0].with_changes(target=target.with_changes(elements=elements))
+        edits[holder] = holder.with_changes(targets=[reordered], value=value)
+        return True
+
+
+def _distinct_names(targets: Sequence[cst.AssignTarget], count: int) -> bool:
+    """Whether the targets are one tuple of ``count`` different plain names (the order they are bound in
+    then does not matter)."""
+    if len(targets) != 1 or not isinstance(targets[0].target, cst.Tuple):
+        return False
+    elements = targets[0].target.elements
+    names = {e.value.value for e in elements if isinstance(e, cst.Element) and isinstance(e.value, cst.Name)}
+    return len(elements) == len(names) == count
 
 
 class _RenameSelf(cst.CSTTransformer):

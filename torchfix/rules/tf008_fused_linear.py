@@ -184,13 +184,20 @@ on different inputs are grouped per input: cross-attention fuses `k` and `v`
 and leaves `q`.
 
 The fused layer is named from the parts (`q, k, v` -> `qkv`,
+`to_k, to_v` -> `to_kv`, `gate_proj, up_proj` -> `gate_up_proj`,
 `query, key, value` -> `query_key_value`, `w1, w3` -> `w13`), free in the class.
-It is created where the last part was (all widths are in scope there). Calls
-become one `self.qkv(x).chunk(3, dim=-1)` (same width expression) or
-`.split([...], dim=-1)`, placed at the first call; a call nested in an
-expression gets a fresh local name; a tuple of the calls becomes the split
-itself. When the split widths are not computable in the method (a local of
-`__init__`), they are stored next to the layer as `self.<fused>_sizes`.
+It is created where the last part was (all widths are in scope there), with the
+width written simply (`192`, `3 * dim`, `8 * d`, `n_heads * hd + 2 * n_kv * hd`).
+Calls become one `self.qkv(x).chunk(3, dim=-1)` (same width expression) or
+`.split([...], dim=-1)`, placed at the first call and bound to the call site's
+own names (`key_states, value_states = ...`; an annotation stays as the
+declaration `key_states: Tensor`; a tuple's names are put in layer order); a
+call nested in an expression gets a fresh local name; a tuple of the calls
+becomes the split itself. When the split widths are not computable in the
+method (a local of `__init__`), they are stored next to the layer as
+`self.<fused>_sizes`. Comments of the removed lines move above the fused layer
+or the split, in order; a comment that trailed a part says which
+(`# k_proj: keys`).
 
 ## What could go wrong
 - The split outputs are views of one tensor: a `.view()` that merges the last

@@ -377,9 +377,7 @@ class GroupedQueryAttention(nn.Module):
         self.head_dim = dim // n_heads
         self.n_kv_heads = n_kv_heads
         self.wqkv = nn.Linear(
-            dim,
-            n_heads * self.head_dim + n_kv_heads * self.head_dim + n_kv_heads * self.head_dim,
-            bias=False,
+            dim, n_heads * self.head_dim + 2 * n_kv_heads * self.head_dim, bias=False
         )
         self.wqkv_sizes = [
             n_heads * self.head_dim,
@@ -461,7 +459,7 @@ class Attention(nn.Module):
         self.head_dim = dim // n_heads
         self.wqkv = nn.Linear(
             dim,
-            self.n_heads * self.head_dim + self.n_kv_heads * self.head_dim + self.n_kv_heads * self.head_dim,
+            self.n_heads * self.head_dim + 2 * self.n_kv_heads * self.head_dim,
             bias=False,
         )
         self.register_load_state_dict_pre_hook(self._load_unfused_wqkv)
