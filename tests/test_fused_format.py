@@ -56,8 +56,9 @@ def _blank_line_findings(folder: Path) -> Counter:
     return Counter(finding["code"] for finding in json.loads(result.stdout))
 
 
+#: name -> (the number of TF003 fixes, the source)
 _CLASSES = {
-    "decorated-and-commented": '''\
+    "decorated-and-commented": (1, '''\
         import math
 
         import torch
@@ -95,8 +96,8 @@ _CLASSES = {
                 v = self.to_v(x)
 
                 return (q @ k.transpose(-2, -1) * self.scale).softmax(-1) @ v
-        ''',
-    "no-blank-lines-between-methods": """\
+        '''),
+    "no-blank-lines-between-methods": (1, """\
         import torch
         from torch import nn
 
@@ -112,8 +113,8 @@ _CLASSES = {
                 return self.w2((torch.nn.functional.silu(self.w1(x)) * self.w3(x))[..., self.mask])
         class Other(nn.Module):
             pass
-        """,
-    "init-last-then-module-code": """\
+        """),
+    "init-last-then-module-code": (1, """\
         import torch
         from torch import nn
 
@@ -131,8 +132,8 @@ _CLASSES = {
 
 
         HEAD = Head(4)
-        """,
-    "nested-class-and-comments-between": """\
+        """),
+    "nested-class-and-comments-between": (0, """\
         import torch
         from torch import nn
 
@@ -152,23 +153,29 @@ _CLASSES = {
                     return gate * up
             # after the class
             value = 1
-        """,
+        """),
 }
 
 
 @pytest.mark.parametrize("name", sorted(_CLASSES))
 def test_apply_adds_no_blank_line_findings(tmp_path, cli, name):
     pytest.importorskip("ruff")
-    source = textwrap.dedent(_CLASSES[name])
+    buffers, source = _CLASSES[name]
+    source = textwrap.dedent(source)
     (tmp_path / "pyproject.toml").write_text("[tool.torchfix]\n")
     (tmp_path / "model.py").write_text(source)
     before = _blank_line_findings(tmp_path)
     code, out, _ = cli(tmp_path, "apply", "--unsafe-fixes", "--select", "TF003,TF008", "--no-cache", ".")
     fixed = (tmp_path / "model.py").read_text()
     assert code == 0 and "register_load_state_dict_pre_hook" in fixed, out + fixed
-    assert "register_buffer" in fixed or "buffer" not in name
+    assert fixed.count("self.register_buffer(") == buffers, fixed
     after = _blank_line_findings(tmp_path)
     assert all(after[c] <= before[c] for c in after), f"new findings: {after - before}\n{fixed}"
+    # The hooks go right after `__init__`: a comment above the next method stays above it.
+    lines = source.splitlines()
+    for comment, following in zip(lines, lines[1:]):
+        if comment.strip().startswith("#") and following.strip().startswith(("def ", "@", "class ", "value")):
+            assert f"{comment}\n{following}\n" in fixed
 
 
 def test_hooks_are_methods_with_one_blank_line_each():
