@@ -381,3 +381,26 @@ def test_the_split_takes_over_the_local_names(forward, expected):
 def test_local_names_are_only_taken_over_where_that_is_the_same_program(forward, expected):
     fixed = _fix(_module(_HF_INIT, forward))
     assert textwrap.indent(expected, " " * 8) in fixed, fixed
+
+
+def test_each_input_keeps_its_own_names_and_fresh_names_do_not_run_digits_on():
+    forward = """\
+        qx = self.q_proj(x)
+        kx = self.k_proj(x)
+        qy = self.q_proj(y)
+        ky = self.k_proj(y)
+        a = torch.sigmoid(self.q_proj(x + 1)) * self.k_proj(x + 1)
+        b = torch.sigmoid(self.q_proj(y + 1)) * self.k_proj(y + 1)
+        return qx @ kx.mT + qy @ ky.mT + a + b
+        """
+    source = _module("self.q_proj = nn.Linear(d, d)\nself.k_proj = nn.Linear(d, d)\n", forward).replace("(self, x)", "(self, x, y)")
+    assert _method(_fix(source), "forward") == (
+        "\n    def forward(self, x, y):\n"
+        "        qx, kx = self.qk_proj(x).chunk(2, dim=-1)\n"
+        "        qy, ky = self.qk_proj(y).chunk(2, dim=-1)\n"
+        "        q_proj_out, k_proj_out = self.qk_proj(x + 1).chunk(2, dim=-1)\n"
+        "        a = torch.sigmoid(q_proj_out) * k_proj_out\n"
+        "        q_proj_out_2, k_proj_out_2 = self.qk_proj(y + 1).chunk(2, dim=-1)\n"
+        "        b = torch.sigmoid(q_proj_out_2) * k_proj_out_2\n"
+        "        return qx @ kx.mT + qy @ ky.mT + a + b\n"
+    )

@@ -237,7 +237,7 @@ or the split, in order; a comment that trailed a part says which
         candidate, n = base, 1
         while not self.names.is_free(candidate) or candidate in taken:
             n += 1
-            candidate = f"{base}{n}"
+            candidate = f"{base}_{n}"
         taken.add(candidate)
         return candidate
 
