@@ -102,3 +102,144 @@ def test_frozen_parameters_convert_all_or_none_and_name_both_effects():
     filled = frozen.replace("    def forward", "    def load(self, stats):\n        torch.nn.init.zeros_(self.mu)\n        self.sigma.data.copy_(stats)\n\n    def forward")
     outcome = fix_text(filled, RunOptions((RegisterBuffer,), frozenset({"TF003"}), {}))
     assert [f.fixable for f in outcome.findings] == [False, False]
+
+
+WALKS = '''\
+import torch
+import torch.nn as nn
+
+
+class RandomWalks(nn.Module):
+    def __init__(self, starts, length):
+        super().__init__()
+        self.offsets = torch.tensor(starts * length)
+        self.table = nn.Embedding(100, 8)
+
+    def batch_walks(self, nodes):
+        return self._jump(torch.as_tensor(nodes))
+
+    def _jump(self, nodes):
+        return nodes[:, None] + self.offsets[None]
+
+    def forward(self, nodes):
+        return self.table(nodes)
+'''
+
+
+def test_helper_of_a_collate_fn_in_another_file_keeps_it_on_the_cpu(tmp_path):
+    """torch_geometric's MetaPath2Vec: the collate_fn draws its walks with helper methods that read
+    the constant; as a buffer it would follow model.to("cuda") while the walks stay on the CPU."""
+    script = (
+        "from torch.utils import data\n\nfrom pkg.walks import RandomWalks\n\n\ndef loader(model: RandomWalks):\n"
+        "    return data.DataLoader(range(100), batch_size=16, collate_fn=model.batch_walks)\n"
+    )
+    findings = _findings(_project(tmp_path, {"pkg/walks.py": WALKS, "scripts/train.py": script}))
+    assert [f.fixable for f in findings] == [False]
+    assert "used from `_jump`, which the DataLoader collate_fn `batch_walks` calls on CPU batches" in findings[0].message
+
+
+ROTARY = '''\
+import torch
+from torch import nn
+
+
+class Rotary(nn.Module):
+    def __init__(self, dim, base=10000):
+        super().__init__()
+        self.inv_freq = 1.0 / base ** (torch.arange(0, dim, 2).float() / dim)
+        self.positions = torch.arange(4096)
+
+    def forward(self, x):
+        return x * self.inv_freq[: x.shape[-1]]
+'''
+
+
+def test_a_module_that_a_pretrained_model_builds_in_another_file_is_not_fixed(tmp_path):
+    """transformers >= 5 builds the model on the meta device and refills every non-persistent
+    buffer with torch.empty_like: a new buffer holds garbage unless _init_weights sets it."""
+    files = {
+        "pkg/rotary.py": ROTARY,
+        "pkg/base.py": "import transformers as hf\n\n\nclass DemoPreTrained(hf.PreTrainedModel):\n    config_class = None\n",
+        "pkg/model.py": (
+            "from pkg import rotary\nfrom pkg.base import DemoPreTrained\n\n\nclass DemoModel(DemoPreTrained):\n"
+            "    def __init__(self, config):\n        super().__init__(config)\n"
+            "        self.rope = rotary.Rotary(config.head_dim)\n"
+        ),
+    }
+    findings = _findings(_project(tmp_path, files))
+    assert [f.fixable for f in findings] == [False, False]
+    for finding in findings:
+        assert "part of `pkg/model.py`'s `DemoModel`, a `PreTrainedModel`" in finding.message, finding.message
+        assert "uninitialized memory (`torch.empty_like`)" in finding.message
+    # the same module without a transformers model around it is fixed
+    del files["pkg/model.py"], files["pkg/base.py"]
+    (tmp_path / "pkg/model.py").unlink()
+    (tmp_path / "pkg/base.py").unlink()
+    assert [f.fixable for f in _findings(tmp_path)] == [True, True]
+
+
+QUANTIZED = '''\
+import torch
+from torch.nn.parameter import Parameter as P
+from torch import nn
+
+
+class PackedLinear(nn.Module):
+    def __init__(self, n_in, n_out, bias=True):
+        super().__init__()
+        self.scales = P(torch.ones(n_out), requires_grad=False)
+        self.bias = P(torch.zeros(n_out), requires_grad=False) if bias else None
+
+    def forward(self, x):
+        y = x * self.scales
+        return y if self.bias is None else y + self.bias
+'''
+
+
+def test_frozen_parameters_in_a_form_the_fix_does_not_read_keep_the_others():
+    """All or none: the conditional `bias` stays a Parameter, so `scales` does too."""
+    outcome = fix_text(QUANTIZED, RunOptions((RegisterBuffer,), frozenset({"TF003"}), {}))
+    assert outcome.text == QUANTIZED
+    [finding] = outcome.findings
+    assert "frozen nn.Parameter `self.bias` is written in a form the fix does not convert" in finding.message
+
+
+def test_an_uninitialized_frozen_parameter_is_a_weight_slot():
+    source = QUANTIZED.replace(
+        "self.bias = P(torch.zeros(n_out), requires_grad=False) if bias else None",
+        "self.packed = P(torch.empty(n_out, n_in // 2, dtype=torch.int8), requires_grad=False)\n"
+        "        self.bias = None",
+    )
+    outcome = fix_text(source, RunOptions((RegisterBuffer,), frozenset({"TF003"}), {}))
+    assert outcome.text == source
+    packed = next(f for f in outcome.findings if "self.packed" in f.message)
+    assert "created uninitialized (`torch.empty(" in packed.message and "weight slot" in packed.message
+    scales = next(f for f in outcome.findings if "self.scales" in f.message)
+    assert "convert all or none" in scales.message
+
+
+def test_a_tensor_built_from_a_plain_sibling_stays_plain():
+    """diffusers' BoundingBoxVolume: `bbox` stacks `bbox_min`/`bbox_max`, which stay attributes."""
+    source = (
+        "import torch\nfrom torch import nn\n\n\nclass Box(nn.Module):\n    def __init__(self, lo, hi):\n"
+        "        super().__init__()\n        self.lo = torch.tensor(lo)\n        self.hi = torch.tensor(hi)\n"
+        "        self.box = torch.cat([self.lo[None], self.hi[None]])\n\n"
+        "    def corners(self):\n        return self.lo.numpy(), self.hi.numpy()\n\n"
+        "    def forward(self, x):\n        return x.clamp(self.box[0], self.box[1])\n"
+    )
+    outcome = fix_text(source, RunOptions((RegisterBuffer,), frozenset({"TF003"}), {}))
+    assert outcome.text == source
+    box = next(f for f in outcome.findings if "self.box" in f.message)
+    assert "built from `self.hi`, which stays a plain attribute" in box.message, box.message
+
+
+def test_every_reason_is_given():
+    source = (
+        "import torch\nfrom torch import nn\n\n\nclass Noise(nn.Module):\n    def __init__(self):\n"
+        "        super().__init__()\n        self.table = torch.randn(8, device='cpu')\n\n"
+        "    def reseed(self):\n        self.table = torch.randn(8)\n\n"
+        "    def forward(self, x):\n        return x + self.table.numpy().sum()\n"
+    )
+    [finding] = fix_text(source, RunOptions((RegisterBuffer,), frozenset({"TF003"}), {})).findings
+    assert "no fix: (1) it is reassigned in `reseed`; (2) it is kept on the CPU on purpose" in finding.message
+    assert "(3) it is used on the CPU on purpose (`self.table.numpy()`)" in finding.message

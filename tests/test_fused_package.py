@@ -259,3 +259,23 @@ def test_a_pyproject_with_only_tool_settings_is_an_application(tmp_path):
     assert [f.fixable for f in _tf008(root)] == [True]
     (root / "setup.cfg").write_text("[metadata]\nname = demo\n")
     assert [f.fixable for f in _tf008(root)] == [False]
+
+
+def test_every_reason_is_given_and_the_public_class_last(tmp_path):
+    """The public-class reason no longer hides the evidence that would still rule the fix out
+    after opting in; each reason is numbered, the most specific first."""
+    files = {
+        "demo/layers/attention.py": ATTENTION,
+        "tools/convert_original.py": "def rename(sd):\n    return {k.replace('wq', 'q_proj'): v for k, v in sd.items()}\n",
+        "demo/hub.py": "import torch\n\n\ndef export(self, folder):\n    torch.save(self, f'{folder}/model.bin')\n",
+    }
+    root = _project(tmp_path, files, library=True)
+    [finding] = _tf008(root)
+    message = finding.message
+    assert not finding.fixable
+    assert "no fix: (1) the name 'q_proj' appears in a string in `tools/convert_original.py`" in message, message
+    assert "(2) `demo/hub.py` pickles a whole model (`torch.save(self, ...)`)" in message
+    assert message.index("(3) `Attention` is a public class of a distributable library") > message.index("(2)")
+    # opting in leaves the other two
+    [finding] = _tf008(root, fused_linear="public-too")
+    assert "(2) `demo/hub.py` pickles" in finding.message and "public class" not in finding.message

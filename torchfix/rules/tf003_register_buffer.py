@@ -10,6 +10,8 @@ from torchfix.package_index import index_for
 from torchfix.patterns import arg, code, is_false, make_call
 from torchfix.prefilter import CONSTRUCTORS, TENSOR_FUNCTIONS, TENSOR_METHODS
 from torchfix.rule import Applicability, Fix, Rule
+from torchfix.rules._declines import no_fix
+from torchfix.rules._fusion_evidence import pretrained_user
 from torchfix.rules._nn_classes import (
     FileIndex,
     class_names_in_body,
@@ -100,8 +102,16 @@ Never fixed (reported with the reason): a tensor the class keeps on the CPU on
 purpose, shown by `device="cpu"`/`.cpu()`/`.numpy()` on it, by a sibling
 attribute built with `.cpu()` in `__init__`, or by its use from a method a
 DataLoader runs on CPU batches (passed as `collate_fn=`/`sampler=` anywhere in
-the project, or named `collate*`/`sample_*`): as a buffer it would follow
-`.to("cuda")` and the next CPU operation would mix devices.
+the project, or named `collate*`/`sample_*`, or a method those call as
+`self.<helper>(...)`): as a buffer it would follow `.to("cuda")` and the next CPU
+operation would mix devices. Also never fixed: a class that a transformers
+`PreTrainedModel` is or builds (it derives from one, or a file that calls the
+class defines one): transformers >= 5 builds the model on the meta device and
+refills every non-persistent buffer, and every key a checkpoint lacks, with
+`torch.empty_like` unless `_init_weights` sets it, so the new buffer would hold
+garbage; and a tensor built from another attribute that stays plain
+(`self.bbox = torch.stack([self.lo, self.hi])`), which would end up on another
+device than its source.
 
 Second step, a separate unsafe finding: `self.<buffer>.to(x.device)`,
 `.to(device)` and `.cuda()` in the class's methods become `self.<buffer>`, on
@@ -114,10 +124,14 @@ key) is unsafe, because the tensor leaves `parameters()`: an optimizer resumed
 from a checkpoint saved before fails ("parameter group doesn't match the
 size"), and accelerate's offload and device-map choices, keyed on
 `_parameters`, change. The message names both. A class's frozen parameters
-convert all or none: when one cannot (it is filled later with `.data.copy_`),
-none is fixed.
+convert all or none: when one cannot (it is filled later with `.data.copy_`,
+or written in a form the fix does not read, such as
+`nn.Parameter(t, requires_grad=False) if bias else None`), none is fixed. A
+frozen parameter created uninitialized (`torch.empty`, `new_empty`) is a weight
+slot that checkpoints or a quantizer fill (packed int8 weights), not a constant,
+and is never fixed.
 
-Skipped, each with a reason in the finding: an attribute assigned a non-tensor
+Skipped, with every reason that applies in the finding (numbered when there are several): an attribute assigned a non-tensor
 anywhere (a buffer only accepts tensors or None; a tensor in one branch and a
 float in another), reassigned or deleted in another method, a subclass or
 outside the class, assigned by unpacking, shared in `__init__` with another
@@ -307,6 +321,44 @@ requires grad, and a frozen `nn.Parameter` that is filled or changed later
         )
 
 
+def _calls_in(node: cst.CSTNode) -> list[cst.Call]:
+    found: list[cst.Call] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            found.append(call)
+
+    walk(node, [_Find()])
+    return found
+
+
+def _self_reads(node: cst.CSTNode, self_: str) -> set[str]:
+    """The ``self.<name>`` attributes an expression reads."""
+    found: set[str] = set()
+
+    class _Find(cst.CSTVisitor):
+        def visit_Attribute(self, attribute: cst.Attribute) -> None:
+            name = self_attribute(attribute, self_)
+            if name is not None:
+                found.add(name)
+
+    walk(node, [_Find()])
+    return found
+
+
+#: constructors whose values are uninitialized memory
+_UNINITIALIZED = frozenset({"torch.empty", "torch.empty_like", "torch.empty_strided"})
+
+
+def _uninitialized(node: cst.BaseExpression, names) -> bool:
+    """``torch.empty(...)`` / ``x.new_empty(...)``: memory that something fills later."""
+    if not isinstance(node, cst.Call):
+        return False
+    if names.qualified(node.func) in _UNINITIALIZED:
+        return True
+    return isinstance(node.func, cst.Attribute) and node.func.attr.value == "new_empty"
+
+
 def _is_none(node: cst.BaseExpression) -> bool:
     return isinstance(node, cst.Name) and node.value == "None"
 
@@ -421,31 +473,80 @@ class _ClassBuffers:
 
     def run(self, attributes: list[_Attribute], registered: list[str]) -> None:
         buffers = [name for name in registered if self._writes(name) is None]
-        reasons = {a.name: a.problem or self._reason(a) for a in attributes}
-        # Frozen parameters move all or none: a class with some in parameters() and some
-        # in buffers() would split what optimizers and offloading see of it.
-        frozen = [a for a in attributes if a.frozen is not None]
-        stuck = next((a for a in frozen if reasons[a.name] is not None), None)
-        for attribute in frozen:
-            if stuck is not None and reasons[attribute.name] is None:
-                reasons[attribute.name] = (
-                    f"the class's other frozen nn.Parameter `self.{stuck.name}` cannot be converted "
-                    f"({reasons[stuck.name]}), and they convert all or none"
-                )
+        reasons = {a.name: ([a.problem] if a.problem else []) + self._reasons(a) for a in attributes}
+        self._all_or_none(attributes, reasons)
         for attribute in attributes:
-            reason = reasons[attribute.name]
-            if reason is None:
-                self._fix(attribute)
-                buffers.append(attribute.name)
-            else:
+            if reasons[attribute.name]:
                 what = (
                     "is a frozen nn.Parameter used as a constant"
                     if attribute.frozen is not None
                     else "holds a constant tensor that could be a buffer"
                 )
-                self.rule.report(attribute.assigns[0], f"`self.{attribute.name}` {what}; no fix: {reason}.")
+                message = f"`self.{attribute.name}` {what}; {no_fix(reasons[attribute.name])}."
+                self.rule.report(attribute.assigns[0], message)
+            else:
+                self._fix(attribute)
+                buffers.append(attribute.name)
         for name in dict.fromkeys(buffers):
             self._moves(name)
+
+    def _all_or_none(self, attributes: list[_Attribute], reasons: dict[str, list[str]]) -> None:
+        """Constants that belong together convert together.
+
+        Frozen parameters move all or none: a class with some in ``parameters()`` and some in
+        ``buffers()`` splits what optimizers, offloading and quantizers see of it (a frozen
+        ``nn.Parameter`` the fix does not read, such as ``nn.Parameter(t, requires_grad=False) if
+        bias else None``, counts as one that stays). A tensor built from another attribute that
+        stays plain (``self.bbox = torch.stack([self.lo, self.hi])``) stays plain too: after
+        ``model.to("cuda")`` the two would be on different devices."""
+        frozen = [a for a in attributes if a.frozen is not None]
+        names = {a.name for a in frozen}
+        other = next((n for n in self._frozen_parameters() if n not in names), None)
+        stuck = next((a for a in frozen if reasons[a.name]), None)
+        why = "; ".join(reasons[stuck.name]) if stuck is not None else ""
+        for attribute in frozen:
+            if reasons[attribute.name]:
+                continue
+            if other is not None:
+                reasons[attribute.name].append(
+                    f"the class's frozen nn.Parameter `self.{other}` is written in a form the fix does not "
+                    "convert, and a class's frozen parameters convert all or none"
+                )
+            elif stuck is not None:
+                reasons[attribute.name].append(
+                    f"the class's other frozen nn.Parameter `self.{stuck.name}` cannot be converted ({why}), "
+                    "and they convert all or none"
+                )
+        plain = {a.name for a in attributes if reasons[a.name]}
+        changed = True
+        while changed:
+            changed = False
+            for attribute in attributes:
+                if reasons[attribute.name] or attribute.frozen is not None:
+                    continue
+                read = sorted(plain & {n for a in attribute.assigns for n in _self_reads(a.value, self.self_)})
+                if read:
+                    reasons[attribute.name].append(
+                        f"it is built from `self.{read[0]}`, which stays a plain attribute: after `.to(device)` "
+                        "the two would be on different devices"
+                    )
+                    plain.add(attribute.name)
+                    changed = True
+
+    def _frozen_parameters(self) -> list[str]:
+        """Every ``self.<name>`` that ``__init__`` assigns a value holding ``nn.Parameter(...,
+        requires_grad=False)``, in any form (a conditional expression, a branch)."""
+        found = []
+        for assign in _self_assignments(self.init, self.self_):
+            target = assign.target if isinstance(assign, cst.AnnAssign) else assign.targets[0].target
+            calls = [
+                c for c in _calls_in(assign.value)
+                if self.names.qualified(c.func) in PARAMETER
+                and (grad := arg(c, "requires_grad", 1)) is not None and is_false(grad.value)
+            ]
+            if calls and target.attr.value not in found:
+                found.append(target.attr.value)
+        return found
 
     def _writes(self, name: str, converted: list[cst.CSTNode] | None = None) -> str | None:
         """Why the attribute is written where a buffer could break: another method, outside the class,
@@ -469,43 +570,72 @@ class _ClassBuffers:
                 return f"it is {kind} outside the class (`{code(use.node)}`)"
         return None
 
-    def _reason(self, attribute: _Attribute) -> str | None:
+    def _reasons(self, attribute: _Attribute) -> list[str]:
+        """Every reason the attribute cannot be a buffer (one per kind of evidence)."""
         name = attribute.name
+        reasons = []
         if name in _MODULE_ATTRIBUTES or any(
             name in class_names_in_body(c)
             for classes in self.index.classes.values()
             for c in classes
             if self.index.related(self.cls, c)
         ):
-            return f"the class already has an attribute `{name}` (register_buffer refuses it)"
+            reasons.append(f"the class already has an attribute `{name}` (register_buffer refuses it)")
         written = self._writes(name, attribute.assigns)
         if written is not None:
-            return written
+            reasons.append(written)
         kept = self._kept_on_cpu(name)
         if kept is not None:
-            return kept
-        for assign in attribute.assigns:
-            if _requires_grad(assign.value):
-                return "it requires grad (a parameter, not a constant)"
-            pinned = _cpu_code(assign.value, self.names)
-            if pinned is not None:
-                return f"it is kept on the CPU on purpose (`{pinned}`)"
-        for use in self.index.self_uses(self.cls, name):
+            reasons.append(kept)
+        if any(_requires_grad(assign.value) for assign in attribute.assigns):
+            reasons.append("it requires grad (a parameter, not a constant)")
+        pinned = next(filter(None, (_cpu_code(a.value, self.names) for a in attribute.assigns)), None)
+        if pinned is not None:
+            reasons.append(f"it is kept on the CPU on purpose (`{pinned}`)")
+        if attribute.frozen is not None and _uninitialized(attribute.frozen, self.names):
+            reasons.append(
+                f"it is created uninitialized (`{_short(code(attribute.frozen))}`): a weight slot that checkpoints "
+                "or a quantizer fill, not a constant"
+            )
+        if attribute.frozen is None:
+            tree = self._pretrained_tree()
+            if tree is not None:
+                reasons.append(tree)
+        used = self._use_reasons(attribute)
+        return reasons + used
+
+    def _use_reasons(self, attribute: _Attribute) -> list[str]:
+        """Why the attribute's uses in the class rule a buffer out (the first of each kind)."""
+        found: dict[str, str] = {}
+        for use in self.index.self_uses(self.cls, attribute.name):
             parent = self.index.parent.get(use.node)
             call = self.index.parent.get(parent)
             if isinstance(call, cst.Call) and call.func is parent and _pins_cpu(call, self.names):
-                return f"it is used on the CPU on purpose (`{code(call)}`)"
+                found.setdefault("cpu", f"it is used on the CPU on purpose (`{code(call)}`)")
             if use.method is self.init and _stored(use.node, parent):
                 # `self.y = self.x`: after model.to(), the buffer moves and the alias does not.
                 holder = parent
                 while isinstance(holder, (cst.Arg, cst.Element, cst.DictElement)):
                     holder = self.index.parent[holder]
-                return f"`__init__` shares it (`{_short(code(holder))}`)"
+                found.setdefault("shared", f"`__init__` shares it (`{_short(code(holder))}`)")
             if attribute.frozen is not None:
                 changed = self._changed(use.node)
                 if changed is not None:
-                    return f"it is filled or changed later (`{changed}`)"
-        return None
+                    found.setdefault("changed", f"it is filled or changed later (`{changed}`)")
+        return list(found.values())
+
+    def _pretrained_tree(self) -> str | None:
+        """A class that Hugging Face's ``from_pretrained`` builds on the meta device: transformers then
+        refills every non-persistent buffer (and every key a checkpoint lacks) with uninitialized memory,
+        and only ``_init_weights`` sets it again. A plain attribute is not touched that way."""
+        index, own = index_for(self.rule.context.settings, self.rule.context.module.code)
+        found = pretrained_user(index, own, self.cls.name.value)
+        if found is None:
+            return None
+        return (
+            f"{found}: from_pretrained builds it on the meta device and refills a new buffer with "
+            "uninitialized memory (`torch.empty_like`) unless `_init_weights` sets it"
+        )
 
     def _kept_on_cpu(self, name: str) -> str | None:
         """Signs that the class keeps its tensors on the CPU on purpose: a sibling attribute built
@@ -519,20 +649,42 @@ class _ClassBuffers:
         loaders = self._loader_methods()
         for use in self.index.self_uses(self.cls, name):
             if use.method is not None and use.method.name.value in loaders:
-                return f"it is used from `{use.method.name.value}`, a DataLoader {loaders[use.method.name.value]} on CPU batches"
+                return f"it is used from `{use.method.name.value}`, {loaders[use.method.name.value]} on CPU batches"
         return None
 
     def _loader_methods(self) -> dict[str, str]:
-        """Methods of the class that a DataLoader runs: passed as ``collate_fn=``/``sampler=`` anywhere
-        in the project (:mod:`torchfix.package_index`), or named for it (``collate``, ``sample_indices``)."""
+        """Methods of the class that a DataLoader runs, and what says so: passed as
+        ``collate_fn=``/``sampler=`` anywhere in the project (:mod:`torchfix.package_index`), named
+        for it (``collate``, ``sample_indices``), or called as ``self.<method>(...)`` from one of
+        those (a ``collate_fn`` that draws its walks with helper methods)."""
         methods = {m.name.value for m in self.cls.body.body if isinstance(m, cst.FunctionDef)}
-        found = {m: "collate_fn" for m in methods if "collate" in m}
-        found.update({m: "sampler" for m in methods if "sampler" in m or m.startswith("sample_")})
+        direct = {m: "collate_fn" for m in methods if "collate" in m}
+        direct.update({m: "sampler" for m in methods if "sampler" in m or m.startswith("sample_")})
         if self._passed is None:
             index, _ = index_for(self.rule.context.settings, self.rule.context.module.code)
             self._passed = {m: kind for m, (kind, _) in index.loader_callables().items()}
-        found.update({m: kind for m, kind in self._passed.items() if m in methods})
+        direct.update({m: kind for m, kind in self._passed.items() if m in methods})
+        found = {m: f"a DataLoader {kind}" for m, kind in direct.items()}
+        #: method -> the DataLoader method it is reached from
+        roots = {m: m for m in direct}
+        todo = sorted(direct)
+        while todo:
+            caller = todo.pop(0)
+            for callee in sorted(methods - set(found)):
+                if caller in self._callers(callee):
+                    roots[callee] = roots[caller]
+                    found[callee] = f"which the DataLoader {direct[roots[caller]]} `{roots[caller]}` calls"
+                    todo.append(callee)
         return found
+
+    def _callers(self, method_: str) -> set[str]:
+        """The methods of the class that call ``self.<method_>(...)``."""
+        callers = set()
+        for use in self.index.self_uses(self.cls, method_):
+            call = self.index.parent.get(use.node)
+            if use.method is not None and isinstance(call, cst.Call) and call.func is use.node:
+                callers.add(use.method.name.value)
+        return callers
 
     def _changed(self, node: cst.Attribute) -> str | None:
         """The code that changes a frozen parameter in place (``.data.copy_``, ``.requires_grad``)."""

@@ -9,8 +9,9 @@ import libcst as cst
 from torchfix.names import dotted_name
 from torchfix.patterns import arg, code, is_pure
 from torchfix.rule import Applicability, Rule
-from torchfix.rules._fusion_evidence import project_reason
+from torchfix.rules._declines import no_fix
 from torchfix.rules._fused_fix import FusionFix, affixes, call_clusters, form
+from torchfix.rules._fusion_evidence import project_reasons
 from torchfix.rules._nn_classes import (
     FileIndex,
     changed_in,
@@ -145,7 +146,8 @@ torchfix import).
 How the weights really arrive is checked across the project: the folder with
 `pyproject.toml`/`setup.py`/`setup.cfg`, else the git root, else the top-level
 package, indexed once per run (`torchfix/package_index.py`; the findings cache is
-keyed on every file's size and time). Reported without a fix, with the reason:
+keyed on every file's size and time). Reported without a fix, with every reason
+that applies (numbered, the most specific first, the public-class reason last):
 - pretrained-model trees: a class deriving from `ModelMixin`/`PreTrainedModel`
   (aliases and package-local bases followed), or a project calling or importing
   `from_pretrained`, `load_model_dict_into_meta`, `set_module_tensor_to_device`
@@ -415,28 +417,37 @@ class _ClassFusion:
         return sorted(result, key=lambda g: order[id(g[0])])
 
     def _check_group(self, group: list[_Layer], alone: list[_Layer]) -> None:
-        reason = self._reason(group)
+        reasons = self._reasons(group)
         listing = _listing([layer.name for layer in group])
         anchor = group[0].decl.assign
-        if reason is None:
+        fix = fused = None
+        if not reasons:
             fix, fused = FusionFix(self).build(group)
-            if fix is not None:
-                reason = project_reason(self.rule.context, self.cls.name.value, [layer.name for layer in group], fused)
-            if fix is not None and reason is None:
-                note = self._left_out(group, alone)
-                message = f"Fuse {listing} (parallel nn.Linear on one input) into one `self.{fused}`{note}."
-                self.rule.report(anchor, message, fix)
-                return
-            reason = reason or fused
-        self.rule.report(anchor, f"{listing} are parallel nn.Linear layers that could be one fused layer; no fix: {reason}.")
+            if fix is None:
+                reasons, fused = [fused], None
+        layers = [layer.name for layer in group]
+        reasons += project_reasons(self.rule.context, self.cls.name.value, layers, fused)
+        if not reasons:
+            note = self._left_out(group, alone)
+            message = f"Fuse {listing} (parallel nn.Linear on one input) into one `self.{fused}`{note}."
+            self.rule.report(anchor, message, fix)
+            return
+        message = f"{listing} are parallel nn.Linear layers that could be one fused layer; {no_fix(reasons)}."
+        self.rule.report(anchor, message)
 
-    def _reason(self, group: list[_Layer]) -> str | None:
-        for layer in group:
-            if layer.problems:
-                return layer.problems[0]
+    def _reasons(self, group: list[_Layer]) -> list[str]:
+        """Every layer's problems and a difference in how they are built; when there is none, the
+        first reason the group's shape (declarations, calls) rules the fix out."""
+        reasons = [problem for layer in group for problem in layer.problems]
         difference = self._key_difference(group)
         if difference is not None:
-            return difference
+            reasons.append(difference)
+        if reasons:
+            return reasons
+        shape = self._shape_reason(group)
+        return [shape] if shape is not None else []
+
+    def _shape_reason(self, group: list[_Layer]) -> str | None:
         lines = [self.index.line_of(layer.decl.assign) for layer in group]
         if any(line is None or len(line.body) != 1 for line in lines):
             return "a declaration shares its line with other statements"

@@ -26,7 +26,7 @@ class Attention(nn.Module):
 ''',
         None,
         row='skip',
-        message='`self.q.weight` is used directly',
+        message='`self.q.weight`, `self.k.weight` and `self.v.bias` are used directly',
     ),
     # a layer passed to a function.
     Example(
@@ -119,7 +119,7 @@ class Attention(nn.Module):
 ''',
         None,
         row='skip',
-        message='`self.q` is created under a conditional',
+        message='`self.q`, `self.k` and `self.v` are created under a conditional',
     ),
     # a tensor-parallel plan names the layers.
     Example(
