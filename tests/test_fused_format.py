@@ -216,16 +216,16 @@ def test_layer_comments_go_above_the_fused_layer_and_say_which_part():
     assert "        # the output\n        self.o_proj = nn.Linear(d, d)\n" in fixed
 
 
-def test_call_site_comments_go_above_the_split_and_the_next_lines_keep_theirs():
+def test_call_site_comments_go_above_the_split_in_source_order_and_the_next_lines_keep_theirs():
     fixed = _fix(
         _module(
             "self.q = nn.Linear(d, d)\nself.k = nn.Linear(d, d)\nself.v = nn.Linear(d, d)\n",
             """\
             # project
             q = self.q(x)  # queries
+            v = self.v(x)  # noqa: E501
             # keys
             k = self.k(x)  # (b, n, d)
-            v = self.v(x)
             # attend
             return q @ k.mT @ v
             """,
@@ -234,9 +234,11 @@ def test_call_site_comments_go_above_the_split_and_the_next_lines_keep_theirs():
     assert _method(fixed, "forward") == (
         "\n    def forward(self, x):\n"
         "        # project\n"
+        "        # q: queries\n"
+        "        # noqa: E501\n"
         "        # keys\n"
         "        # k: (b, n, d)\n"
-        "        q, k, v = self.qkv(x).chunk(3, dim=-1)  # queries\n"
+        "        q, k, v = self.qkv(x).chunk(3, dim=-1)\n"
         "        # attend\n"
         "        return q @ k.mT @ v\n"
     )

@@ -419,12 +419,14 @@ class FusionFix:
         # `name: T = self.k(x)` keeps its annotation as the declaration `name: T` above the unpacking.
         declared = [line.body[0] for line in reused if isinstance(line.body[0], cst.AnnAssign)]
         new = [cst.SimpleStatementLine([cst.AnnAssign(a.target.deep_clone(), a.annotation.deep_clone())]) for a in declared]
+        # Each taken-over line's comments go above the unpacking, in order; none is left trailing it.
+        in_order = sorted(reused, key=block.index)
+        merged = [line.with_changes(leading_lines=[]) if line is first_line else line for line in in_order]
+        comments = _comments(merged, [reused[line] for line in in_order])
         if first_line in reused:
-            new.append(first_line.with_changes(body=unpack, leading_lines=[]))
+            new.append(first_line.with_changes(body=unpack, leading_lines=[], trailing_whitespace=cst.TrailingWhitespace()))
         else:
             new.append(cst.SimpleStatementLine(unpack))
-        removed = [line for line in reused if line is not first_line]
-        comments = _comments(removed, [reused[line] for line in removed])
         new[0] = new[0].with_changes(leading_lines=[*first_line.leading_lines, *comments])
         if first_line in reused:
             edits[first_line] = cst.FlattenSentinel(new)
