@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import textwrap
 
 import pytest
 
 from torchfix.engine import RunOptions, check_text, fix_text
 from torchfix.fmt_regions import FormatRegions
-from torchfix.rules import rule_by_key
+from torchfix.rules import all_rules, rule_by_key
 
 _NORM = "x / x.norm(dim=1, keepdim=True)"
 _FIXED = "F.normalize(x, dim=1)"
@@ -161,3 +162,31 @@ def test_other_rules_and_tf003_follow_the_same_rule():
     assert 'self.register_buffer(\n            "std",' in outcome.text and "self.mean = torch.tensor" in outcome.text
     (left,) = outcome.remaining
     assert "`self.mean`" in left.message and "no fix: line 9 is inside a `# fmt: off` region" in left.message
+
+
+def _fixed_examples():
+    for rule in all_rules():
+        for index, example in enumerate(rule.EXAMPLES):
+            if example.after is not None:
+                yield pytest.param(rule, example, id=f"{rule.CODE}-{index}")
+
+
+@pytest.mark.parametrize("rule, example", list(_fixed_examples()))
+def test_every_rule_leaves_a_region_around_its_finding_alone(rule, example):
+    """Each fixed example with the top-level definition of its first finding between
+    `# fmt: off` and `# fmt: on`: that code comes out byte for byte, its findings say why."""
+    options = RunOptions((rule,), frozenset({rule.CODE}), dict(example.settings))
+    line = check_text(example.before, options)[0].line
+    top = next(n for n in ast.parse(example.before).body if _first_line(n) <= line <= n.end_lineno)
+    lines = example.before.splitlines(keepends=True)
+    region = ["# fmt: off\n", *lines[_first_line(top) - 1 : top.end_lineno], "# fmt: on\n"]
+    source = "".join(lines[: _first_line(top) - 1] + region + lines[top.end_lineno :])
+    outcome = fix_text(source, options)
+    assert outcome.bug is None
+    assert "".join(region) in outcome.text
+    inside = [f for f in outcome.findings if _first_line(top) < f.line <= top.end_lineno + 1]
+    assert inside and all("`# fmt: off` region" in f.message and not f.fixable for f in inside)
+
+
+def _first_line(node: ast.stmt) -> int:
+    return min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
