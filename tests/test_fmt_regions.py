@@ -137,6 +137,8 @@ def test_an_import_the_fix_adds_would_go_into_a_region():
     outcome = _fix(source, "TF007")
     assert outcome.text == source
     assert "its import would go next to line 2, which is inside a `# fmt: off` region" in outcome.remaining[0].message
+    after_the_region = source.replace("import torch\n# fmt: on\n", "X = [1,  2]\n# fmt: on\nimport torch\n")
+    assert "import torch\nimport torch.nn.functional as F\n" in _fix(after_the_region, "TF007").text
 
 
 def test_other_rules_and_tf003_follow_the_same_rule():

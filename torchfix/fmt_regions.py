@@ -75,16 +75,13 @@ class FormatRegions:
         """
         for node, edit in fix.edits.items():
             whole = isinstance(edit, cst.RemovalSentinel) or callable(edit)
-            where = self._inclusive(module)[node] if whole else positions[node]
-            first, last = where.start.line, where.end.line
-            if where.end.column == 0 and last > first:  # it ends with its line break
-                last -= 1
+            first, last = _lines(self._inclusive(module)[node] if whole else positions[node])
             for start, end, why in self.spans:
                 if first <= end and start <= last and not (callable(edit) and first < start and end <= last):
                     return f"line {max(first, start)} is {why}"
         for statement in module.body if fix.imports else ():
             if isinstance(statement, cst.SimpleStatementLine) and isinstance(statement.body[0], (cst.Import, cst.ImportFrom)):
-                line = positions[statement].start.line
+                _, line = _lines(self._inclusive(module)[statement])  # its last line: its comments are above
                 why = next((why for start, end, why in self.spans if start <= line <= end), None)
                 if why is not None:
                     return f"its import would go next to line {line}, which is {why}"
@@ -95,3 +92,10 @@ class FormatRegions:
             wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
             self._whitespace_inclusive = wrapper.resolve(WhitespaceInclusivePositionProvider)
         return self._whitespace_inclusive
+
+
+def _lines(where: CodeRange) -> tuple[int, int]:
+    """The first and last line of a range (one that ends with its line break ends on the line before)."""
+    if where.end.column == 0 and where.end.line > where.start.line:
+        return where.start.line, where.end.line - 1
+    return where.start.line, where.end.line
