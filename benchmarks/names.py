@@ -29,7 +29,7 @@ from torchfix.discovery import discover  # noqa: E402
 from torchfix.engine import RunOptions  # noqa: E402
 from torchfix.names import NameTable  # noqa: E402
 from torchfix.rules import all_rules  # noqa: E402
-from torchfix.prefilter import matching  # noqa: E402
+from torchfix.prefilter import facts_of, matching  # noqa: E402
 from torchfix.walk import walk  # noqa: E402
 
 _MAX_BYTES = 128 * 1024  # LibCST's scope analysis on torch's largest files takes minutes
@@ -51,7 +51,7 @@ def _kept(path: Path) -> str | None:
         tree = ast.parse(text)
     except (OSError, UnicodeDecodeError, SyntaxError, RecursionError, ValueError):
         return None
-    return text if matching(tree, [rule.CODE for rule in _EVERY_RULE.rules]) else None
+    return text if matching(facts_of(tree), [rule.CODE for rule in _EVERY_RULE.rules]) else None
 
 
 def _value(value):

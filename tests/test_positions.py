@@ -35,3 +35,14 @@ def test_same_ranges_as_position_provider(path: Path) -> None:
 @pytest.mark.parametrize("name", sorted(ODD))
 def test_same_ranges_on_odd_layouts(name: str) -> None:
     _assert_same(cst.parse_module(ODD[name]))
+
+
+def test_only_the_nodes_asked_for_stop_early_with_the_same_ranges() -> None:
+    module = cst.parse_module("a = 1\n\ndef f(x):\n    return x + 1\n\nb = [2,\n     3]\n")
+    expected = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    function = module.body[1]
+    wanted = {function, function.body.body[0]}
+    ours = Positions(module, wanted)
+    assert {node: ours[node] for node in wanted} == {node: expected[node] for node in wanted}
+    assert module.body[2] not in ours, "generation stopped after the last node asked for"
+    assert len(Positions(module, set())) == 0

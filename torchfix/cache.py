@@ -12,6 +12,7 @@ never loads LibCST.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -26,9 +27,12 @@ from torchfix import __version__
 from torchfix.config import Settings
 from torchfix.discovery import git_root
 from torchfix.findings import Applicability, Finding
+from torchfix.package_index import FileFacts
 
 CACHE_DIR = ".torchfix_cache"
 _FILE = "findings-v1.json"
+#: what each file of a project shows the others (``package_index.FileFacts``), by size and time
+_FACTS_FILE = "facts-v1.json"
 #: above this many entries, only the current run's entries are kept
 _MAX_ENTRIES = 50_000
 
@@ -82,12 +86,16 @@ def _decode(entry: dict) -> tuple[list[Finding], str | None]:
 
 
 class Cache:
-    """Findings by key; loaded once, saved once at the end of a run (atomically)."""
+    """Findings by key, and package facts by file; loaded once (the facts only when a run
+    needs a project's index), saved once at the end of a run (atomically)."""
 
     def __init__(self, root: Path) -> None:
+        self.root = root
         self.folder = root / CACHE_DIR
         self.old: dict[str, dict] = {}
         self.new: dict[str, dict] = {}
+        self._facts: dict[str, dict] | None = None
+        self._facts_changed = False
         try:
             data = json.loads((self.folder / _FILE).read_text(encoding="utf-8"))
             if data.get("version") == __version__ and isinstance(data.get("entries"), dict):
@@ -95,9 +103,22 @@ class Cache:
         except (OSError, ValueError, AttributeError):
             pass
 
-    def get(self, cache_key: str) -> tuple[list[Finding], str | None] | None:
+    def _entry(self, cache_key: str) -> dict | None:
         entry = self.new.get(cache_key) or self.old.get(cache_key)
-        if entry is None:
+        return entry if isinstance(entry, dict) else None
+
+    def needs_project(self, cache_key: str) -> bool:
+        """Whether the file's findings are cached under a key that also holds its project
+        (``put(key, None, None)`` marked it): those rules read other files."""
+        entry = self._entry(cache_key)
+        if entry is None or not entry.get("project"):
+            return False
+        self.new[cache_key] = entry
+        return True
+
+    def get(self, cache_key: str) -> tuple[list[Finding], str | None] | None:
+        entry = self._entry(cache_key)
+        if entry is None or entry.get("project"):
             return None
         try:
             result = _decode(entry)
@@ -106,8 +127,46 @@ class Cache:
         self.new[cache_key] = entry
         return result
 
-    def put(self, cache_key: str, findings: list[Finding], error: str | None) -> None:
-        self.new[cache_key] = _encode(findings, error)
+    def put(self, cache_key: str, findings: list[Finding] | None, error: str | None) -> None:
+        """Findings None: see :meth:`needs_project`."""
+        self.new[cache_key] = {"project": True} if findings is None else _encode(findings, error)
+
+    def _project(self, root: Path) -> str:
+        try:
+            return root.relative_to(self.root).as_posix()
+        except ValueError:
+            return root.as_posix()
+
+    def stored_facts(self, root: Path) -> dict[str, tuple[int, int, FileFacts]]:
+        """The package facts a previous run stored for the project at ``root``: relative
+        path -> (size, modification time in ns, facts)."""
+        if self._facts is None:
+            self._facts = {}
+            try:
+                data = json.loads((self.folder / _FACTS_FILE).read_text(encoding="utf-8"))
+                if data.get("digest") == package_digest() and isinstance(data.get("projects"), dict):
+                    self._facts = data["projects"]
+            except (OSError, ValueError, AttributeError):
+                pass
+        stored = {}
+        for relative, entry in self._facts.get(self._project(root), {}).items():
+            try:
+                size, mtime, facts = entry
+                stored[relative] = (size, mtime, FileFacts.from_json(facts))
+            except (AttributeError, TypeError, ValueError):
+                continue  # unreadable: that file is read again
+        return stored
+
+    def store_facts(self, root: Path, facts: dict[str, tuple[int, int, FileFacts]]) -> None:
+        """Replace the project's stored facts (saved by :meth:`save`)."""
+        if self._facts is None:
+            self.stored_facts(root)
+        assert self._facts is not None
+        self._facts[self._project(root)] = {
+            relative: [size, mtime, file_facts.to_json()]
+            for relative, (size, mtime, file_facts) in sorted(facts.items())
+        }
+        self._facts_changed = True
 
     def save(self) -> None:
         entries = {**self.old, **self.new}
@@ -118,12 +177,24 @@ class Cache:
             ignore = self.folder / ".gitignore"
             if not ignore.exists():
                 ignore.write_text("# Created by torchfix.\n*\n")
-            handle, temp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump({"version": __version__, "entries": entries}, stream, separators=(",", ":"))
-            os.replace(temp, self.folder / _FILE)
+            _write_json(self.folder / _FILE, {"version": __version__, "entries": entries})
+            if self._facts_changed:
+                _write_json(self.folder / _FACTS_FILE, {"digest": package_digest(), "projects": self._facts})
         except OSError:
             pass  # a read-only checkout still gets its findings, just no cache
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Write ``data`` to ``path`` atomically (a temporary file, then a rename)."""
+    handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(data, stream, separators=(",", ":"))
+        os.replace(temp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
 
 
 def clean(root: Path) -> bool:

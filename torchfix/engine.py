@@ -170,7 +170,7 @@ def _candidates(
     reports = analyze(module, options, crashes)
     if not reports:
         return []
-    positions = Positions(module)
+    positions = Positions(module, {node for r in reports for node in (r.node, *(r.fix.edits if r.fix else ()))})
     slugs = {rule.CODE: rule.SLUG for rule in options.rules}
     suppressions = suppressions or Suppressions(text)
     regions = FormatRegions(text)

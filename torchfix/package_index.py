@@ -5,18 +5,22 @@ right when no other code reads the old names, and when the weights really pass
 through ``load_state_dict``. That evidence often lives in another file of the
 package: a conversion map, a LoRA key map, a tensor-parallel plan, a training
 script that pickles the whole model. :func:`package_of` finds the project
-around a file; :func:`index_of` reads every Python file under it once per
-process with Python's own ``ast`` (no LibCST, no imports of user code) and keeps
-only small sets of names per file.
+around a file; the index keeps only small sets of names per Python file of it
+(:class:`FileFacts`, read off Python's own ``ast``: no LibCST, no imports of
+user code).
 
-The runner puts a :class:`PackageRef` (the root and a fingerprint of every file's
-size and modification time) into the rule settings of each file, so the findings
-cache is keyed on it: a change anywhere in the project re-checks its files.
+The runner builds each index once per run (:func:`build_index`) from the facts
+its prefilter already read off every file it checks, the facts cache for the
+files it does not, and registers it for its workers; a single file checked
+outside a run gets its project read here once per process (:func:`index_of`).
+The runner also puts a :class:`PackageRef` into the rule settings of each file
+that needs its project, so the findings cache is keyed on what the project shows.
 """
 
 from __future__ import annotations
 
 import ast
+import copy
 import hashlib
 import os
 import re
@@ -24,7 +28,12 @@ import stat
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
+
+from torchfix import prefilter
+
+if TYPE_CHECKING:
+    from torchfix.rule import FileContext
 
 #: the rules that read other files of the project (the runner passes them the project)
 PACKAGE_RULES = ("TF003", "TF008")
@@ -58,8 +67,7 @@ class PackageRef:
     Its ``repr`` is part of the findings cache key (the rule settings), so it holds
     ``evidence``: a digest of only the facts that can change this file's findings (the
     other files naming its classes' attributes, subclasses of its classes, the
-    project-wide loading and saving facts). Editing an unrelated file leaves it alone;
-    ``fingerprint`` (every file's size and time: which index to read) stays out of it."""
+    project-wide loading and saving facts). Editing an unrelated file leaves it alone."""
 
     root: str
     #: the file itself, relative to ``root``
@@ -67,7 +75,6 @@ class PackageRef:
     #: whether the project is a distributable library (``pyproject.toml``/``setup.py``/``setup.cfg``)
     distributable: bool
     evidence: str = ""
-    fingerprint: str = field(default="", compare=False, repr=False)
 
 
 @dataclass
@@ -93,6 +100,30 @@ class FileFacts:
     nested: bool = False
     #: ``collate_fn=x.pad``, ``sampler=self.sample``: method name -> the DataLoader argument
     loader_callables: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """Plain JSON values (sorted lists for sets), for the facts cache."""
+        return {name: _plain(value) for name, value in vars(self).items()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> FileFacts:
+        facts = cls()
+        for name, value in data.items():
+            default = getattr(facts, name)  # an unknown name raises: the entry is not used
+            if isinstance(default, set):
+                value = set(value)
+            elif name in ("classes", "self_attributes"):
+                value = {k: set(v) for k, v in value.items()}
+            setattr(facts, name, value)
+        return facts
+
+
+def _plain(value):
+    if isinstance(value, set):
+        return sorted(value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in sorted(value.items())}
+    return value
 
 
 @dataclass
@@ -196,7 +227,11 @@ def project_root(path: Path) -> tuple[Path, bool]:
     ``setup.py``, ``setup.cfg``; a library when it builds a package), else the git root, else the top-level
     package folder (the highest folder of the chain of ``__init__.py``), else the
     file's own folder."""
-    folder = path.resolve().parent
+    return _project_root_of(path.resolve().parent)
+
+
+@lru_cache(maxsize=1024)
+def _project_root_of(folder: Path) -> tuple[Path, bool]:
     for candidate in [folder, *folder.parents]:
         if any((candidate / name).is_file() for name in PROJECT_FILES):
             return candidate, _distributable(candidate)
@@ -259,10 +294,30 @@ def _fingerprint(root: str) -> str:
     return digest.hexdigest()[:16]
 
 
+#: indexes a run built up front (see :func:`build_index`), by root
+_registered: dict[str, PackageIndex] = {}
+
+
 def forget() -> None:
     """Start a new run: fingerprints and indexes are read again (for runs made in one process)."""
     _fingerprint.cache_clear()
     index_of.cache_clear()
+    _project_root_of.cache_clear()
+    _registered.clear()
+
+
+def register(indexes: Mapping[str, PackageIndex]) -> None:
+    """Use these indexes (built by the runner from facts it already had) instead of reading the projects."""
+    _registered.update(indexes)
+
+
+def registered() -> dict[str, PackageIndex]:
+    return dict(_registered)
+
+
+def is_indexed(path: Path) -> bool:
+    """Whether the project of ``path`` has a registered index (a file that needs one can be checked now)."""
+    return str(project_root(path)[0]) in _registered
 
 
 def package_of(path: Path) -> PackageRef:
@@ -272,36 +327,69 @@ def package_of(path: Path) -> PackageRef:
         relative = path.resolve().relative_to(root).as_posix()
     except ValueError:
         relative = path.name
-    fingerprint = _fingerprint(str(root))
-    evidence = index_of(str(root), fingerprint).evidence_digest(relative)
-    return PackageRef(str(root), relative, distributable, evidence, fingerprint)
+    index = _index(str(root))
+    return PackageRef(str(root), relative, distributable, index.evidence_digest(relative))
+
+
+def _index(root: str) -> PackageIndex:
+    """The registered index of the project at ``root``, else one read now (once per process)."""
+    index = _registered.get(root)
+    return index if index is not None else index_of(root, _fingerprint(root))
 
 
 @lru_cache(maxsize=4)
 def index_of(root: str, fingerprint: str) -> PackageIndex:
     """Every Python file under ``root`` read once (per process and fingerprint)."""
-    files, truncated = _python_files(Path(root))
-    index = PackageIndex(Path(root), truncated=truncated)
+    return build_index(Path(root), {})[0]
+
+
+def build_index(
+    root: Path, known: Mapping[str, FileFacts], stored: Mapping[str, tuple[int, int, FileFacts]] | None = None
+) -> tuple[PackageIndex, dict[str, tuple[int, int, FileFacts]]]:
+    """The index of ``root``, and every file's (size, time, facts) for the facts cache.
+
+    ``known``: facts already read this run, by path relative to ``root`` (the runner's
+    prefilter parsed those files). ``stored``: facts a previous run cached, used when
+    the file's size and time still match. Every other file is read and parsed here.
+    """
+    files, truncated = _python_files(root)
+    index = PackageIndex(root, truncated=truncated)
+    learned: dict[str, tuple[int, int, FileFacts]] = {}
     for file in files:
+        relative = file.relative_to(root).as_posix()
         try:
-            if file.stat().st_size > _MAX_FILE_BYTES:
-                continue
-            tree = ast.parse(file.read_bytes(), str(file))
-        except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+            info = file.stat()
+        except OSError:
             continue
-        index.files[file.relative_to(root).as_posix()] = facts_of_file(tree)
+        size_and_time = (info.st_size, info.st_mtime_ns)
+        if info.st_size > _MAX_FILE_BYTES:
+            continue
+        facts = known.get(relative)
+        cached = stored.get(relative) if stored else None
+        if facts is None and cached is not None and cached[:2] == size_and_time:
+            facts = cached[2]
+        if facts is None:
+            try:
+                facts = facts_of_file(ast.parse(file.read_bytes(), str(file)))
+            except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+                continue
+        index.files[relative] = facts
+        learned[relative] = (*size_and_time, facts)
     index.link_classes()
-    return index
+    return index, learned
 
 
-def index_for(settings: Mapping[str, object], module_code: str) -> tuple[PackageIndex, str]:
+def index_for(context: FileContext) -> tuple[PackageIndex, str]:
     """The project's index and the file's key in it; without a project (stdin, the engine API),
-    an index of the file alone, keyed :data:`THIS_FILE`."""
-    ref = settings.get("package")
+    an index of the file alone, keyed :data:`THIS_FILE` (built once per file visit)."""
+    ref = context.settings.get("package")
     if isinstance(ref, PackageRef):
-        return index_of(ref.root, ref.fingerprint), ref.file
-    index = PackageIndex(Path("."), {THIS_FILE: facts_of_file(ast.parse(module_code))})
-    index.link_classes()
+        return _index(ref.root), ref.file
+    index = context.shared.get("package_index")
+    if not isinstance(index, PackageIndex):
+        index = PackageIndex(Path("."), {THIS_FILE: facts_of_file(ast.parse(context.module.code))})
+        index.link_classes()
+        context.shared["package_index"] = index
     return index, THIS_FILE
 
 
@@ -363,79 +451,68 @@ def _filters_keys(node: ast.expr) -> bool:
     return False
 
 
-def _children(node: ast.AST):
-    for name in node._fields:
-        value = getattr(node, name, None)
-        if isinstance(value, ast.AST):
-            yield value
-        elif isinstance(value, list):
-            yield from (item for item in value if isinstance(item, ast.AST))
+class _WithoutGeneratedHooks(ast.NodeTransformer):
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST | None:
+        return None if node.name.startswith(GENERATED_HOOKS) else self.generic_visit(node)
 
 
 def facts_of_file(tree: ast.Module) -> FileFacts:
-    """One walk over a file's AST (``ast.walk`` is slow in Python; this is the only walk);
-    names bound by ``import ... as`` are read as the names they bind, once the walk is done."""
+    return file_facts(prefilter.facts_of(tree), tree)
+
+
+def file_facts(seen: prefilter.Facts, tree: ast.Module) -> FileFacts:
+    """What a file shows the rest of its project, read off the prefilter's walk of it (no
+    second walk); names bound by ``import ... as`` are read as the names they bind.
+
+    Hooks an earlier TF008 fix wrote are left out: their strings name layers that no
+    longer exist (such a file is walked again without them).
+    """
+    if any(function.name.startswith(GENERATED_HOOKS) for function in seen.functions):
+        tree = _WithoutGeneratedHooks().visit(copy.deepcopy(tree))
+        seen = prefilter.facts_of(tree)
     facts = FileFacts()
+    for value in seen.strings:
+        facts.string_names |= _string_names(value)
+    for name, nodes in seen.attributes.items():
+        if any(not (type(node.value) is ast.Name and node.value.id in ("self", "cls")) for node in nodes):
+            facts.attribute_names.add(name)
     aliases: dict[str, str] = {}
     torch_names = {"torch"}
-    calls: list[tuple[str, ast.Call]] = []
-    bases: list[tuple[str, str]] = []
-    nested_roots: set[str] = set()
-    stack: list[tuple[ast.AST, str | None]] = [(tree, None)]
-    while stack:
-        node, cls = stack.pop()
-        if isinstance(node, ast.FunctionDef) and node.name.startswith(GENERATED_HOOKS):
-            continue  # hooks an earlier fix wrote: their strings name layers that no longer exist
-        if isinstance(node, ast.Constant):
-            if isinstance(node.value, str):
-                facts.string_names |= _string_names(node.value)
-            continue
-        if isinstance(node, ast.Attribute):
-            if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
-                if node.value.id == "self" and cls is not None:
-                    facts.self_attributes.setdefault(cls, set()).add(node.attr)
-            else:
-                facts.attribute_names.add(node.attr)
-            if node.attr == "jagged":
+    for node in seen.imports:
+        module = node.module or "" if isinstance(node, ast.ImportFrom) else ""
+        for alias in node.names:
+            bound = alias.asname or alias.name.split(".")[0]
+            name = alias.name.split(".")[-1] if module else alias.name
+            aliases[bound] = name
+            facts.called.add(name)
+            if name == "torch":
+                torch_names.add(bound)
+            if f"{module}.{alias.name}".lstrip(".").startswith("torch.nested"):
                 facts.nested = True
-            elif node.attr == "nested" and _last_name(node.value) is not None:
-                nested_roots.add(_last_name(node.value))
-        elif isinstance(node, ast.Call):
-            name = _last_name(node.func)
-            if name is not None:
-                calls.append((name, node))
-            if name == "dict" and facts.filters_keys is None and any(_filters_keys(a) for a in node.args):
-                facts.filters_keys = ast.unparse(node)[:80]
-        elif isinstance(node, ast.keyword):
-            if node.arg in LOADER_KEYWORDS and isinstance(node.value, ast.Attribute):
-                facts.loader_callables[node.value.attr] = node.arg
-        elif isinstance(node, ast.ClassDef):
-            cls = node.name
-            facts.classes.setdefault(cls, set())
-            facts.self_attributes.setdefault(cls, set())
-            bases += [(cls, b) for b in map(_last_name, node.bases) if b is not None]
-        elif isinstance(node, ast.DictComp):
-            if facts.filters_keys is None and _filters_keys(node):
-                facts.filters_keys = ast.unparse(node)[:80]
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            module = node.module or "" if isinstance(node, ast.ImportFrom) else ""
-            for alias in node.names:
-                bound = alias.asname or alias.name.split(".")[0]
-                name = alias.name.split(".")[-1] if module else alias.name
-                aliases[bound] = name
-                facts.called.add(name)
-                if name == "torch":
-                    torch_names.add(bound)
-                if f"{module}.{alias.name}".lstrip(".").startswith("torch.nested"):
-                    facts.nested = True
-            continue
-        stack.extend((child, cls) for child in _children(node))
-    for cls, base in bases:
-        facts.classes[cls].add(aliases.get(base, base))
-    for name, call in calls:
-        name = aliases.get(name, name)
+    for node in seen.classes:
+        facts.classes.setdefault(node.name, set()).update(
+            aliases.get(base, base) for base in map(_last_name, node.bases) if base is not None
+        )
+        facts.self_attributes.setdefault(node.name, set())
+    for cls, names in seen.self_attributes.items():
+        facts.self_attributes[cls] |= names
+    other_calls: dict[str, list[ast.Call]] = {}
+    for call in seen.other_calls:  # ``self.blocks[i](x)`` calls ``blocks``
+        name = _last_name(call.func)
+        if name is not None:
+            other_calls.setdefault(name, []).append(call)
+    for written, calls in [*seen.calls_by_name(), *other_calls.items()]:
+        name = aliases.get(written, written)
         facts.called.add(name)
         if name == "save" and facts.pickles_module is None:
-            facts.pickles_module = _pickled_module(call)
-    facts.nested = facts.nested or bool(nested_roots & torch_names)
+            facts.pickles_module = next(filter(None, map(_pickled_module, calls)), None)
+        if written == "dict" and facts.filters_keys is None:
+            facts.filters_keys = next((ast.unparse(c)[:80] for c in calls if any(map(_filters_keys, c.args))), None)
+    if facts.filters_keys is None:
+        facts.filters_keys = next((ast.unparse(c)[:80] for c in seen.dict_comprehensions if _filters_keys(c)), None)
+    for keyword in seen.attribute_keywords:
+        if keyword.arg in LOADER_KEYWORDS:
+            facts.loader_callables.setdefault(keyword.value.attr, keyword.arg)
+    nested_roots = {_last_name(node.value) for node in seen.attributes.get("nested", ())}
+    facts.nested = facts.nested or "jagged" in seen.attributes or bool(nested_roots & torch_names)
     return facts

@@ -34,9 +34,9 @@ from torchfix.cache import Cache, key
 from torchfix.config import Settings
 from torchfix.crashes import RuleCrashed, describe_error
 from torchfix.discovery import discover, is_notebook
-from torchfix.package_index import PACKAGE_RULES, package_of
-from torchfix.package_index import forget as forget_packages
-from torchfix.prefilter import matching
+from torchfix import package_index
+from torchfix.package_index import PACKAGE_RULES, FileFacts, file_facts, package_of
+from torchfix.prefilter import facts_of, matching
 from torchfix.results import FileReport
 from torchfix.sourcefile import SourceError, decode_source, read_source, write_source
 from torchfix.suppression import Suppressions, unused_findings
@@ -48,6 +48,8 @@ _MAX_CHUNK = 32
 #: source: 300 MB for torch's largest files, 80 MB at this size)
 _LARGE_FILE = 128 * 1024
 _TOKEN = re.compile(r"\w+|[^\s\w]")
+#: a pool run of at least this many files imports LibCST and the rules before forking (see _preload)
+_PRELOAD_FILES = 16
 
 
 class Mode(str, enum.Enum):
@@ -78,10 +80,18 @@ class Job:
 
 @dataclass
 class _Outcome:
-    """A file's report plus what the cache should learn from it."""
+    """A file's report plus what the cache should learn from it.
+
+    ``learned`` holds (key, findings, error); findings None marks a file whose findings
+    also depend on the rest of its project (see :meth:`Cache.get`).
+    """
 
     report: FileReport
-    learned: list[tuple[str, list, str | None]] = field(default_factory=list)
+    learned: list[tuple[str, list | None, str | None]] = field(default_factory=list)
+    #: what the file shows its project's other files (its package facts), when the run collects them
+    facts: FileFacts | None = None
+    #: the file needs its project's index, which did not exist yet: it is processed again once it does
+    deferred: bool = False
 
 
 def relative_to_root(path: Path, root: Path) -> str:
@@ -140,7 +150,7 @@ def _gc_paused() -> Iterator[None]:
         gc.collect(0)
 
 
-def _process(path: Path, job: Job, accept=None, data: bytes | None = None) -> _Outcome:
+def _process(path: Path, job: Job, accept=None, data: bytes | None = None, defer: bool = False) -> _Outcome:
     """:func:`_process_unpaused`, with any exception it lets through reported as a torchfix bug.
 
     A rule that raises while the engine walks a file (:class:`RuleCrashed`) keeps
@@ -152,7 +162,7 @@ def _process(path: Path, job: Job, accept=None, data: bytes | None = None) -> _O
     """
     try:
         with _gc_paused():
-            return _process_unpaused(path, job, accept, data)
+            return _process_unpaused(path, job, accept, data, defer)
     except RuleCrashed as crashed:  # the other rules' findings, and the crash as a bug
         return _Outcome(FileReport(path.as_posix(), findings=crashed.findings, bug=str(crashed)))
     except Exception as error:  # a torchfix bug, whatever it is
@@ -167,16 +177,26 @@ def process_stdin(path: Path, data: bytes, job: Job) -> FileReport:
     return _process(path, job, None, data).report
 
 
-def _with_package(path: Path, job: Job, codes: Sequence[str]) -> Job:
-    """The job for one file: rules that read other files of the project (TF003, TF008) get the
-    project's :class:`~torchfix.package_index.PackageRef`, which keys the cache on those files too."""
-    if not any(code in PACKAGE_RULES for code in codes):
-        return job
+def _needs_project(mode: Mode, codes: Sequence[str], matched: Sequence[str]) -> bool:
+    """Whether a file's findings depend on other files of its project: a rule that reads them
+    (TF003, TF008) runs on it. A check runs the rules its prefilter kept; a fix runs them all."""
+    return any(code in PACKAGE_RULES for code in (matched if mode is Mode.CHECK else codes))
+
+
+def _with_project(path: Path, job: Job) -> Job:
+    """The job for a file that needs its project: the rules get the project's
+    :class:`~torchfix.package_index.PackageRef`, which keys the cache on the project too."""
     return replace(job, settings=replace(job.settings, package=package_of(path)))
 
 
-def _process_unpaused(path: Path, job: Job, accept, data: bytes | None = None) -> _Outcome:
-    """``data``: the file's bytes when they come from stdin, not from ``path``."""
+def _process_unpaused(path: Path, job: Job, accept, data: bytes | None = None, defer: bool = False) -> _Outcome:
+    """``data``: the file's bytes when they come from stdin, not from ``path``.
+
+    ``defer``: a file that needs its project's index while none is registered is not
+    checked, only read: its outcome holds its package facts and ``deferred``. The runner
+    builds the index from every file's facts (so no file is parsed twice for it) and
+    processes the deferred files again.
+    """
     if is_notebook(path):  # not cached: its findings carry cells the cache does not keep
         from torchfix.notebook import process as process_notebook
 
@@ -194,19 +214,29 @@ def _process_unpaused(path: Path, job: Job, accept, data: bytes | None = None) -
         return outcome
     relative = relative_to_root(path, job.settings.root)
     codes = job.settings.codes_for(relative)
-    job = _with_package(path, job, codes)
-    original_key = key(source.raw, codes, job.settings)
+    settings = job.settings  # without the project: the key of a file whose findings do not depend on it
+    original_key = key(source.raw, codes, settings)
     # Python's own check first: LibCST accepts some code Python rejects (300 nested
     # parentheses), and a file Python cannot compile is not one to rewrite.
     tree = python_tree(source.text, report.path)
-    matched = () if isinstance(tree, str) else matching(tree, codes)
+    facts = None if isinstance(tree, str) else facts_of(tree)
+    matched = () if facts is None else matching(facts, codes)
+    if defer and facts is not None and any(code in PACKAGE_RULES for code in codes):
+        outcome.facts = file_facts(facts, tree)
+    if matched and _needs_project(job.mode, codes, matched):
+        if defer and not package_index.is_indexed(path):
+            outcome.deferred = True
+            return outcome
+        outcome.learned.append((original_key, None, None))
+        job = _with_project(path, job)
+        original_key = key(source.raw, codes, job.settings)
     if not matched:  # LibCST need not parse it
         report.error = tree if isinstance(tree, str) else None
         if job.unused_noqa and report.error is None:  # no rule matches: no comment suppresses anything
             report.findings = unused_findings(Suppressions(source.text))
         outcome.learned.append((original_key, [], report.error))
         return outcome
-    del tree  # freed before LibCST builds its (much larger) tree of the same file
+    del tree, facts  # freed before LibCST builds its (much larger) tree of the same file
     report.error = too_many_tokens(source.text, job.settings.max_file_tokens)
     if report.error is not None:
         outcome.learned.append((original_key, [], report.error))
@@ -255,7 +285,12 @@ def _process_unpaused(path: Path, job: Job, accept, data: bytes | None = None) -
             report.error = str(error)
             report.changed = False
             return outcome
-        outcome.learned.append((key(source.encode(fixed.text), codes, job.settings), fixed.remaining, None))
+        # The next check's findings, unless they depend on the project (which this fix just changed).
+        fixed_tree = python_tree(fixed.text, report.path)
+        if not isinstance(fixed_tree, str) and not _needs_project(
+            Mode.CHECK, codes, matching(facts_of(fixed_tree), codes)
+        ):
+            outcome.learned.append((key(source.encode(fixed.text), codes, settings), fixed.remaining, None))
     return outcome
 
 
@@ -264,20 +299,21 @@ def _process_unpaused(path: Path, job: Job, accept, data: bytes | None = None) -
 _STOP = threading.Event()
 
 
-def _worker_init() -> None:
+def _worker_init(indexes: dict) -> None:
     # Ctrl-C reaches the whole process group: finish the current file, then stop. A run
     # that ignores it (started in the background by a script) ignores it in every worker
     # too, or the workers would stop and the run would end in a silent partial success.
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, lambda *_: _STOP.set())
+    package_index.register(indexes)
 
 
-def _process_chunk(paths: Sequence[Path], job: Job) -> list[_Outcome]:
+def _process_chunk(paths: Sequence[Path], job: Job, defer: bool) -> list[_Outcome]:
     results = []
     for path in paths:
         if _STOP.is_set():
             break
-        results.append(_process(path, job))
+        results.append(_process(path, job, defer=defer))
     return results
 
 
@@ -294,31 +330,51 @@ def _size(path: Path) -> int:
 
 
 def _process_all(paths: Sequence[Path], job: Job, accept, advance: Callable[[int], None]) -> list[_Outcome]:
+    """Every file's outcome; with no ``accept`` (no one reviews fixes as they come), files that
+    need their project's index are deferred until every file was read (:func:`_process_unpaused`)."""
     workers = job.jobs or os.cpu_count() or 1
+    defer = accept is None
     if accept is not None or workers == 1 or len(paths) < 2:
-        return _in_process(paths, job, accept, advance)
+        return _in_process(paths, job, accept, advance, defer)
     large = {path for path in paths if _size(path) > _LARGE_FILE}
     small = [path for path in paths if path not in large]
-    return _pooled(small, job, workers, advance) + _in_process(
-        [path for path in paths if path in large], job, None, advance
+    if len(small) >= _PRELOAD_FILES:
+        _preload(job)
+    return _pooled(small, job, workers, advance, defer) + _in_process(
+        [path for path in paths if path in large], job, None, advance, defer
     )
 
 
-def _in_process(paths: Sequence[Path], job: Job, accept, advance: Callable[[int], None]) -> list[_Outcome]:
+def _preload(job: Job) -> None:
+    """Import LibCST, the engine and the job's rules before the workers start: forked workers
+    share them instead of importing them each (a third of a second of CPU per worker)."""
+    from torchfix import engine  # noqa: F401
+    from torchfix.rules import rules_by_codes
+
+    rules_by_codes(tuple(job.settings.codes))
+
+
+def _in_process(
+    paths: Sequence[Path], job: Job, accept, advance: Callable[[int], None], defer: bool = False
+) -> list[_Outcome]:
     results = []
     for path in paths:
-        results.append(_process(path, job, accept))
+        results.append(_process(path, job, accept, defer=defer))
         advance(1)
     return results
 
 
-def _pooled(paths: Sequence[Path], job: Job, workers: int, advance: Callable[[int], None]) -> list[_Outcome]:
+def _pooled(
+    paths: Sequence[Path], job: Job, workers: int, advance: Callable[[int], None], defer: bool
+) -> list[_Outcome]:
     if not paths:
         return []
     chunks = _chunks(paths, workers)
     results = []
-    with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), initializer=_worker_init) as pool:
-        futures = {pool.submit(_process_chunk, chunk, job): len(chunk) for chunk in chunks}
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(chunks)), initializer=_worker_init, initargs=(package_index.registered(),)
+    ) as pool:
+        futures = {pool.submit(_process_chunk, chunk, job, defer): len(chunk) for chunk in chunks}
         try:
             for future in as_completed(futures):
                 results.extend(future.result())
@@ -332,8 +388,9 @@ def _pooled(paths: Sequence[Path], job: Job, workers: int, advance: Callable[[in
 # -- a run -------------------------------------------------------------------------
 
 
-def _cached(path: Path, job: Job, cache: Cache) -> FileReport | None:
-    """The report for an unchanged file straight from the cache, if it needs no work."""
+def _cached(path: Path, job: Job, cache: Cache, with_project: bool = False) -> FileReport | bool | None:
+    """The report for an unchanged file straight from the cache, if it needs no work; True when
+    its findings depend on its project (look again ``with_project``, once the project is indexed)."""
     if is_notebook(path):
         return None
     try:
@@ -344,7 +401,11 @@ def _cached(path: Path, job: Job, cache: Cache) -> FileReport | None:
     except OSError:
         return None
     codes = job.settings.codes_for(relative_to_root(path, job.settings.root))
-    hit = cache.get(key(raw, codes, _with_package(path, job, codes).settings))
+    settings = _with_project(path, job).settings if with_project else job.settings
+    cache_key = key(raw, codes, settings)
+    if not with_project and cache.needs_project(cache_key):
+        return True
+    hit = cache.get(cache_key)
     if hit is None:
         return None
     findings, error = hit
@@ -352,6 +413,34 @@ def _cached(path: Path, job: Job, cache: Cache) -> FileReport | None:
         if any(f.fixable for f in findings):
             return None
     return FileReport(path.as_posix(), findings=findings, error=error)
+
+
+def _index_projects(paths: Sequence[Path], outcomes: Sequence[_Outcome], cache: Cache | None) -> None:
+    """Index (and register) the projects of ``paths``, from the package facts the run's
+    files already gave, the facts cache, and only then by reading the other files."""
+    roots = sorted({package_index.project_root(path)[0] for path in paths})
+    known: dict[Path, dict[str, FileFacts]] = {root: {} for root in roots}
+    for outcome in outcomes:
+        if outcome.facts is None:
+            continue
+        path = Path(outcome.report.path).resolve()
+        root = package_index.project_root(path)[0]
+        if root in known:
+            known[root][path.relative_to(root).as_posix()] = outcome.facts
+    indexes = {}
+    for root in roots:
+        stored = cache.stored_facts(root) if cache is not None else None
+        indexes[str(root)], learned = package_index.build_index(root, known[root], stored)
+        if cache is not None and not _same_facts(learned, stored):
+            cache.store_facts(root, learned)
+    package_index.register(indexes)
+
+
+def _same_facts(learned: dict, stored: dict | None) -> bool:
+    """Whether every file's facts came from the facts cache (then it need not be written)."""
+    return stored is not None and learned.keys() == stored.keys() and all(
+        entry[2] is stored[relative][2] for relative, entry in learned.items()
+    )
 
 
 def files_to_process(found: Sequence[Path], settings: Settings) -> list[Path]:
@@ -370,22 +459,40 @@ def run(
 ) -> list[FileReport]:
     """Every file's report, in path order; unreadable paths are reports with an error.
 
-    ``progress(total)`` may return a callback that is told how many files got done.
+    ``progress(total)`` may return a callback that is told how many files got done (it
+    may be called again with a larger total).
     """
-    forget_packages()  # files may have changed since a previous run in this process
+    package_index.forget()  # files may have changed since a previous run in this process
     found = discover(paths, job.settings.exclude_spec(), job.settings.root, notebooks=job.notebooks)
     files = files_to_process(found.files, job.settings)
     reports = [FileReport(path.as_posix(), error=reason) for path, reason in found.errors]
     cache = Cache(job.cache_root) if job.cache_root is not None else None
-    pending = []
+    pending: list[Path] = []
+    #: unchanged files whose cached findings are keyed on their project too
+    waiting: list[Path] = []
     for path in files:
         hit = _cached(path, job, cache) if cache is not None else None
-        if hit is None:
+        if hit is True:
+            waiting.append(path)
+        elif hit is None:
             pending.append(path)
         else:
             reports.append(hit)
     advance = progress(len(pending)) if progress is not None and pending else (lambda done: None)
     outcomes = _process_all(pending, job, accept, advance)
+    deferred = [Path(outcome.report.path) for outcome in outcomes if outcome.deferred]
+    if deferred or waiting:
+        _index_projects(deferred + waiting, outcomes, cache)
+        for path in waiting:
+            hit = _cached(path, job, cache, with_project=True)
+            if hit is None:
+                deferred.append(path)
+            else:
+                reports.append(hit)
+        outcomes = [outcome for outcome in outcomes if not outcome.deferred]
+        if deferred and progress is not None:
+            advance = progress(len(pending) + len(deferred))
+        outcomes += _process_all(sorted(deferred), job, accept, advance)
     reports += [outcome.report for outcome in outcomes]
     # a dry run writes nothing at all, and a run that found no file leaves no cache folder behind
     if cache is not None and job.mode is not Mode.DIFF and files:

@@ -53,7 +53,7 @@ def project_reasons(context: FileContext, class_name: str, layers: list[str], fu
     (stdin, the engine's API) is searched in its own file only. ``fused`` is the fused
     layer's name when the fix was built (None: the local reasons already rule it out)."""
     settings = context.settings
-    index, own = index_for(settings, context.module.code)
+    index, own = index_for(context)
     reasons = []
     if index.truncated:
         reasons.append("the project is too large to search for other uses of the layers")

@@ -628,7 +628,7 @@ class _ClassBuffers:
         """A class that Hugging Face's ``from_pretrained`` builds on the meta device: transformers then
         refills every non-persistent buffer (and every key a checkpoint lacks) with uninitialized memory,
         and only ``_init_weights`` sets it again. A plain attribute is not touched that way."""
-        index, own = index_for(self.rule.context.settings, self.rule.context.module.code)
+        index, own = index_for(self.rule.context)
         found = pretrained_user(index, own, self.cls.name.value)
         if found is None:
             return None
@@ -661,7 +661,7 @@ class _ClassBuffers:
         direct = {m: "collate_fn" for m in methods if "collate" in m}
         direct.update({m: "sampler" for m in methods if "sampler" in m or m.startswith("sample_")})
         if self._passed is None:
-            index, _ = index_for(self.rule.context.settings, self.rule.context.module.code)
+            index, _ = index_for(self.rule.context)
             self._passed = {m: kind for m, (kind, _) in index.loader_callables().items()}
         direct.update({m: kind for m, kind in self._passed.items() if m in methods})
         found = {m: f"a DataLoader {kind}" for m, kind in direct.items()}
