@@ -192,3 +192,10 @@ def test_every_rule_leaves_a_region_around_its_finding_alone(rule, example):
 
 def _first_line(node: ast.stmt) -> int:
     return min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
+
+
+def test_blank_lines_in_a_region_of_a_block_the_fix_removes_from_stay():
+    region = "# fmt: off\nself.table = [1,\n\n\n              2]\nself.x = 1\n\n\nself.y = 2\n# fmt: on\n"
+    outcome = _fix(_attention(_QKV + region), "TF008")
+    assert outcome.remaining == [] and "self.qkv = nn.Linear(dim, 3 * dim)" in outcome.text
+    assert textwrap.indent(region, " " * 8) in outcome.text

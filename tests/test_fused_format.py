@@ -406,3 +406,27 @@ def test_each_input_keeps_its_own_names_and_fresh_names_do_not_run_digits_on():
         "        b = torch.sigmoid(q_proj_out_2) * k_proj_out_2\n"
         "        return qx @ kx.mT + qy @ ky.mT + a + b\n"
     )
+
+
+@pytest.mark.parametrize(
+    "init, expected",
+    [
+        (  # the first statement removed: the block does not open with a blank line
+            "self.q = nn.Linear(d, d)\n\nself.k = nn.Linear(d, d)\n",
+            "    def __init__(self, d):\n        self.qk = nn.Linear(d, 2 * d)\n",
+        ),
+        (  # a removal between blank lines leaves one
+            "self.a = 1\n\nself.q = nn.Linear(d, d)\n\nself.k = nn.Linear(d, d)\n",
+            "        self.a = 1\n\n        self.qk = nn.Linear(d, 2 * d)\n",
+        ),
+        (  # the user's own blank lines elsewhere in the block are theirs
+            "self.q = nn.Linear(d, d)\nself.k = nn.Linear(d, d)\nself.a = 1\n\n\nself.b = 2\n",
+            "        self.a = 1\n\n\n        self.b = 2\n",
+        ),
+    ],
+    ids=["first-removed", "between-blank-lines", "elsewhere"],
+)
+def test_a_removal_tidies_only_the_blank_lines_it_made(init, expected):
+    source = _module(init, "return self.q(x), self.k(x)\n").replace("        super().__init__()\n", "")
+    fixed = _fix(source)
+    assert expected in fixed, fixed

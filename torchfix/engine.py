@@ -21,7 +21,7 @@ from torchfix.crashes import RuleCrash, RuleCrashed, describe_error
 from torchfix.findings import Applicability, Finding
 from torchfix.fmt_regions import FormatRegions
 from torchfix.imports import add_imports
-from torchfix.layout import Style, clamp_blank_lines, tidy_block, wrap_long_lines
+from torchfix.layout import Style, clamp_blank_lines, wrap_long_lines
 from torchfix.names import ImportRequest, NameTable
 from torchfix.patterns import code
 from torchfix.positions import Positions
@@ -239,26 +239,44 @@ class _ApplyEdits(cst.CSTTransformer):
         self.edits = edits
         #: the nodes the edits wrote, whose lines the layout may wrap
         self.written: list[cst.CSTNode] = []
-        #: per enclosing block: whether an edit removed one of its statements
-        self.removed: list[bool] = []
+        #: per enclosing block: [an edit removed the statement just before, a statement was kept before]
+        self.blocks: list[list[bool]] = []
 
     def on_visit(self, node) -> bool:
         if isinstance(node, (cst.Module, cst.IndentedBlock)):
-            self.removed.append(False)
+            self.blocks.append([False, False])
         return True
 
     def on_leave(self, original_node, updated_node):
-        if isinstance(original_node, (cst.Module, cst.IndentedBlock)) and self.removed.pop():
-            updated_node = tidy_block(updated_node)
+        if isinstance(original_node, (cst.Module, cst.IndentedBlock)):
+            self.blocks.pop()
         edit = self.edits.get(original_node)
-        if edit is None:
-            return updated_node
-        result = edit(updated_node) if callable(edit) else edit
-        if isinstance(result, cst.RemovalSentinel) and self.removed:
-            self.removed[-1] = True
-        elif isinstance(result, cst.BaseStatement):
-            result = clamp_blank_lines(result, 1 if len(self.removed) > 1 else 2)
-        self.written.extend(result.nodes if isinstance(result, cst.FlattenSentinel) else [result])
+        result = updated_node
+        if edit is not None:
+            result = edit(updated_node) if callable(edit) else edit
+            if isinstance(result, cst.BaseStatement):
+                result = clamp_blank_lines(result, self._most())
+            self.written.extend(result.nodes if isinstance(result, cst.FlattenSentinel) else [result])
+        if isinstance(original_node, cst.BaseStatement) and self.blocks:
+            result = self._after_removal(result)
+        return result
+
+    def _most(self) -> int:
+        """Black's limit on blank lines in a row: two at module level, one inside a block."""
+        return 1 if len(self.blocks) > 1 else 2
+
+    def _after_removal(self, result):
+        """The statement after removed ones without the blank lines the removal left doubled (or
+        opening a block); the blank lines of the other statements are the user's and stay."""
+        block = self.blocks[-1]
+        if isinstance(result, cst.RemovalSentinel):
+            block[0] = True
+            return result
+        if block[0]:
+            nodes = list(result.nodes) if isinstance(result, cst.FlattenSentinel) else [result]
+            nodes[0] = clamp_blank_lines(nodes[0], self._most(), leading=not block[1] and len(self.blocks) > 1)
+            result = cst.FlattenSentinel(nodes) if isinstance(result, cst.FlattenSentinel) else nodes[0]
+        block[:] = [False, True]
         return result
 
 

@@ -515,13 +515,3 @@ def clamp_blank_lines(statement: cst.CSTNode, most: int, leading: bool = False) 
             run = 0
         kept.append(line)
     return statement if len(kept) == len(lines) else statement.with_changes(leading_lines=kept)
-
-
-def tidy_block(block: cst.Module | cst.IndentedBlock) -> cst.Module | cst.IndentedBlock:
-    """A block a statement was removed from, without the blank lines the removal left doubled
-    (black's limits: two in a row at module level, one inside a block, none opening a block)."""
-    module_level = isinstance(block, cst.Module)
-    body = list(block.body)
-    for index, statement in enumerate(body):
-        body[index] = clamp_blank_lines(statement, 2 if module_level else 1, leading=index == 0 and not module_level)
-    return block.with_changes(body=body)
