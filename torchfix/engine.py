@@ -233,18 +233,28 @@ def _choose(candidates: Sequence[_Candidate]) -> list[_Candidate]:
     return chosen
 
 
+@dataclass
+class _Block:
+    """What the edits did so far to one block's statements."""
+
+    #: the statement just before was removed
+    removed: bool = False
+    #: some statement before was kept
+    kept: bool = False
+
+
 class _ApplyEdits(cst.CSTTransformer):
     def __init__(self, edits: Mapping[cst.CSTNode, Edit]) -> None:
         super().__init__()
         self.edits = edits
         #: the nodes the edits wrote, whose lines the layout may wrap
         self.written: list[cst.CSTNode] = []
-        #: per enclosing block: [an edit removed the statement just before, a statement was kept before]
-        self.blocks: list[list[bool]] = []
+        #: the enclosing blocks, innermost last
+        self.blocks: list[_Block] = []
 
     def on_visit(self, node) -> bool:
         if isinstance(node, (cst.Module, cst.IndentedBlock)):
-            self.blocks.append([False, False])
+            self.blocks.append(_Block())
         return True
 
     def on_leave(self, original_node, updated_node):
@@ -270,13 +280,13 @@ class _ApplyEdits(cst.CSTTransformer):
         opening a block); the blank lines of the other statements are the user's and stay."""
         block = self.blocks[-1]
         if isinstance(result, cst.RemovalSentinel):
-            block[0] = True
+            block.removed = True
             return result
-        if block[0]:
+        if block.removed:
             nodes = list(result.nodes) if isinstance(result, cst.FlattenSentinel) else [result]
-            nodes[0] = clamp_blank_lines(nodes[0], self._most(), leading=not block[1] and len(self.blocks) > 1)
+            nodes[0] = clamp_blank_lines(nodes[0], self._most(), leading=not block.kept and len(self.blocks) > 1)
             result = cst.FlattenSentinel(nodes) if isinstance(result, cst.FlattenSentinel) else nodes[0]
-        block[:] = [False, True]
+        block.removed, block.kept = False, True
         return result
 
 
