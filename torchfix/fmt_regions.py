@@ -23,7 +23,7 @@ from torchfix.rule import Fix
 
 _OFF = re.compile(r"#\s*(?:fmt:\s*off|yapf:\s*disable)\s*$")
 _ON = re.compile(r"#\s*(?:fmt:\s*on|yapf:\s*enable)\s*$")
-#: a trailing comment may hold other pragmas: ``# noqa: E501  # fmt: skip``, ``# fmt: skip; noqa``
+#: the skip may share its comment with other tools' pragmas, before or after it (after ``#`` or ``;``)
 _SKIP = re.compile(r"#\s*fmt:\s*skip\s*(?:$|[;#])")
 
 
