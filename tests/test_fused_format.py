@@ -216,6 +216,12 @@ def test_layer_comments_go_above_the_fused_layer_and_say_which_part():
     assert "        # the output\n        self.o_proj = nn.Linear(d, d)\n" in fixed
 
 
+def test_an_empty_trailing_comment_moves_as_it_is():
+    fixed = _fix(_module("self.q = nn.Linear(d, d)  #\nself.k = nn.Linear(d, d)\n", "return self.q(x), self.k(x)\n"))
+    assert "        #\n        self.qk = nn.Linear(d, 2 * d)\n" in fixed
+    assert not any(line.endswith(" ") for line in fixed.splitlines())
+
+
 def test_call_site_comments_go_above_the_split_in_source_order_and_the_next_lines_keep_theirs():
     fixed = _fix(
         _module(

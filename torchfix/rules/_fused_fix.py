@@ -109,10 +109,12 @@ def _comments(removed: list[cst.SimpleStatementLine], labels: list[str]) -> list
     for line, label in zip(removed, labels):
         kept += [empty for empty in line.leading_lines if empty.comment is not None]
         comment = line.trailing_whitespace.comment
-        if comment is not None and not _PRAGMA.match(comment.value):
-            comment = cst.Comment(f"# {label}: {comment.value.lstrip('#').strip()}")
-        if comment is not None:
-            kept.append(cst.EmptyLine(comment=comment))
+        if comment is None:
+            continue
+        text = comment.value.lstrip("#").strip()
+        if text and not _PRAGMA.match(comment.value):
+            comment = cst.Comment(f"# {label}: {text}")
+        kept.append(cst.EmptyLine(comment=comment))
     return kept
 
 
