@@ -74,6 +74,13 @@ _BUFFER = "        self.register_buffer('pe', torch.zeros(9))\n"
         ("import torch\nd = torch.norm(a.unsqueeze(1) - b, dim=2)\n", "TF005", True),
         ("import torch\nd = ((a - b) ** 2).sum(-1)\n", "TF005", False),
         ("import torch\nr = c[:, :, None] - c[:, None, :]\n", "TF005", False),  # no norm of it
+        ("import torch\nd = torch.sum(torch.square(a.unsqueeze(1) - b), dim=-1).sqrt()\n", "TF005", True),
+        ("import torch\nd = (a[:, None] - b[None]).pow(2).sum(2)\n", "TF005", True),
+        ("import torch\nr = (c[:, :, None] - c[:, None, :]).abs()\n", "TF005", False),  # no sum of it
+        ("import torch\nr = (c[:, :, None] - c[:, None, :]).abs().sum(-1)\n", "TF005", False),  # not squared
+        ("import torch\nd = ((a[:, None] - b) ** 2).mean(-1)\n", "TF005", False),  # not a sum
+        ("import torch\nd = aa + bb - 2 * torch.einsum('nd,md->nm', a, b)\n", "TF005", True),
+        ("import torch\nd = torch.einsum('nd,md->nm', a, b) - bias\n", "TF005", False),
         ("import torch\ns = (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1))\n", "TF006", True),
         ("import torch\ns = (a * b).sum(1) / n\n", "TF006", False),
         ("import torch\nx /= x.norm()\n", "TF007", True),
@@ -102,6 +109,22 @@ _BUFFER = "        self.register_buffer('pe', torch.zeros(9))\n"
         ("import torch\nc = x > 0\ny = c * a + (1 - d) * b\n", "TF010", False),
         ("import torch\nc = x > 0\ny = c * a + (c - 1) * b\n", "TF010", False),
         ("import torch\ny = x.clone()\ny[m] = 0\n", "TF010", True),
+        # TF010 proves a local by every binding in its own scope (rules/_masks.py): so does its prefilter
+        ("import torch\ndef f(x, m):\n    return m * a + (1 - m) * b\n", "TF010", False),  # a parameter
+        ("import torch\nm = x > 0\ndef f():\n    return m * a + (1 - m) * b\n", "TF010", False),  # outer scope
+        ("import torch\ndef f():\n    m = x > 0\n    return m * a + (1 - m) * b\n", "TF010", True),
+        ("import torch\ndef f():\n    m = x > 0\n    m = w\n    return m * a + (1 - m) * b\n", "TF010", False),
+        ("import torch\ndef f():\n    m = x > 0\n    m &= y < 1\n    return m * a + (1 - m) * b\n", "TF010", True),
+        ("import torch\ndef f():\n    m = x > 0\n    m += 1\n    return m * a + (1 - m) * b\n", "TF010", False),
+        ("import torch\ndef f(xs):\n    m = x > 0\n    for m in xs: pass\n    return m * a + (1 - m) * b\n", "TF010", False),
+        ("import torch\ndef f():\n    m = x > 0\n    g = lambda a: m * a + (1 - m) * b\n", "TF010", True),
+        ("import torch\nm = w\ndef f():\n    m = x > 0\n    return [m * a + (1 - m) * b for a in z]\n", "TF010", True),
+        ("import torch\nc = x > 0\nn = [c.sum() for c in (x > 1, w)]\ny = c * a + (~c) * b\n", "TF010", True),
+        ("import torch\ndef f(x, m):\n    if m.any():\n        y = x.clone(); y[~m] = 0\n", "TF010", True),
+        ("import torch\ny = x.clone()\nn = 1\ny[m] = 0\n", "TF010", False),  # not the next statement
+        ("import torch\ny = x.clone()\ny[:, :3] = 0\n", "TF010", False),  # a slice is no mask
+        ("import torch\ny = x.clone()\ny[0] = 0\n", "TF010", False),
+        ("import torch\ny = x.clone()\ny[m, 1] = 0\n", "TF010", False),
         ("from torch.utils.data import Dataset as D\nclass F(D):\n    def __getitem__(self, i): ...\n", "TF001", True),
         ("class F:\n    def __getitem__(self, i): ...\n", "TF001", False),
     ],

@@ -118,6 +118,8 @@ _CASTS = frozenset({"float", "double", "half", "bfloat16", "int", "long", "short
 }
 
 
+#: expressions with a scope of their own
+_EXPRESSION_SCOPES = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda)
 #: pushed under a class's children: the walk leaves the class when it pops this
 _LEAVE_CLASS = object()
 
@@ -177,23 +179,26 @@ class Facts:
         self.strings: set[str] = set()
         #: names bound by ``import m`` / ``import m as n`` of a module other than torch
         self.modules: set[str] = set()
-        #: how often each name is bound (assigned, a loop or ``with`` target, ``:=``)
-        self.stored: dict[str, int] = {}
+        #: every binding of each name (assigned, a loop or ``with`` target, ``:=``)
+        self.stores: dict[str, list[ast.Name]] = {}
         #: class name -> the ``self.<name>`` attributes read or set inside it (the package index)
         self.self_attributes: dict[str, set[str]] = {}
         self.dict_comprehensions: list[ast.DictComp] = []
+        #: comprehensions and lambdas: scopes of their own (TF010 reads names by scope)
+        self.expression_scopes: list[ast.expr] = []
         self.imports: list[ast.Import | ast.ImportFrom] = []
         #: calls of anything but a name or an attribute (``self.blocks[i](x)``, ``f()()``)
         self.other_calls: list[ast.Call] = []
         #: ``name=obj.attr`` keyword arguments (the package index: DataLoader callables)
         self.attribute_keywords: list[ast.keyword] = []
-        self._bound: dict[str, list[ast.AST]] | None = None
-        self._otherwise: set[str] | None = None
+        self.tree = tree
+        self._scopes: list[tuple[tuple[int, int], tuple[int, int], ast.AST]] | None = None
+        self._bindings: dict[str, list[tuple[ast.AST, ast.AST]]] | None = None
         self._index(tree)
 
     def _index(self, tree: ast.AST) -> None:
         """A pre-order walk in source order (a stack, not ``ast.walk``: a third of its cost)."""
-        calls, attributes, stored = self._calls, self.attributes, self.stored
+        calls, attributes, stores = self._calls, self.attributes, self.stores
         stack: list = [tree]
         pop, push = stack.pop, stack.append
         classes: list[str | None] = []  # the enclosing class names, outermost first
@@ -206,7 +211,7 @@ class Facts:
             kind = type(node)
             if kind is ast.Name:
                 if type(node.ctx) is ast.Store:
-                    stored[node.id] = stored.get(node.id, 0) + 1
+                    stores.setdefault(node.id, []).append(node)
                 continue
             if kind is ast.Constant:
                 if type(node.value) is str:
@@ -244,6 +249,9 @@ class Facts:
                 cls = node.name
             elif kind is ast.DictComp:
                 self.dict_comprehensions.append(node)
+                self.expression_scopes.append(node)
+            elif kind is ast.ListComp or kind is ast.SetComp or kind is ast.GeneratorExp or kind is ast.Lambda:
+                self.expression_scopes.append(node)
             elif kind is ast.keyword:
                 if type(node.value) is ast.Attribute:
                     self.attribute_keywords.append(node)
@@ -260,23 +268,50 @@ class Facts:
                 continue
             stack += _children_reversed(node)
 
-    def bound_values(self) -> dict[str, list[ast.AST]]:
-        """The values plainly assigned to each name (``n = v``, ``n: T = v``, ``n += v``)."""
-        if self._bound is None:
-            self._bound = {}
-            for node in self.assigns + self.augassigns:
-                targets = node.targets if type(node) is ast.Assign else [node.target]
-                for target in targets:
-                    if type(target) is ast.Name and node.value is not None:
-                        self._bound.setdefault(target.id, []).append(node.value)
-        return self._bound
+    def _scopes_around(self, node: ast.AST) -> list[ast.AST | None]:
+        """The scopes holding ``node``, innermost first, ending with None (the module): functions and
+        classes by their bodies, comprehensions and lambdas whole."""
+        if self._scopes is None:
+            self._scopes = [
+                ((scope.body[0].lineno, scope.body[0].col_offset), (scope.end_lineno, scope.end_col_offset), scope)
+                for scope in [*self.functions, *self.classes]
+            ] + [
+                ((scope.lineno, scope.col_offset), (scope.end_lineno, scope.end_col_offset), scope)
+                for scope in self.expression_scopes
+            ]
+        where = (node.lineno, node.col_offset)
+        inside = sorted(
+            ((start, index) for index, (start, end, _) in enumerate(self._scopes) if start <= where < end), reverse=True
+        )
+        return [self._scopes[index][2] for _, index in inside] + [None]
 
-    def bound_otherwise(self) -> set[str]:
-        """Names also bound by something that is not a plain assignment (a loop, ``with``, unpacking)."""
-        if self._otherwise is None:
-            plain = self.bound_values()
-            self._otherwise = {name for name, count in self.stored.items() if count != len(plain.get(name, ()))}
-        return self._otherwise
+    def scope_of(self, node: ast.AST) -> ast.AST | None:
+        """The innermost scope whose body holds ``node``; None: the module."""
+        return self._scopes_around(node)[0]
+
+    def scope_values(self, name: ast.Name) -> list[ast.AST] | None:
+        """The values bound to ``name`` in its own scope when every binding there is a plain
+        assignment (or ``&=``, ``|=``, ``^=``, ``*=``); None when it has none there (a parameter,
+        a name of an enclosing scope) or another kind (a loop target, unpacking): the cases
+        TF010's proof (``rules/_masks.py``) never proves."""
+        if self._bindings is None:
+            self._bindings = {}
+            for node in self.assigns + self.augassigns:
+                if type(node) is ast.AugAssign and type(node.op) not in (ast.BitAnd, ast.BitOr, ast.BitXor, ast.Mult):
+                    continue
+                for target in node.targets if type(node) is ast.Assign else [node.target]:
+                    if type(target) is ast.Name and node.value is not None:
+                        self._bindings.setdefault(target.id, []).append((target, node.value))
+        stores_by_scope: dict[int, list[ast.Name]] = {}
+        for store in self.stores.get(name.id, ()):
+            stores_by_scope.setdefault(id(self.scope_of(store)), []).append(store)
+        scope = next(  # a comprehension or a lambda that does not bind the name reads it from outside
+            (s for s in self._scopes_around(name) if id(s) in stores_by_scope or type(s) not in _EXPRESSION_SCOPES),
+            None,
+        )
+        stores = stores_by_scope.get(id(scope), [])
+        values = [value for target, value in self._bindings.get(name.id, ()) if self.scope_of(target) is scope]
+        return values if stores and len(values) == len(stores) else None
 
     def foreign(self, func: ast.AST) -> bool:
         """Whether ``func`` is reached through an imported module other than torch (``math.sqrt``)."""
@@ -636,10 +671,24 @@ def _builtin_identity(facts: Facts) -> bool:
     return any(_identity_lambda(value) for call in facts.lambda_calls for value in _arguments(call))
 
 
+def _squared(facts: Facts, node: ast.AST) -> list[ast.AST]:
+    """What ``node`` may square: the base of ``b ** 2``; every operand of a ``pow``/``square`` call."""
+    if type(node) is ast.BinOp and type(node.op) is ast.Pow:
+        return [node.left]
+    return _operands(node) if facts.is_call(node, "pow", "square") else []
+
+
+def _twice_einsum(facts: Facts, node: ast.AST) -> bool:
+    """``2 * torch.einsum(...)`` (either order): the cross term of ``a2 + b2 - 2ab``."""
+    return type(node) is ast.BinOp and type(node.op) is ast.Mult and (
+        facts.is_call(node.left, "einsum") or facts.is_call(node.right, "einsum")
+    )
+
+
 def _pairwise_cdist(facts: Facts) -> bool:
-    """TF005: a difference with an unsqueezed side under a norm or a square; ``addmm(..., alpha=-2)``;
-    ``a2 + b2 - 2 * einsum(...)``."""
-    if facts.calls_any("einsum") and any(type(node.op) is ast.Sub for node in facts.binops):
+    """TF005: a difference with an unsqueezed side, the operand of a norm or squared under a sum;
+    ``addmm(..., alpha=-2)``; ``a2 + b2 - 2 * einsum(...)``."""
+    if any(type(node.op) is ast.Sub and _twice_einsum(facts, node.right) for node in facts.binops):
         return True
     for call in facts.calls("addmm", "addmm_"):
         if any(k.arg == "alpha" for k in call.keywords) or (len(call.args) == 4 and type(call.func) is ast.Attribute):
@@ -651,15 +700,13 @@ def _pairwise_cdist(facts: Facts) -> bool:
             and (_unsqueezed(facts, node.left) or _unsqueezed(facts, node.right))
         )
 
-    if any(
-        type(node.op) in (ast.Pow, ast.Mult) and (pairwise_difference(node.left) or pairwise_difference(node.right))
-        for node in facts.binops
-    ):
+    if any(pairwise_difference(operand) for call in facts.calls(*_NORMS) for operand in _operands(call)):
         return True
     return any(
-        pairwise_difference(operand)
-        for call in facts.calls(*_NORMS, "pow", "square", "sum", "abs")
+        pairwise_difference(base)
+        for call in facts.calls("sum")
         for operand in _operands(call)
+        for base in _squared(facts, operand)
     )
 
 
@@ -809,13 +856,14 @@ def _complemented(facts: Facts, node: ast.AST) -> ast.AST | None:
 def _zero_one(facts: Facts, node: ast.AST, seen: frozenset[str] = frozenset()) -> bool:
     """Whether ``node`` could be a 0/1 mask: TF010 proves it is; this only rules out what cannot be.
 
-    A local counts when some value bound to it could be (the rule asks every value).
+    A local counts when every value bound to it in its scope could be (as the rule asks).
     """
     kind = type(node)
     if kind is ast.Name:
-        if node.id in seen or node.id in facts.bound_otherwise():
-            return node.id in facts.stored
-        return any(_zero_one(facts, value, seen | {node.id}) for value in facts.bound_values().get(node.id, ()))
+        if node.id in seen:
+            return True
+        values = facts.scope_values(node)
+        return values is not None and all(_zero_one(facts, value, seen | {node.id}) for value in values)
     if kind is ast.Compare:
         return True
     if kind is ast.Subscript:
@@ -848,15 +896,38 @@ def _torch_where(facts: Facts) -> bool:
             cores = [ast.dump(_uncast(core)) for core in map(partial(_complemented, facts), others) if core is not None]
             if any(_zero_one(facts, mask) and ast.dump(_uncast(mask)) in cores for mask in masks):
                 return True
+    return _clone_then_store(facts)
+
+
+def _clone_then_store(facts: Facts) -> bool:
+    """``y = x.clone()`` and, as the next statement, ``y[c] = v`` with one index that is no
+    slice and no literal (TF010 proves ``c`` boolean)."""
     cloned = {
-        node.targets[0].id
+        id(node): node.targets[0].id
         for node in facts.assigns
-        if type(node) is ast.Assign and type(node.targets[0]) is ast.Name and facts.is_call(node.value, "clone")
+        if type(node) is ast.Assign and len(node.targets) == 1 and type(node.targets[0]) is ast.Name
+        and facts.is_call(node.value, "clone")
     }
-    return any(
-        type(target) is ast.Subscript and type(target.value) is ast.Name and target.value.id in cloned
-        for node in facts.assigns
-        for target in (node.targets if type(node) is ast.Assign else [node.target])
+    if not cloned:
+        return False
+    for node in walk(facts.tree):
+        for name in ("body", "orelse", "finalbody"):
+            statements = getattr(node, name, None)
+            if type(statements) is not list:
+                continue
+            for first, second in zip(statements, statements[1:]):
+                if id(first) in cloned and _stores_into(second, cloned[id(first)]):
+                    return True
+    return False
+
+
+def _stores_into(statement: ast.AST, name: str) -> bool:
+    if type(statement) is not ast.Assign or len(statement.targets) != 1:
+        return False
+    target = statement.targets[0]
+    return (
+        type(target) is ast.Subscript and type(target.value) is ast.Name and target.value.id == name
+        and type(target.slice) not in (ast.Slice, ast.Tuple, ast.Constant)
     )
 
 

@@ -19,6 +19,8 @@ from torchfix.findings import Applicability, Finding
 _IGNORE = re.compile(r"#\s*torchfix:\s*ignore(?:\[(?P<codes>[^\]]*)\])?", re.IGNORECASE)
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 _FILE_NOQA = re.compile(r"#\s*torchfix:\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?\s*$", re.IGNORECASE)
+#: what every suppression comment holds
+_MAYBE = re.compile(r"#\s*(noqa|torchfix:)", re.IGNORECASE)
 
 #: the code and slug under which unused suppression comments are reported
 UNUSED_CODE, UNUSED_SLUG = "TF100", "unused-noqa"
@@ -56,8 +58,9 @@ class Comment:
 
 
 def _tokens(source: str) -> list[tokenize.TokenInfo]:
-    """The comments and the code tokens of ``source`` (only real comments, never text in strings)."""
-    if "#" not in source:
+    """The comments and the code tokens of ``source`` (only real comments, never text in strings);
+    none when no text could be a suppression comment (tokenizing costs as much as a parse)."""
+    if _MAYBE.search(source) is None:
         return []
     tokens = []
     try:
