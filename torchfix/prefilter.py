@@ -24,6 +24,7 @@ file out without importing any rule (or LibCST).
 from __future__ import annotations
 
 import ast
+from bisect import bisect_right
 from functools import partial
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -193,7 +194,10 @@ class Facts:
         self.attribute_keywords: list[ast.keyword] = []
         self.tree = tree
         self._scopes: list[tuple[tuple[int, int], tuple[int, int], ast.AST]] | None = None
-        self._bindings: dict[str, list[tuple[ast.AST, ast.AST]]] | None = None
+        self._scope_parents: list[int] = []
+        self._scope_starts: list[tuple[int, int]] = []
+        self._bindings: dict[str, dict[int, tuple[int, list[ast.AST] | None]]] = {}
+        self._assigned: dict[str, list[tuple[ast.Name, ast.Assign | ast.AnnAssign | ast.AugAssign]]] | None = None
         self._index(tree)
 
     def _index(self, tree: ast.AST) -> None:
@@ -270,20 +274,39 @@ class Facts:
 
     def _scopes_around(self, node: ast.AST) -> list[ast.AST | None]:
         """The scopes holding ``node``, innermost first, ending with None (the module): functions and
-        classes by their bodies, comprehensions and lambdas whole."""
+        classes by their bodies, comprehensions and lambdas whole (scopes nest, so a bisection and
+        the parent links find them)."""
         if self._scopes is None:
-            self._scopes = [
-                ((scope.body[0].lineno, scope.body[0].col_offset), (scope.end_lineno, scope.end_col_offset), scope)
-                for scope in [*self.functions, *self.classes]
-            ] + [
-                ((scope.lineno, scope.col_offset), (scope.end_lineno, scope.end_col_offset), scope)
-                for scope in self.expression_scopes
-            ]
+            spans = sorted(
+                [
+                    ((scope.body[0].lineno, scope.body[0].col_offset), (scope.end_lineno, scope.end_col_offset), scope)
+                    for scope in [*self.functions, *self.classes]
+                ]
+                + [
+                    ((scope.lineno, scope.col_offset), (scope.end_lineno, scope.end_col_offset), scope)
+                    for scope in self.expression_scopes
+                ],
+                key=lambda span: (span[0], (-span[1][0], -span[1][1])),  # outer before inner at one start
+            )
+            parents: list[int] = []
+            open_spans: list[int] = []
+            for index, (start, _, _) in enumerate(spans):
+                while open_spans and not start < spans[open_spans[-1]][1]:
+                    open_spans.pop()
+                parents.append(open_spans[-1] if open_spans else -1)
+                open_spans.append(index)
+            self._scopes = spans
+            self._scope_parents = parents
+            self._scope_starts = [start for start, _, _ in spans]
         where = (node.lineno, node.col_offset)
-        inside = sorted(
-            ((start, index) for index, (start, end, _) in enumerate(self._scopes) if start <= where < end), reverse=True
-        )
-        return [self._scopes[index][2] for _, index in inside] + [None]
+        index = bisect_right(self._scope_starts, where) - 1
+        found: list[ast.AST | None] = []
+        while index >= 0:  # the scope starting last before ``node``, then its enclosing ones
+            _, end, scope = self._scopes[index]
+            if where < end:
+                found.append(scope)
+            index = self._scope_parents[index]
+        return found + [None]
 
     def scope_of(self, node: ast.AST) -> ast.AST | None:
         """The innermost scope whose body holds ``node``; None: the module."""
@@ -294,24 +317,34 @@ class Facts:
         assignment (or ``&=``, ``|=``, ``^=``, ``*=``); None when it has none there (a parameter,
         a name of an enclosing scope) or another kind (a loop target, unpacking): the cases
         TF010's proof (``rules/_masks.py``) never proves."""
-        if self._bindings is None:
-            self._bindings = {}
-            for node in self.assigns + self.augassigns:
-                if type(node) is ast.AugAssign and type(node.op) not in (ast.BitAnd, ast.BitOr, ast.BitXor, ast.Mult):
-                    continue
-                for target in node.targets if type(node) is ast.Assign else [node.target]:
-                    if type(target) is ast.Name and node.value is not None:
-                        self._bindings.setdefault(target.id, []).append((target, node.value))
-        stores_by_scope: dict[int, list[ast.Name]] = {}
-        for store in self.stores.get(name.id, ()):
-            stores_by_scope.setdefault(id(self.scope_of(store)), []).append(store)
+        bindings = self._bindings.get(name.id)
+        if bindings is None:
+            bindings = self._bindings[name.id] = self._bindings_by_scope(name.id)
         scope = next(  # a comprehension or a lambda that does not bind the name reads it from outside
-            (s for s in self._scopes_around(name) if id(s) in stores_by_scope or type(s) not in _EXPRESSION_SCOPES),
+            (s for s in self._scopes_around(name) if id(s) in bindings or type(s) not in _EXPRESSION_SCOPES),
             None,
         )
-        stores = stores_by_scope.get(id(scope), [])
-        values = [value for target, value in self._bindings.get(name.id, ()) if self.scope_of(target) is scope]
-        return values if stores and len(values) == len(stores) else None
+        stores, values = bindings.get(id(scope), (0, None))
+        return values if stores and values is not None and len(values) == stores else None
+
+    def _bindings_by_scope(self, name: str) -> dict[int, tuple[int, list[ast.AST] | None]]:
+        """id of each scope binding ``name`` -> (how many bindings, the plainly assigned values;
+        None once one is an augmented assignment TF010 never proves)."""
+        found: dict[int, tuple[int, list[ast.AST] | None]] = {}
+        for store in self.stores.get(name, ()):
+            count, values = found.get(id(self.scope_of(store)), (0, []))
+            found[id(self.scope_of(store))] = (count + 1, values)
+        if self._assigned is None:
+            self._assigned = {}
+            for node in self.assigns + self.augassigns:
+                for target in node.targets if type(node) is ast.Assign else [node.target]:
+                    if type(target) is ast.Name and node.value is not None:
+                        self._assigned.setdefault(target.id, []).append((target, node))
+        for target, node in self._assigned.get(name, ()):
+            count, values = found[id(self.scope_of(target))]
+            proved = type(node) is not ast.AugAssign or type(node.op) in (ast.BitAnd, ast.BitOr, ast.BitXor, ast.Mult)
+            found[id(self.scope_of(target))] = (count, values + [node.value] if proved and values is not None else None)
+        return found
 
     def foreign(self, func: ast.AST) -> bool:
         """Whether ``func`` is reached through an imported module other than torch (``math.sqrt``)."""
@@ -908,9 +941,8 @@ def _clone_then_store(facts: Facts) -> bool:
         if type(node) is ast.Assign and len(node.targets) == 1 and type(node.targets[0]) is ast.Name
         and facts.is_call(node.value, "clone")
     }
-    if not cloned:
-        return False
-    for node in walk(facts.tree):
+    scopes = {id(scope): scope for scope in map(facts.scope_of, (n for n in facts.assigns if id(n) in cloned))}
+    for node in (inner for scope in scopes.values() for inner in walk(scope or facts.tree)):
         for name in ("body", "orelse", "finalbody"):
             statements = getattr(node, name, None)
             if type(statements) is not list:
