@@ -243,3 +243,61 @@ def test_every_reason_is_given():
     [finding] = fix_text(source, RunOptions((RegisterBuffer,), frozenset({"TF003"}), {})).findings
     assert "no fix: (1) it is reassigned in `reseed`; (2) it is kept on the CPU on purpose" in finding.message
     assert "(3) it is used on the CPU on purpose (`self.table.numpy()`)" in finding.message
+
+
+ROUTER = '''\
+import torch
+import torch.nn as nn
+
+
+class Router(nn.Module):
+    def __init__(self, n_experts):
+        super().__init__()
+        self.correction = nn.Parameter(torch.zeros(n_experts), requires_grad=False)
+
+    def forward(self, scores):
+        return scores + self.correction
+'''
+
+
+def test_a_frozen_parameter_of_a_pretrained_model_trains_after_loading(tmp_path):
+    """transformers 5 loads each floating-point parameter as a new nn.Parameter with
+    requires_grad=True: after from_pretrained the "frozen" bias trains, a buffer would not."""
+    model = (
+        "from transformers.modeling_utils import PreTrainedModel as Base\n\nfrom pkg.router import Router\n\n\n"
+        "class MoePreTrained(Base):\n    pass\n\n\nclass MoeModel(MoePreTrained):\n"
+        "    def __init__(self, config):\n        super().__init__(config)\n        self.router = Router(config.n)\n"
+    )
+    findings = _findings(_project(tmp_path, {"pkg/router.py": ROUTER, "pkg/modeling.py": model}))
+    assert [f.fixable for f in findings] == [False]
+    assert "`MoeModel`, a `PreTrainedModel`" in findings[0].message
+    assert "re-creates each loaded floating-point parameter with `requires_grad=True`" in findings[0].message
+
+
+def test_a_frozen_parameter_found_by_name_in_another_file_stays(tmp_path):
+    """mxfp4: the loader deletes `module._parameters[proj]` to attach a kernel tensor; as a buffer
+    the name would stay registered and the attach would raise."""
+    loader = (
+        "def attach(module, kernel_tensor):\n    proj = 'correction'\n    if proj in module._parameters:\n"
+        "        del module._parameters[proj]\n    setattr(module, proj, kernel_tensor)\n"
+    )
+    findings = _findings(_project(tmp_path, {"pkg/router.py": ROUTER, "pkg/kernels/attach.py": loader}))
+    assert [f.fixable for f in findings] == [False]
+    assert "the name 'correction' appears in a string in `pkg/kernels/attach.py`" in findings[0].message
+    (tmp_path / "pkg/kernels/attach.py").unlink()
+    assert [f.fixable for f in _findings(tmp_path)] == [True]
+
+
+def test_an_uninitialized_frozen_parameter_through_a_local_is_a_weight_slot():
+    """gemma_quant: the packed table is allocated in a branch, then wrapped."""
+    source = (
+        "import torch\nfrom torch import nn\n\n\nclass PackedEmbedding(nn.Module):\n"
+        "    def __init__(self, n, d, four_bit):\n        super().__init__()\n        if four_bit:\n"
+        "            storage = torch.empty(n, d // 2, dtype=torch.uint8)\n        else:\n"
+        "            storage = torch.empty(n, d, dtype=torch.int8)\n"
+        "        self.table = nn.Parameter(storage, requires_grad=False)\n\n"
+        "    def forward(self, ids):\n        return self.table[ids]\n"
+    )
+    [finding] = fix_text(source, RunOptions((RegisterBuffer,), frozenset({"TF003"}), {})).findings
+    assert not finding.fixable
+    assert "created uninitialized (`torch.empty(n, d // 2, dtype=torch.uint8)`)" in finding.message

@@ -668,15 +668,13 @@ def _identity_lambda(node: ast.AST) -> bool:
     return type(node.body) is ast.Name and node.body.id == arguments.args[0].arg
 
 
-def _only_called(facts: Facts, attribute: str, target: ast.AST) -> bool:
-    """Every other ``.attribute`` in the file is called with one positional input (and no string names it)."""
-    if attribute in facts.strings:
-        return False
-    called = {
-        id(call.func) for call in facts.calls(attribute)
-        if len(call.args) == 1 and not call.keywords and type(call.args[0]) is not ast.Starred
-    }
-    return all(node is target or id(node) in called for node in facts.attributes.get(attribute, ()))
+def _grown(facts: Facts, attribute: str) -> bool:
+    """``x.<attribute>.append(...)``, ``.add_module(...)``: an empty Sequential filled later is a container."""
+    return any(
+        type(node.value) is ast.Attribute and node.value.attr == attribute
+        for name in _MUTATORS
+        for node in facts.attributes.get(name, ())
+    )
 
 
 def _builtin_identity(facts: Facts) -> bool:
@@ -691,7 +689,7 @@ def _builtin_identity(facts: Facts) -> bool:
             layer = _identity_lambda(branch) or (
                 facts.is_call(branch, "Sequential") and not branch.args and not branch.keywords
             )
-            if layer and _only_called(facts, targets[0].attr, targets[0]):
+            if layer and not _grown(facts, targets[0].attr):  # fixed, or reported with the reason
                 return True
     mutated = any(
         type(node.value) in (ast.Subscript, ast.Call) for name in _MUTATORS for node in facts.attributes.get(name, ())

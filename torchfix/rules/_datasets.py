@@ -134,8 +134,21 @@ _CLASS_WORDS = ("class", "label", "target", "cls", "categor")
 
 
 def _names_classes(cls: cst.ClassDef) -> bool:
-    """Whether some identifier of the class speaks of classes, labels or targets."""
+    """Whether some identifier of the class speaks of classes, labels or targets, or a sample pairs
+    a path with the position of its folder in the listing (``for i, d in enumerate(os.listdir(root))``
+    then ``(path, i)``): either way the folders are classes."""
+    if any(any(word in name.value.lower() for word in _CLASS_WORDS) for name in m.findall(cls.body, m.Name())):
+        return True
+    counters = {
+        target.elements[0].value.value
+        for loop in m.findall(cls.body, m.For() | m.CompFor())
+        if m.matches(loop.iter, m.Call(func=m.Name("enumerate")))
+        and isinstance(target := loop.target, cst.Tuple)
+        and len(target.elements) == 2
+        and isinstance(target.elements[0].value, cst.Name)
+    }
     return any(
-        any(word in name.value.lower() for word in _CLASS_WORDS)
-        for name in m.findall(cls.body, m.Name())
+        isinstance(element.value, cst.Name) and element.value.value in counters
+        for pair in m.findall(cls.body, m.Tuple())
+        for element in pair.elements
     )

@@ -124,6 +124,12 @@ non-matching extension, a hidden file and an empty class folder, and compare
         base_name = "torchvision.datasets.ImageFolder" if result.image else "torchvision.datasets.DatasetFolder"
         base = self._reference(base_name)
         if base is None:
+            short = base_name.rsplit(".", 1)[1]
+            message = (
+                f"Hand-written folder dataset: torchvision's {short} does this; no fix: no free name to "
+                f"spell {base_name} in this file."
+            )
+            self.report(node.name, message)
             return
         imports.extend(i for i in base.imports if i not in imports)
         replacement = self._write(node, result, base.expr)

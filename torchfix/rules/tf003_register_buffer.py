@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import libcst as cst
+import libcst.matchers as m
 
 from torchfix.package_index import index_for
 from torchfix.patterns import arg, code, is_false, make_call
@@ -127,9 +128,14 @@ size"), and accelerate's offload and device-map choices, keyed on
 convert all or none: when one cannot (it is filled later with `.data.copy_`,
 or written in a form the fix does not read, such as
 `nn.Parameter(t, requires_grad=False) if bias else None`), none is fixed. A
-frozen parameter created uninitialized (`torch.empty`, `new_empty`) is a weight
-slot that checkpoints or a quantizer fill (packed int8 weights), not a constant,
-and is never fixed.
+frozen parameter created uninitialized (`torch.empty`, `new_empty`, also through
+a local) is a weight slot that checkpoints or a quantizer fill (packed int8
+weights), not a constant, and is never fixed; nor is one whose name appears in a
+string anywhere in the project (`module._parameters["w"]`, `get_parameter`,
+quantization or dtype plans find it by name and expect a parameter), nor one of
+a transformers `PreTrainedModel` tree, whose `from_pretrained` re-creates each
+loaded floating-point parameter with `requires_grad=True` (it trains after
+loading; a buffer would not).
 
 Skipped, with every reason that applies in the finding (numbered when there are several): an attribute assigned a non-tensor
 anywhere (a buffer only accepts tensors or None; a tensor in one branch and a
@@ -592,17 +598,44 @@ class _ClassBuffers:
         pinned = next(filter(None, (_cpu_code(a.value, self.names) for a in attribute.assigns)), None)
         if pinned is not None:
             reasons.append(f"it is kept on the CPU on purpose (`{pinned}`)")
-        if attribute.frozen is not None and _uninitialized(attribute.frozen, self.names):
-            reasons.append(
-                f"it is created uninitialized (`{_short(code(attribute.frozen))}`): a weight slot that checkpoints "
-                "or a quantizer fill, not a constant"
-            )
-        if attribute.frozen is None:
-            tree = self._pretrained_tree()
-            if tree is not None:
-                reasons.append(tree)
-        used = self._use_reasons(attribute)
-        return reasons + used
+        if attribute.frozen is not None:
+            empty = self._uninitialized(attribute.frozen)
+            if empty is not None:
+                reasons.append(
+                    f"it is created uninitialized (`{_short(empty)}`): a weight slot that checkpoints or a "
+                    "quantizer fill, not a constant"
+                )
+            named = self._named_elsewhere(name)
+            if named is not None:
+                reasons.append(named)
+        tree = self._pretrained_tree(frozen=attribute.frozen is not None)
+        if tree is not None:
+            reasons.append(tree)
+        return reasons + self._use_reasons(attribute)
+
+    def _uninitialized(self, data: cst.BaseExpression) -> str | None:
+        """The ``torch.empty(...)`` a frozen parameter holds, directly or through a local of ``__init__``."""
+        values = [data]
+        if isinstance(data, cst.Name):
+            values = [
+                a.value for a in m.findall(self.init.body, m.Assign())
+                if any(m.matches(t.target, m.Name(data.value)) for t in a.targets)
+            ]
+        return next((code(v) for v in values if _uninitialized(v, self.names)), None)
+
+    def _named_elsewhere(self, name: str) -> str | None:
+        """A frozen parameter that code finds by name (``module._parameters["w"]``, ``get_parameter``,
+        quantizer and dtype plans, key maps): that code expects a parameter, not a buffer."""
+        index, own = index_for(self.rule.context)
+        files = index.files_with_string(name, besides="")
+        if not files:
+            return None
+        shown = ", ".join("this file" if f == own else f"`{f}`" for f in files[:2])
+        more = f" and {len(files) - 2} more" if len(files) > 2 else ""
+        return (
+            f"the name '{name}' appears in a string in {shown}{more}: code that finds it by name "
+            "(`_parameters[...]`, `get_parameter`, quantization or dtype plans) expects a parameter"
+        )
 
     def _use_reasons(self, attribute: _Attribute) -> list[str]:
         """Why the attribute's uses in the class rule a buffer out (the first of each kind)."""
@@ -624,14 +657,20 @@ class _ClassBuffers:
                     found.setdefault("changed", f"it is filled or changed later (`{changed}`)")
         return list(found.values())
 
-    def _pretrained_tree(self) -> str | None:
-        """A class that Hugging Face's ``from_pretrained`` builds on the meta device: transformers then
-        refills every non-persistent buffer (and every key a checkpoint lacks) with uninitialized memory,
-        and only ``_init_weights`` sets it again. A plain attribute is not touched that way."""
+    def _pretrained_tree(self, frozen: bool) -> str | None:
+        """A class that transformers' ``from_pretrained`` builds on the meta device. It then refills
+        every non-persistent buffer (and every key a checkpoint lacks) with uninitialized memory, which
+        only ``_init_weights`` sets again, and re-creates every loaded floating-point parameter with
+        ``requires_grad=True``: a "frozen" parameter trains after loading, a buffer would not."""
         index, own = index_for(self.rule.context)
         found = pretrained_user(index, own, self.cls.name.value)
         if found is None:
             return None
+        if frozen:
+            return (
+                f"{found}: from_pretrained re-creates each loaded floating-point parameter with "
+                "`requires_grad=True`, so after loading it trains, where a buffer would not"
+            )
         return (
             f"{found}: from_pretrained builds it on the meta device and refills a new buffer with "
             "uninitialized memory (`torch.empty_like`) unless `_init_weights` sets it"
@@ -657,16 +696,16 @@ class _ClassBuffers:
         ``collate_fn=``/``sampler=`` anywhere in the project (:mod:`torchfix.package_index`), named
         for it (``collate``, ``sample_indices``), or called as ``self.<method>(...)`` from one of
         those (a ``collate_fn`` that draws its walks with helper methods)."""
-        methods = {m.name.value for m in self.cls.body.body if isinstance(m, cst.FunctionDef)}
-        direct = {m: "collate_fn" for m in methods if "collate" in m}
-        direct.update({m: "sampler" for m in methods if "sampler" in m or m.startswith("sample_")})
+        methods = {f.name.value for f in self.cls.body.body if isinstance(f, cst.FunctionDef)}
+        direct = {name: "collate_fn" for name in methods if "collate" in name}
+        direct.update({name: "sampler" for name in methods if "sampler" in name or name.startswith("sample_")})
         if self._passed is None:
             index, _ = index_for(self.rule.context)
-            self._passed = {m: kind for m, (kind, _) in index.loader_callables().items()}
-        direct.update({m: kind for m, kind in self._passed.items() if m in methods})
-        found = {m: f"a DataLoader {kind}" for m, kind in direct.items()}
+            self._passed = {name: kind for name, (kind, _) in index.loader_callables().items()}
+        direct.update({name: kind for name, kind in self._passed.items() if name in methods})
+        found = {name: f"a DataLoader {kind}" for name, kind in direct.items()}
         #: method -> the DataLoader method it is reached from
-        roots = {m: m for m in direct}
+        roots = {name: name for name in direct}
         todo = sorted(direct)
         while todo:
             caller = todo.pop(0)

@@ -8,8 +8,9 @@ import libcst as cst
 import libcst.matchers as m
 
 from torchfix.names import dotted_name
-from torchfix.patterns import names_read
+from torchfix.patterns import code, names_read
 from torchfix.rule import Applicability, Fix, Rule
+from torchfix.rules._nn_classes import file_index
 from torchfix.rules._suites import statements
 from torchfix.rules._torch import TORCH_CONVENTIONS
 from torchfix.rules.examples import tf004
@@ -94,15 +95,16 @@ no mode). The one difference the contract allows is where the original raised.
   `from mymodels import Identity` and `Identity(dim)` keep working. Only a class
   whose `__init__` does nothing but call `super().__init__()` and whose
   `forward(self, x)` returns `x` qualifies; other methods, attributes, a second
-  `forward` input, a subclass in the file, or a type test against the class
-  (`isinstance(m, Identity)`, which would then match every `nn.Identity`) leave
-  it alone.
+  `forward` input make it no identity; a subclass in the file, or a type test
+  against the class (`isinstance(m, Identity)`, which would then match every
+  `nn.Identity`) is reported without a fix, with the reason.
 - An empty `nn.Sequential()` stored in an attribute (or passed to another
   `nn.Sequential`) becomes `nn.Identity()` only when the file never touches that
-  attribute except to call it with one input: `add_module`, `append`, `extend`,
-  `insert`, `+=`, `len()`, iteration, another assignment (the usual
-  "placeholder grown later" or conditional reassignment to a real block) or the
-  attribute's name in a string all leave it alone.
+  attribute except to call it with one input. One grown later (`add_module`,
+  `append`, `extend`, `insert`, `+=`: the usual placeholder) is a container and
+  is not reported; `len()`, iteration, another assignment (a conditional
+  reassignment to a real block) or the attribute's name in a string are
+  reported without a fix, naming the use.
 - `lambda x: x` stored in an attribute of an `nn.Module` subclass (directly, in
   a conditional expression, or through a constructor parameter that `__init__`
   stores in one attribute) becomes `nn.Identity()` under the same condition.
@@ -124,6 +126,8 @@ Build the module before and after, load the old `state_dict()` with
         "class": "a module class whose `__init__` only calls `super().__init__()` and whose `forward(self, x)` returns `x` -> `Name = nn.Identity`",
         "sequential": "`nn.Sequential()` with no children, used as a layer and never modified -> `nn.Identity()`",
         "lambda": "`lambda x: x` assigned where a layer goes -> `nn.Identity()`",
+        "skip": "an identity layer the file also uses otherwise (a type test, a subclass, `len()`, another "
+        "assignment): reported with the reason, no fix",
     }
     EXAMPLES = tf004.EXAMPLES
     VALID = tf004.VALID
@@ -244,14 +248,26 @@ Build the module before and after, load the old `state_dict()` with
             for node in self._attributes.get(method, ())
         )
 
-    def _only_called(self, attribute: str, target: cst.Attribute | None) -> bool:
-        """Whether every other use of ``.attribute`` in the file calls it with one positional input."""
+    def _other_use(self, attribute: str, target: cst.Attribute | None) -> str | None:
+        """Why ``.attribute`` is not only a layer: its name in a string, or a use of it in the file
+        that does not call it with one positional input (None when every other use does)."""
         if attribute in self._strings:
-            return False
+            return f"the name '{attribute}' appears in a string in this file"
         for node in self._attributes.get(attribute, ()):
             if node is not target and node not in self._called_once:
-                return False
-        return True
+                return f"`{_short(code(self._parent_of(node)))}` uses `.{attribute}` other than as a layer"
+        return None
+
+    def _grown(self, attribute: str) -> bool:
+        """Whether the file grows the container (``.append``, ``.add_module``, ``+=``...): an empty
+        ``nn.Sequential()`` filled later is a container, not an identity, and is not reported."""
+        for node in self._attributes.get(attribute, ()):
+            parent = self._parents.get(node)
+            if isinstance(parent, cst.Attribute) and parent.value is node and parent.attr.value in _MUTATORS:
+                return True
+            if isinstance(parent, cst.AugAssign) and parent.target is node:
+                return True
+        return False
 
     def leave_Module(self, original_node: cst.Module) -> None:
         for cls in self._classes:
@@ -262,21 +278,48 @@ Build the module before and after, load the old `state_dict()` with
             if candidate.target is None:
                 if self._mutates_by_index():
                     continue
-            elif not self._only_called(candidate.attribute, candidate.target):
+            elif self._grown(candidate.attribute):
                 continue
+            else:
+                reason = self._other_use(candidate.attribute, candidate.target)
+                if reason is not None:
+                    self._decline(candidate.node, candidate.kind, reason)
+                    continue
             self._replace(candidate.node, candidate.kind)
         for call, argument in self._layer_arguments:
             target = self._stored_attribute(call, argument)
-            if target is not None and self._only_called(target.attr.value, target):
+            if target is None:
+                continue
+            reason = self._other_use(target.attr.value, target)
+            if reason is None:
                 self._replace(argument.value, "lambda")
+            elif not self._grown(target.attr.value):
+                self._decline(argument.value, "lambda", reason)
 
     def _replace(self, node: cst.BaseExpression, kind: str) -> None:
         ref = self.names.reference("torch.nn.Identity")
         if ref is None:
+            self._decline(node, kind, "no free name to spell torch.nn.Identity in this file")
             return
         replacement = cst.Call(func=ref.expr, lpar=node.lpar, rpar=node.rpar)
         what = "an empty nn.Sequential()" if kind == "sequential" else "lambda x: x"
         self.report(node, f"Use nn.Identity() instead of {what} as a layer.", Fix(SAFE, {node: replacement}, imports=ref.imports))
+
+    def _decline(self, node: cst.CSTNode, kind: str, reason: str) -> None:
+        what = "An empty `nn.Sequential()`" if kind == "sequential" else "`lambda x: x`"
+        self.report(node, f"{what} used as a layer is nn.Identity(); no fix: {reason}.")
+
+    @property
+    def _parents(self) -> dict[cst.CSTNode, cst.CSTNode]:
+        """The file's parent map (built on the first question, shared with the other module rules)."""
+        return file_index(self.context).parent
+
+    def _parent_of(self, node: cst.Attribute) -> cst.CSTNode:
+        """The code around a use, for the message (``len(self.head)``, ``self.head = fn``)."""
+        parent = self._parents.get(node)
+        if isinstance(parent, (cst.Arg, cst.Element, cst.AssignTarget)):
+            parent = self._parents.get(parent)
+        return parent if isinstance(parent, (cst.BaseExpression, cst.Assign)) else node
 
     def _stored_attribute(self, call: cst.Call, argument: cst.Arg) -> cst.Attribute | None:
         """The attribute a module class of this file stores the argument in, as its only use."""
@@ -323,10 +366,18 @@ Build the module before and after, load the old `state_dict()` with
             return
         if "__init__" in methods and not self._only_super_init(methods["__init__"], cls.name.value):
             return
-        if self._subclassed(cls.name.value) or cls.name.value in self._type_tested:
-            return
+        name = cls.name.value
+        reason = None
+        subclass = self._subclassed(name)
         ref = self.names.reference("torch.nn.Identity")
-        if ref is None or (isinstance(ref.expr, cst.Name) and ref.expr.value == cls.name.value):
+        if subclass is not None:
+            reason = f"`{subclass}` in this file subclasses it"
+        elif name in self._type_tested:
+            reason = f"this file tests types against `{name}`, which would then match every nn.Identity"
+        elif ref is None or (isinstance(ref.expr, cst.Name) and ref.expr.value == name):
+            reason = "no free name to spell torch.nn.Identity in this file"
+        if reason is not None:
+            self.report(cls.name, f"{name} is a hand-written nn.Identity; no fix: {reason}.")
             return
         alias = cst.SimpleStatementLine(
             body=[cst.Assign(targets=[cst.AssignTarget(cst.Name(cls.name.value))], value=ref.expr)],
@@ -370,10 +421,16 @@ Build the module before and after, load the old `state_dict()` with
             and m.matches(super_args[1].value, m.Name("self"))
         )
 
-    def _subclassed(self, name: str) -> bool:
+    def _subclassed(self, name: str) -> str | None:
+        """The first class of the file that derives from ``name``."""
         for cls in self._classes:
             for base in cls.bases:
                 spelled = dotted_name(base.value)
                 if spelled is not None and spelled.split(".")[-1] == name:
-                    return True
-        return False
+                    return cls.name.value
+        return None
+
+
+def _short(text: str, limit: int = 60) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."

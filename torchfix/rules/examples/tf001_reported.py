@@ -333,4 +333,32 @@ class Tagged(Dataset):
         row="declined",
         message='the class defines class_counts, which a thin subclass would',
     ),
+    # the class folders are listed in file-system order; no identifier says "class", but the
+    # sample pairs each file with its folder's position in the listing.
+    Example(
+        '''\
+import os
+
+from PIL import Image
+from torch.utils.data import Dataset
+
+
+class Shots(Dataset):
+    def __init__(self, root):
+        self.items = []
+        for idx, folder in enumerate(os.listdir(root)):
+            for name in os.listdir(os.path.join(root, folder)):
+                self.items.append((os.path.join(root, folder, name), idx))
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        path, y = self.items[i]
+        return Image.open(path).convert("RGB"), y
+''',
+        None,
+        row="declined",
+        message="the class folders are listed in file-system order",
+    ),
 )

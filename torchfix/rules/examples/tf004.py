@@ -96,6 +96,40 @@ EXAMPLES = (
         row="lambda",
         findings=2,
     ),
+    # a subclass in the file relies on the class
+    Example(
+        _NN + "\n\nclass Identity(nn.Module):\n    def forward(self, x):\n        return x\n\n\n"
+        "class Tagged(Identity):\n    tag = 'skip'\n",
+        None,
+        row="skip",
+        message="`Tagged` in this file subclasses it",
+    ),
+    # isinstance(m, Skip) would also match every nn.Identity after the alias
+    Example(
+        _NN + "\n\nclass Skip(nn.Module):\n    def forward(self, x):\n        return x\n\n\n"
+        "def prune(model):\n    return [m for m in model.modules() if not isinstance(m, Skip)]\n",
+        None,
+        row="skip",
+        message="which would then match every nn.Identity",
+    ),
+    # conditional reassignment to a real block
+    Example(
+        _NN + "\n\nclass BasicBlock(nn.Module):\n    def __init__(self, cin, cout):\n        super().__init__()\n"
+        "        self.shortcut = nn.Sequential()\n        if cin != cout:\n"
+        "            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1), nn.BatchNorm2d(cout))\n\n"
+        "    def forward(self, x):\n        return x + self.shortcut(x)\n",
+        None,
+        row="skip",
+        message="uses `.shortcut` other than as a layer",
+    ),
+    # the attribute is reassigned to a function later
+    Example(
+        _NN + "\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.post = lambda x: x\n\n    def set_post(self, fn):\n        self.post = fn\n",
+        None,
+        row="skip",
+        message="uses `.post` other than as a layer",
+    ),
 )
 VALID = (
     Valid(
@@ -113,16 +147,6 @@ VALID = (
         "another method",
     ),
     Valid(
-        _NN + "\n\nclass Identity(nn.Module):\n    def forward(self, x):\n        return x\n\n\n"
-        "class Tagged(Identity):\n    tag = 'skip'\n",
-        "a subclass in the file relies on the class",
-    ),
-    Valid(
-        _NN + "\n\nclass Skip(nn.Module):\n    def forward(self, x):\n        return x\n\n\n"
-        "def prune(model):\n    return [m for m in model.modules() if not isinstance(m, Skip)]\n",
-        "isinstance(m, Skip) would also match every nn.Identity after the alias",
-    ),
-    Valid(
         _NN + "\n\nclass Net(nn.Module):\n    def __init__(self, layers):\n        super().__init__()\n"
         "        self.blocks = nn.Sequential()\n        for i, layer in enumerate(layers):\n"
         "            self.blocks.add_module(f'b{i}', layer)\n\n    def forward(self, x):\n        return self.blocks(x)\n",
@@ -133,13 +157,6 @@ VALID = (
         "        self.extra = nn.Sequential()\n        if deep:\n            self.extra.append(nn.ReLU())\n\n"
         "    def forward(self, x):\n        return self.extra(x)\n",
         "the Sequential is appended to",
-    ),
-    Valid(
-        _NN + "\n\nclass BasicBlock(nn.Module):\n    def __init__(self, cin, cout):\n        super().__init__()\n"
-        "        self.shortcut = nn.Sequential()\n        if cin != cout:\n"
-        "            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1), nn.BatchNorm2d(cout))\n\n"
-        "    def forward(self, x):\n        return x + self.shortcut(x)\n",
-        "conditional reassignment to a real block",
     ),
     Valid(
         _NN + "\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
@@ -159,10 +176,5 @@ VALID = (
     Valid(
         "import torch\n\n\nclass Config:\n    def __init__(self):\n        self.post = lambda x: x\n",
         "not an nn.Module",
-    ),
-    Valid(
-        _NN + "\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
-        "        self.post = lambda x: x\n\n    def set_post(self, fn):\n        self.post = fn\n",
-        "the attribute is reassigned to a function later",
     ),
 )
