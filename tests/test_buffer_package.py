@@ -301,3 +301,52 @@ def test_an_uninitialized_frozen_parameter_through_a_local_is_a_weight_slot():
     [finding] = fix_text(source, RunOptions((RegisterBuffer,), frozenset({"TF003"}), {})).findings
     assert not finding.fixable
     assert "created uninitialized (`torch.empty(n, d // 2, dtype=torch.uint8)`)" in finding.message
+
+
+CODEBOOK = '''\
+import torch
+from torch import nn
+
+
+class Codebook(nn.Module):
+    def __init__(self, levels):
+        super().__init__()
+        self.register_buffer("levels", torch.tensor(levels), persistent=False)
+
+    def codes(self, indices):
+        return indices % self.levels.to(indices.device)
+
+    def _scale(self, z):
+        return z * self.levels.to(z.device)
+
+    def forward(self, z):
+        return self._scale(z).round()
+'''
+
+
+def test_a_move_in_a_method_other_code_calls_directly_stays_when_the_project_offloads(tmp_path):
+    """diffusers' ACE-Step pipeline calls `quantizer.get_output_from_indices(...)` itself: offload
+    hooks bring the module's tensors to the GPU only around forward, so that `.to()` is needed."""
+    runner = (
+        "from accelerate import cpu_offload as offload\n\n\ndef decode(model, indices, device):\n"
+        "    offload(model, execution_device=device)\n    return model.codebook.codes(indices.to(device))\n"
+    )
+    findings = _findings(_project(tmp_path, {"pkg/codebook.py": CODEBOOK, "pkg/runner.py": runner}))
+    by_line = {f.line: f for f in findings}
+    assert not by_line[11].fixable
+    assert "`codes` is not reached from `forward`, and the project offloads models (`cpu_offload` in `pkg/runner.py`)" in by_line[11].message
+    assert by_line[14].fixable  # `_scale` runs inside forward, where the hooks have moved the buffer
+    (tmp_path / "pkg/runner.py").unlink()
+    assert [f.fixable for f in _findings(tmp_path)] == [True, True]
+
+
+def test_a_frozen_parameter_stays_when_the_project_resumes_its_optimizer(tmp_path):
+    """denoising-diffusion-pytorch's Trainer saves {'opt': opt.state_dict()} and loads it back:
+    with one parameter fewer, `opt.load_state_dict` raises on every checkpoint saved before."""
+    trainer = (
+        "import torch\n\n\nclass Trainer:\n    def resume(self, path):\n        state = torch.load(path)\n"
+        "        self.net.load_state_dict(state['weights'])\n        self.optim.load_state_dict(state['optimizer_state'])\n"
+    )
+    findings = _findings(_project(tmp_path, {"pkg/router.py": ROUTER, "pkg/training/loop.py": trainer}))
+    assert [f.fixable for f in findings] == [False]
+    assert "`pkg/training/loop.py` loads optimizer state back from checkpoints ('optimizer_state')" in findings[0].message

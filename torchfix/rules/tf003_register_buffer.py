@@ -51,6 +51,13 @@ PARAMETER_ASSUMPTION = (
     "group doesn't match the size\") and nothing keys on parameters() (accelerate's offload and device-map "
     "choices read _parameters, parameter counts change); its state_dict() key stays."
 )
+#: checkpoint keys that hold optimizer state (``torch.save({"opt": opt.state_dict()})``)
+OPTIMIZER_KEYS = frozenset({"opt", "optim", "optimizer", "optimizers", "optimizer_state", "optimizer_state_dict"})
+#: calls that offload a model with hooks around ``forward`` (accelerate, diffusers)
+OFFLOAD_CALLS = (
+    "apply_group_offloading", "attach_align_device_hook", "cpu_offload", "cpu_offload_with_hook", "dispatch_model",
+    "enable_group_offload", "enable_model_cpu_offload", "enable_sequential_cpu_offload",
+)
 MOVE_ASSUMPTION = "assumes the module is moved to its inputs' device (model.to(device)), so the buffer is already there."
 
 
@@ -117,7 +124,11 @@ device than its source.
 Second step, a separate unsafe finding: `self.<buffer>.to(x.device)`,
 `.to(device)` and `.cuda()` in the class's methods become `self.<buffer>`, on
 the assumption that the module is moved to its inputs' device (a module
-without parameters may be called with inputs on another device).
+without parameters may be called with inputs on another device). Not fixed, with
+the reason, when the move sits in a method that `forward` does not reach (other
+code calls it directly) and the project offloads models (`cpu_offload`,
+`enable_model_cpu_offload`, `dispatch_model`, group offloading...): those hooks
+bring a module's tensors to the execution device only around `forward`.
 
 `nn.Parameter(t, requires_grad=False)` used as a constant: reported; the fix
 (`register_buffer` with the default `persistent=True`, same `state_dict()`
@@ -133,6 +144,9 @@ a local) is a weight slot that checkpoints or a quantizer fill (packed int8
 weights), not a constant, and is never fixed; nor is one whose name appears in a
 string anywhere in the project (`module._parameters["w"]`, `get_parameter`,
 quantization or dtype plans find it by name and expect a parameter), nor one of
+a project that loads optimizer state back from its checkpoints (an `"opt"` or
+`"optimizer"` key next to `load_state_dict`: the optimizer saved before no
+longer matches the parameters), nor one of
 a transformers `PreTrainedModel` tree, whose `from_pretrained` re-creates each
 loaded floating-point parameter with `requires_grad=True` (it trains after
 loading; a buffer would not).
@@ -476,6 +490,8 @@ class _ClassBuffers:
         self.self_ = self_
         #: method name -> the DataLoader argument it is passed as, anywhere in the project (read once)
         self._passed: dict[str, str] | None = None
+        #: the methods ``forward`` reaches (read once)
+        self._reached: set[str] | None = None
 
     def run(self, attributes: list[_Attribute], registered: list[str]) -> None:
         buffers = [name for name in registered if self._writes(name) is None]
@@ -608,6 +624,9 @@ class _ClassBuffers:
             named = self._named_elsewhere(name)
             if named is not None:
                 reasons.append(named)
+            resumed = self._resumes_optimizer()
+            if resumed is not None:
+                reasons.append(resumed)
         tree = self._pretrained_tree(frozen=attribute.frozen is not None)
         if tree is not None:
             reasons.append(tree)
@@ -656,6 +675,22 @@ class _ClassBuffers:
                 if changed is not None:
                     found.setdefault("changed", f"it is filled or changed later (`{changed}`)")
         return list(found.values())
+
+    def _resumes_optimizer(self) -> str | None:
+        """A project whose checkpoints hold optimizer state that it loads back (``data["opt"]`` next to
+        ``load_state_dict``): the frozen parameter leaves ``parameters()``, so the optimizer saved
+        before the fix no longer matches its param groups and resuming fails."""
+        index, own = index_for(self.rule.context)
+        for file in sorted(index.files):
+            facts = index.files[file]
+            keys = sorted(facts.string_names & OPTIMIZER_KEYS)
+            if keys and "load_state_dict" in facts.called:
+                where = "this file" if file == own else f"`{file}`"
+                return (
+                    f"{where} loads optimizer state back from checkpoints ('{keys[0]}'): an optimizer saved "
+                    "before the fix no longer matches the parameters, so resuming fails"
+                )
+        return None
 
     def _pretrained_tree(self, frozen: bool) -> str | None:
         """A class that transformers' ``from_pretrained`` builds on the meta device. It then refills
@@ -781,10 +816,47 @@ class _ClassBuffers:
             call = self.index.parent.get(parent)
             if not (isinstance(parent, cst.Attribute) and isinstance(call, cst.Call) and call.func is parent):
                 continue
-            if _is_move(parent.attr.value, call):
-                message = f"`self.{name}` is a buffer and moves with the module: this `.{parent.attr.value}()` is redundant."
-                replacement = moved.with_changes(lpar=call.lpar, rpar=call.rpar)
-                self.rule.report(call, message, Fix(UNSAFE, {call: replacement}, assumption=MOVE_ASSUMPTION))
+            if not _is_move(parent.attr.value, call):
+                continue
+            offloaded = self._offloaded(use.method)
+            if offloaded is not None:
+                message = f"`self.{name}` is a buffer and moves with the module; no fix for this `.{parent.attr.value}()`: {offloaded}."
+                self.rule.report(call, message)
+                continue
+            message = f"`self.{name}` is a buffer and moves with the module: this `.{parent.attr.value}()` is redundant."
+            replacement = moved.with_changes(lpar=call.lpar, rpar=call.rpar)
+            self.rule.report(call, message, Fix(UNSAFE, {call: replacement}, assumption=MOVE_ASSUMPTION))
+
+    def _offloaded(self, method_: cst.FunctionDef | None) -> str | None:
+        """Why the move may be needed: the method is not reached from ``forward`` (other code calls it
+        directly) and the project offloads models with accelerate-style hooks, which bring a module's
+        tensors to the execution device only around ``forward``."""
+        if method_ is None or method_.name.value in self._forward_methods():
+            return None
+        index, own = index_for(self.rule.context)
+        calls = index.files_calling(*OFFLOAD_CALLS)
+        if not calls:
+            return None
+        file, call = calls[0]
+        where = "this file" if file == own else f"`{file}`"
+        return (
+            f"`{method_.name.value}` is not reached from `forward`, and the project offloads models (`{call}` in "
+            f"{where}), whose hooks bring the module's tensors to the device only around `forward`"
+        )
+
+    def _forward_methods(self) -> set[str]:
+        """``forward`` and the methods it calls as ``self.<method>(...)``, transitively."""
+        if self._reached is None:
+            methods = {f.name.value for f in self.cls.body.body if isinstance(f, cst.FunctionDef)}
+            self._reached = {"forward"}
+            todo = ["forward"]
+            while todo:
+                caller = todo.pop()
+                for callee in sorted(methods - self._reached):
+                    if caller in self._callers(callee):
+                        self._reached.add(callee)
+                        todo.append(callee)
+        return self._reached
 
 
 def _is_move(method_: str, call: cst.Call) -> bool:
