@@ -255,7 +255,10 @@ Build the module before and after, load the old `state_dict()` with
             return f"the name '{attribute}' appears in a string in this file"
         for node in self._attributes.get(attribute, ()):
             if node is not target and node not in self._called_once:
-                return f"`{_short(code(self._parent_of(node)))}` uses `.{attribute}` other than as a layer"
+                use = self._parent_of(node)
+                if isinstance(use, cst.Assign):
+                    return f"`{_short(code(use))}` assigns `.{attribute}` another value"
+                return f"`{_short(code(use))}` uses `.{attribute}` other than as a layer"
         return None
 
     def _grown(self, attribute: str) -> bool:
@@ -269,6 +272,23 @@ Build the module before and after, load the old `state_dict()` with
                 return True
         return False
 
+    def _replaced(self, attribute: str, target: cst.Attribute) -> bool:
+        """Whether a later statement of the same block assigns the attribute again: the empty
+        ``Sequential()`` is a placeholder that is always replaced (timm's ``self.stages``), not a layer."""
+        block = self._block_of(target)
+        return any(
+            node is not target and self._block_of(node) is block and block is not None
+            for node in self._attributes.get(attribute, ())
+            if isinstance(self._parents.get(node), cst.AssignTarget)
+        )
+
+    def _block_of(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        """The statement list holding the statement of ``node``."""
+        current = node
+        while current is not None and not isinstance(current, cst.SimpleStatementLine):
+            current = self._parents.get(current)
+        return self._parents.get(current) if current is not None else None
+
     def leave_Module(self, original_node: cst.Module) -> None:
         for cls in self._classes:
             self._check_class(cls)
@@ -278,7 +298,7 @@ Build the module before and after, load the old `state_dict()` with
             if candidate.target is None:
                 if self._mutates_by_index():
                     continue
-            elif self._grown(candidate.attribute):
+            elif self._grown(candidate.attribute) or self._replaced(candidate.attribute, candidate.target):
                 continue
             else:
                 reason = self._other_use(candidate.attribute, candidate.target)

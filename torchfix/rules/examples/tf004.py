@@ -120,7 +120,7 @@ EXAMPLES = (
         "    def forward(self, x):\n        return x + self.shortcut(x)\n",
         None,
         row="skip",
-        message="uses `.shortcut` other than as a layer",
+        message="assigns `.shortcut` another value",
     ),
     # the attribute is reassigned to a function later
     Example(
@@ -128,7 +128,7 @@ EXAMPLES = (
         "        self.post = lambda x: x\n\n    def set_post(self, fn):\n        self.post = fn\n",
         None,
         row="skip",
-        message="uses `.post` other than as a layer",
+        message="assigns `.post` another value",
     ),
 )
 VALID = (
@@ -176,5 +176,11 @@ VALID = (
     Valid(
         "import torch\n\n\nclass Config:\n    def __init__(self):\n        self.post = lambda x: x\n",
         "not an nn.Module",
+    ),
+    Valid(
+        _NN + "\n\nclass Net(nn.Module):\n    def __init__(self, blocks):\n        super().__init__()\n"
+        "        self.stages = nn.Sequential()\n        self.stages = nn.Sequential(*blocks)\n\n"
+        "    def forward(self, x):\n        return self.stages(x)\n",
+        "a placeholder the same block always replaces is no layer (timm's ConvNeXt stages)",
     ),
 )
