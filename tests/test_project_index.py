@@ -112,3 +112,23 @@ def test_an_unrelated_edit_keeps_the_cached_findings_and_evidence_does_not(proje
     (project / "net/utils.py").write_text(UTILS + LORA)
     assert _fixable(run([project], _job(project, cache=True))) == [False]
     assert reads["checked"] == 1
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "not json",
+        '{"digest": "old", "projects": {".": {}}}',
+        '{"digest": "%s", "projects": {".": {"net/lora.py": [1, 2], "net/utils.py": [0, 0, {"bogus": 1}]}}}',
+        '{"digest": "%s", "projects": []}',
+    ],
+    ids=["garbage", "other-torchfix", "bad-entries", "bad-shape"],
+)
+def test_a_damaged_facts_cache_is_read_around(project, stored):
+    from torchfix.cache import CACHE_DIR, package_digest
+
+    run([project], _job(project, cache=True))
+    (project / "net/lora.py").write_text(LORA)
+    facts_file = project / CACHE_DIR / "facts-v1.json"
+    facts_file.write_text(stored.replace("%s", package_digest()))
+    assert _fixable(run([project], _job(project, cache=True))) == [False]

@@ -312,6 +312,7 @@ def register(indexes: Mapping[str, PackageIndex]) -> None:
 
 
 def registered() -> dict[str, PackageIndex]:
+    """The registered indexes (the runner hands them to its workers)."""
     return dict(_registered)
 
 

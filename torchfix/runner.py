@@ -83,7 +83,7 @@ class _Outcome:
     """A file's report plus what the cache should learn from it.
 
     ``learned`` holds (key, findings, error); findings None marks a file whose findings
-    also depend on the rest of its project (see :meth:`Cache.get`).
+    also depend on the rest of its project (see :meth:`Cache.needs_project`).
     """
 
     report: FileReport
@@ -221,10 +221,11 @@ def _process_unpaused(path: Path, job: Job, accept, data: bytes | None = None, d
     tree = python_tree(source.text, report.path)
     facts = None if isinstance(tree, str) else facts_of(tree)
     matched = () if facts is None else matching(facts, codes)
-    if defer and facts is not None and any(code in PACKAGE_RULES for code in codes):
+    before_index = defer and not package_index.is_indexed(path)
+    if before_index and facts is not None and any(code in PACKAGE_RULES for code in codes):
         outcome.facts = file_facts(facts, tree)
     if matched and _needs_project(job.mode, codes, matched):
-        if defer and not package_index.is_indexed(path):
+        if before_index:
             outcome.deferred = True
             return outcome
         outcome.learned.append((original_key, None, None))
