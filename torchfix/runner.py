@@ -1,13 +1,19 @@
 """Run the engine over files: cache, prefilter, check or fix, write safely, in parallel.
 
-Each file is independent. A worker process runs :func:`_process_chunk` on a chunk
-of up to 32 files: for each, :func:`_process` reads, prefilters, checks or fixes
-and writes it, and returns its :class:`FileReport` with what the cache should
-learn; the parent process alone writes the cache. Files over 128 KiB, interactive
-review and single-file or ``--jobs 1`` runs go through the same :func:`_process`
-in this process. A failure is one line on that file's report, never the end of
-the run. Reports are sorted by path, so the output never depends on the number
-of workers or the order they finish in.
+A worker process runs :func:`_process_chunk` on a chunk of up to 32 files: for
+each, :func:`_process` reads, prefilters, checks or fixes and writes it, and
+returns its :class:`FileReport` with what the cache should learn; the parent
+process alone writes the cache. Files over 128 KiB (in the parent while the pool
+works), interactive review and single-file or ``--jobs 1`` runs go through the
+same :func:`_process` in this process. A failure is one line on that file's
+report, never the end of the run. Reports are sorted by path, so the output
+never depends on the number of workers or the order they finish in.
+
+Files are independent but for TF003 and TF008, which read the rest of the
+project: a file those rules run on waits until every file was read (its package
+facts come from the same walk as its prefilter), the parent builds the project's
+index from those facts (:func:`_index_projects`) and a second round checks the
+waiting files with it.
 
 The engine, the rules and LibCST are imported only when a file gets past the
 cache and the prefilter: a warm run, or one whose files are all ruled out, never
@@ -43,7 +49,7 @@ from torchfix.suppression import Suppressions, unused_findings
 
 #: at most this many files per task sent to a worker
 _MAX_CHUNK = 32
-#: files larger than this are parsed one at a time after the pool, so that no two
+#: files larger than this are parsed one at a time in the parent process, so that no two
 #: large LibCST trees are in memory at once (a tree takes about 0.65 MB per KiB of
 #: source: 300 MB for torch's largest files, 80 MB at this size)
 _LARGE_FILE = 128 * 1024
@@ -341,9 +347,7 @@ def _process_all(paths: Sequence[Path], job: Job, accept, advance: Callable[[int
     small = [path for path in paths if path not in large]
     if len(small) >= _PRELOAD_FILES:
         _preload(job)
-    return _pooled(small, job, workers, advance, defer) + _in_process(
-        [path for path in paths if path in large], job, None, advance, defer
-    )
+    return _pooled(small, job, workers, advance, defer, alongside=[path for path in paths if path in large])
 
 
 def _preload(job: Job) -> None:
@@ -366,17 +370,23 @@ def _in_process(
 
 
 def _pooled(
-    paths: Sequence[Path], job: Job, workers: int, advance: Callable[[int], None], defer: bool
+    paths: Sequence[Path],
+    job: Job,
+    workers: int,
+    advance: Callable[[int], None],
+    defer: bool,
+    alongside: Sequence[Path] = (),
 ) -> list[_Outcome]:
+    """``paths`` in the pool, and ``alongside`` (the large files) in this process meanwhile, one at a time."""
     if not paths:
-        return []
+        return _in_process(alongside, job, None, advance, defer)
     chunks = _chunks(paths, workers)
-    results = []
     with ProcessPoolExecutor(
         max_workers=min(workers, len(chunks)), initializer=_worker_init, initargs=(package_index.registered(),)
     ) as pool:
         futures = {pool.submit(_process_chunk, chunk, job, defer): len(chunk) for chunk in chunks}
         try:
+            results = _in_process(alongside, job, None, advance, defer)
             for future in as_completed(futures):
                 results.extend(future.result())
                 advance(futures[future])
