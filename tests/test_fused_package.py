@@ -279,3 +279,21 @@ def test_every_reason_is_given_and_the_public_class_last(tmp_path):
     # opting in leaves the other two
     [finding] = _tf008(root, fused_linear="public-too")
     assert "(2) `demo/hub.py` pickles" in finding.message and "public class" not in finding.message
+
+
+@pytest.mark.parametrize(
+    "script, fixable",
+    [
+        # options filtered by name (timm's tests, diffusers' config loading): no checkpoint involved
+        ("def build(cls, **kwargs):\n    return cls(**{k: v for k, v in kwargs.items() if k not in ('grid', 'norm')})\n", True),
+        ("def from_config(cls, config_dict, allowed):\n    return cls(**{k: v for k, v in config_dict.items() if k in allowed})\n", True),
+        # a checkpoint under any name still declines: through the model's own keys, or a name never seen
+        ("def warm(net, loaded):\n    net.load_state_dict({k: v for k, v in loaded.items() if k in net.state_dict()}, strict=False)\n",
+         False),
+        ("def warm(net, blob, keep):\n    net.load_state_dict({k: v for k, v in blob['net'].items() if k in keep}, strict=False)\n", False),
+    ],
+    ids=["kwargs", "config-dict", "loaded-into-state-dict", "unknown-names"],
+)
+def test_key_filters_of_options_are_not_checkpoint_filters(tmp_path, script, fixable):
+    findings = _tf008(_project(tmp_path, {"demo/layers/attention.py": ATTENTION, "demo/util.py": script}))
+    assert [f.fixable for f in findings] == [fixable], [f.message for f in findings]

@@ -56,6 +56,10 @@ MAX_FILES = 20_000
 MAX_FOLDERS = 20_000
 #: splits a string literal into the names it may hold (``"layers.*.attn.wq"``, ``r".*\.q_proj"``)
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9_]+")
+#: the names of a checkpoint's dict (``sd``, ``state_dict``, ``ckpt``, ``pretrained_dict``, ``model_dict``)
+_CHECKPOINT_WORD = re.compile(r"(^|_)(state_dict|sd|ckpt|checkpoint|pretrained|weights?|model|own_state)($|_)", re.I)
+#: the names of a dict of arguments or settings (``kwargs``, ``config_dict``, ``cfg``, ``export_args``)
+_OPTIONS_WORD = re.compile(r"(^|_)(kwargs|config|cfg|args|opts|options|settings|hparams|defaults)($|_)", re.I)
 #: the last name of what ``torch.save`` pickles when it is a whole model (``model``, ``self.net``)
 _MODEL_WORD = re.compile(r"(^|_)(model|net|network|module|encoder|decoder|generator|discriminator)s?($|_)", re.I)
 
@@ -438,17 +442,34 @@ def _pickled_module(node: ast.Call) -> str | None:
 
 
 def _filters_keys(node: ast.expr) -> bool:
-    """A comprehension over ``something.items()`` that keeps only some keys (``if k in own``)."""
+    """A comprehension over ``something.items()`` that keeps only some keys (``if k in own``).
+
+    A dict that is plainly arguments or configuration (``kwargs``, ``config_dict``, ``args``,
+    ``cfg``), with no checkpoint name on either side (``sd``, ``model.state_dict()``), filters
+    options, not weights; any other dict counts, whatever its name."""
     for generator in getattr(node, "generators", ()):
         iterated = generator.iter
         if not (isinstance(iterated, ast.Call) and _last_name(iterated.func) == "items"):
             continue
-        for test in generator.ifs:
-            if any(
-                isinstance(compare, ast.Compare) and any(isinstance(op, (ast.In, ast.NotIn)) for op in compare.ops)
-                for compare in ast.walk(test)
-            ):
-                return True
+        tests = [
+            compare for test in generator.ifs for compare in ast.walk(test)
+            if isinstance(compare, ast.Compare) and any(isinstance(op, (ast.In, ast.NotIn)) for op in compare.ops)
+        ]
+        if not tests:
+            continue
+        source = iterated.func.value if isinstance(iterated.func, ast.Attribute) else iterated.func
+        sides = [source, *(side for compare in tests for side in compare.comparators)]
+        if any(_names_match(side, _CHECKPOINT_WORD) for side in sides) or not _names_match(source, _OPTIONS_WORD):
+            return True
+    return False
+
+
+def _names_match(node: ast.expr, pattern: re.Pattern[str]) -> bool:
+    """Whether a name or attribute in ``node`` matches ``pattern`` (``ckpt["model"]``, ``self.cfg``)."""
+    for part in ast.walk(node):
+        name = part.id if isinstance(part, ast.Name) else part.attr if isinstance(part, ast.Attribute) else None
+        if name is not None and pattern.search(name):
+            return True
     return False
 
 
