@@ -297,3 +297,13 @@ def test_every_reason_is_given_and_the_public_class_last(tmp_path):
 def test_key_filters_of_options_are_not_checkpoint_filters(tmp_path, script, fixable):
     findings = _tf008(_project(tmp_path, {"demo/layers/attention.py": ATTENTION, "demo/util.py": script}))
     assert [f.fixable for f in findings] == [fixable], [f.message for f in findings]
+
+
+def test_a_key_filter_in_a_file_that_loads_nothing_is_not_a_checkpoint_filter(tmp_path):
+    """torch_geometric's graph store filters edge attributes; a file that loads state dicts and
+    filters a dict of unknown name still declines."""
+    graph = "def select(edge_type_attrs, edge_types):\n    return {key: a for key, a in edge_type_attrs.items() if key in edge_types}\n"
+    root = _project(tmp_path, {"demo/layers/attention.py": ATTENTION, "demo/graph.py": graph})
+    assert [f.fixable for f in _tf008(root)] == [True]
+    (root / "demo/graph.py").write_text(graph + "\n\ndef restore(net, blob):\n    net.load_state_dict(select(blob, net.keys()))\n")
+    assert [f.fixable for f in _tf008(root)] == [False]

@@ -57,7 +57,9 @@ MAX_FOLDERS = 20_000
 #: splits a string literal into the names it may hold (``"layers.*.attn.wq"``, ``r".*\.q_proj"``)
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9_]+")
 #: the names of a checkpoint's dict (``sd``, ``state_dict``, ``ckpt``, ``pretrained_dict``, ``model_dict``)
-_CHECKPOINT_WORD = re.compile(r"(^|_)(state_dict|sd|ckpt|checkpoint|pretrained|weights?|model|own_state)($|_)", re.I)
+_CHECKPOINT_WORD = re.compile(r"(^|_)(state_dict|sd|ckpt|checkpoint|pretrained|weights?|model_dict|own_state)($|_)", re.I)
+#: calls that load a state dict into a model (a key filter in such a file filters a checkpoint)
+STATE_LOADERS = frozenset({"load_state_dict", "load_checkpoint", "load_file", "load_model"})
 #: the names of a dict of arguments or settings (``kwargs``, ``config_dict``, ``cfg``, ``export_args``)
 _OPTIONS_WORD = re.compile(r"(^|_)(kwargs|config|cfg|args|opts|options|settings|hparams|defaults)($|_)", re.I)
 #: the last name of what ``torch.save`` pickles when it is a whole model (``model``, ``self.net``)
@@ -441,12 +443,12 @@ def _pickled_module(node: ast.Call) -> str | None:
     return None
 
 
-def _filters_keys(node: ast.expr) -> bool:
-    """A comprehension over ``something.items()`` that keeps only some keys (``if k in own``).
-
-    A dict that is plainly arguments or configuration (``kwargs``, ``config_dict``, ``args``,
-    ``cfg``), with no checkpoint name on either side (``sd``, ``model.state_dict()``), filters
-    options, not weights; any other dict counts, whatever its name."""
+def _filters_keys(node: ast.expr, loads: bool) -> bool:
+    """A comprehension over ``something.items()`` that keeps only some keys (``if k in own``),
+    filtering a checkpoint: a checkpoint's name on either side (``sd``, ``model.state_dict()``,
+    ``ckpt``, ``pretrained``), or a file that loads state dicts (``loads``) filtering a dict that
+    is not plainly options. ``{k: v for k, v in kwargs.items() if k in allowed}``,
+    ``config_dict`` or a graph's attributes in a file that loads nothing are not checkpoints."""
     for generator in getattr(node, "generators", ()):
         iterated = generator.iter
         if not (isinstance(iterated, ast.Call) and _last_name(iterated.func) == "items"):
@@ -459,16 +461,26 @@ def _filters_keys(node: ast.expr) -> bool:
             continue
         source = iterated.func.value if isinstance(iterated.func, ast.Attribute) else iterated.func
         sides = [source, *(side for compare in tests for side in compare.comparators)]
-        if any(_names_match(side, _CHECKPOINT_WORD) for side in sides) or not _names_match(source, _OPTIONS_WORD):
+        if any(_names_match(side, _CHECKPOINT_WORD) for side in sides):
+            return True
+        if loads and not _names_match(source, _OPTIONS_WORD):
             return True
     return False
 
 
 def _names_match(node: ast.expr, pattern: re.Pattern[str]) -> bool:
-    """Whether a name or attribute in ``node`` matches ``pattern`` (``ckpt["model"]``, ``self.cfg``)."""
+    """Whether a name, attribute or string in ``node`` matches ``pattern`` (``ckpt["model"]``,
+    ``self.cfg``, ``getattr(model, "_model_args")``)."""
     for part in ast.walk(node):
-        name = part.id if isinstance(part, ast.Name) else part.attr if isinstance(part, ast.Attribute) else None
-        if name is not None and pattern.search(name):
+        if isinstance(part, ast.Name):
+            name = part.id
+        elif isinstance(part, ast.Attribute):
+            name = part.attr
+        elif isinstance(part, ast.Constant) and isinstance(part.value, str):
+            name = part.value
+        else:
+            continue
+        if pattern.search(name):
             return True
     return False
 
@@ -528,10 +540,10 @@ def file_facts(seen: prefilter.Facts, tree: ast.Module) -> FileFacts:
         facts.called.add(name)
         if name == "save" and facts.pickles_module is None:
             facts.pickles_module = next(filter(None, map(_pickled_module, calls)), None)
-        if written == "dict" and facts.filters_keys is None:
-            facts.filters_keys = next((ast.unparse(c)[:80] for c in calls if any(map(_filters_keys, c.args))), None)
-    if facts.filters_keys is None:
-        facts.filters_keys = next((ast.unparse(c)[:80] for c in seen.dict_comprehensions if _filters_keys(c)), None)
+    # ``dict((k, v) for k, v in sd.items() if k in own)``, then ``{k: v for ...}``
+    loads = bool(facts.called & STATE_LOADERS)
+    candidates = [*(arg for call in seen.calls("dict") for arg in call.args), *seen.dict_comprehensions]
+    facts.filters_keys = next((ast.unparse(c)[:80] for c in candidates if _filters_keys(c, loads)), None)
     for keyword in seen.attribute_keywords:
         if keyword.arg in LOADER_KEYWORDS:
             facts.loader_callables.setdefault(keyword.value.attr, keyword.arg)
