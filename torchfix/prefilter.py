@@ -125,14 +125,22 @@ _EXPRESSION_SCOPES = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp,
 _LEAVE_CLASS = object()
 
 
+#: fields that never hold a node a matcher looks for: contexts (``Load``), operators (``Add``), names
+_LEAF_FIELDS = frozenset({"ctx", "op", "ops", "id", "attr", "name", "arg", "module", "level", "kind", "type_comment"})
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _children_reversed(node: ast.AST) -> list[ast.AST]:
-    """The child nodes of ``node``, last first (for a stack), without ``ctx`` (``Load``, ``Store``)."""
+    """The child nodes of ``node``, last first (for a stack), without contexts and operators."""
+    fields = _CHILD_FIELDS.get(type(node))
+    if fields is None:
+        fields = _CHILD_FIELDS[type(node)] = tuple(f for f in node._fields if f not in _LEAF_FIELDS)
     children = []
-    for name in node._fields:
+    for name in fields:
         value = getattr(node, name, None)
         if type(value) is list:
             children += [item for item in value if isinstance(item, ast.AST)]
-        elif isinstance(value, ast.AST) and name != "ctx":
+        elif isinstance(value, ast.AST):
             children.append(value)
     children.reverse()
     return children
