@@ -307,3 +307,14 @@ def test_a_key_filter_in_a_file_that_loads_nothing_is_not_a_checkpoint_filter(tm
     assert [f.fixable for f in _tf008(root)] == [True]
     (root / "demo/graph.py").write_text(graph + "\n\ndef restore(net, blob):\n    net.load_state_dict(select(blob, net.keys()))\n")
     assert [f.fixable for f in _tf008(root)] == [False]
+
+
+def test_the_keys_a_filter_drops_do_not_make_it_a_checkpoint_filter(tmp_path):
+    """timm's model factory drops ('device', 'dtype', 'pretrained_cfg') from its kwargs."""
+    factory = (
+        "import torch\n\n\ndef create(cls, path, **kwargs):\n"
+        "    model = cls(**{k: v for k, v in kwargs.items() if k not in ('device', 'pretrained_cfg')})\n"
+        "    model.load_state_dict(torch.load(path))\n    return model\n"
+    )
+    root = _project(tmp_path, {"demo/layers/attention.py": ATTENTION, "demo/factory.py": factory})
+    assert [f.fixable for f in _tf008(root)] == [True]

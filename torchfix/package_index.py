@@ -461,22 +461,23 @@ def _filters_keys(node: ast.expr, loads: bool) -> bool:
             continue
         source = iterated.func.value if isinstance(iterated.func, ast.Attribute) else iterated.func
         sides = [source, *(side for compare in tests for side in compare.comparators)]
-        if any(_names_match(side, _CHECKPOINT_WORD) for side in sides):
+        if any(_names_match(side, _CHECKPOINT_WORD, strings=False) for side in sides):
             return True
-        if loads and not _names_match(source, _OPTIONS_WORD):
+        if loads and not _names_match(source, _OPTIONS_WORD, strings=True):
             return True
     return False
 
 
-def _names_match(node: ast.expr, pattern: re.Pattern[str]) -> bool:
-    """Whether a name, attribute or string in ``node`` matches ``pattern`` (``ckpt["model"]``,
-    ``self.cfg``, ``getattr(model, "_model_args")``)."""
+def _names_match(node: ast.expr, pattern: re.Pattern[str], strings: bool) -> bool:
+    """Whether a name or attribute in ``node`` (or, with ``strings``, a string: ``getattr(model,
+    "_model_args")``) matches ``pattern``. Strings do not name a checkpoint: the keys a filter
+    drops (``k not in ("pretrained_cfg", ...)``) are not the dict it filters."""
     for part in ast.walk(node):
         if isinstance(part, ast.Name):
             name = part.id
         elif isinstance(part, ast.Attribute):
             name = part.attr
-        elif isinstance(part, ast.Constant) and isinstance(part.value, str):
+        elif strings and isinstance(part, ast.Constant) and isinstance(part.value, str):
             name = part.value
         else:
             continue
