@@ -361,4 +361,38 @@ class Shots(Dataset):
         row="declined",
         message="the class folders are listed in file-system order",
     ),
+    # the module binds every name the fix could spell torchvision's ImageFolder with.
+    Example(
+        '''\
+import os
+
+from PIL import Image
+from torch.utils.data import Dataset
+
+DatasetFolder = ImageFolder = torchvision = None
+
+
+class Clean(Dataset):
+    def __init__(self, root, transform=None):
+        self.transform = transform
+        self.classes = sorted(os.listdir(root))
+        self.samples = []
+        for i, c in enumerate(self.classes):
+            for f in sorted(os.listdir(os.path.join(root, c))):
+                self.samples.append((os.path.join(root, c, f), i))
+
+    def __len__(self):
+        return len(self.samples)
+
+    def __getitem__(self, index):
+        path, label = self.samples[index]
+        img = Image.open(path).convert("RGB")
+        if self.transform is not None:
+            img = self.transform(img)
+        return img, label
+''',
+        None,
+        row="declined",
+        message="no free name to spell torchvision.datasets.ImageFolder in this file",
+    ),
 )
