@@ -46,6 +46,15 @@ class RunOptions:
     rule_settings: Mapping[str, object] = field(default_factory=dict)
     #: the file's line length and import order, from the repository's linter configuration
     style: Style = Style()
+    #: the codes of the rules that can report on the text as given (the prefilter's): a fix's
+    #: first pass runs only those, the passes on fixed text every rule
+    first_pass: frozenset[str] | None = None
+
+    def first(self) -> RunOptions:
+        """These options for the text as given (:attr:`first_pass`)."""
+        if self.first_pass is None:
+            return self
+        return replace(self, rules=tuple(rule for rule in self.rules if rule.CODE in self.first_pass))
 
     def applies(self, fix: Fix | None, code: str) -> bool:
         if fix is None:
@@ -300,7 +309,7 @@ def apply_fixes(module: cst.Module, fixes: Iterable[Fix], style: Style = Style()
         imports.extend(i for i in fix.imports if i not in imports)
     applier = _ApplyEdits(edits)
     updated = add_imports(module.visit(applier), imports, style)
-    return wrap_long_lines(updated, applier.written, style.line_length).code
+    return wrap_long_lines(updated, applier.written, style.line_length, before=module).code
 
 
 def _reparse(text: str) -> cst.Module:
@@ -343,7 +352,7 @@ def fix_text(text: str, options: RunOptions, accept=None) -> FixOutcome:
     declined: set[tuple[str, str]] = set()
     crashes: list[RuleCrash] = []
     for _ in range(MAX_PASSES):
-        candidates = _candidates(module, current, options, crashes)
+        candidates = _candidates(module, current, options if applied else options.first(), crashes)
         if findings is None:
             findings = [c.finding for c in candidates]
         if crashes:

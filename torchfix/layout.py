@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import configparser
 import tomllib
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -481,9 +482,16 @@ class _Replace(cst.CSTTransformer):
         return self.replacements.get(original_node, updated_node)
 
 
-def wrap_long_lines(module: cst.Module, edited: Collection[cst.CSTNode], limit: int) -> cst.Module:
-    """``module`` with each line longer than ``limit`` that holds an edited node wrapped as black would."""
-    if not edited or all(len(line) <= limit for line in module.code.split("\n")):
+def wrap_long_lines(
+    module: cst.Module, edited: Collection[cst.CSTNode], limit: int, before: cst.Module | None = None
+) -> cst.Module:
+    """``module`` with each line longer than ``limit`` that holds an edited node wrapped as black would.
+
+    ``before``: the module the edits were made to; when each long line of ``module`` was
+    already one of its long lines, the edits wrote none and nothing is measured.
+    """
+    long_lines = _long_lines(module, limit)
+    if not edited or not long_lines or (before is not None and long_lines <= _long_lines(before, limit)):
         return module
     wrapper = _Wrapper(module, limit)
     replacements: dict[cst.CSTNode, cst.CSTNode] = {}
@@ -493,6 +501,10 @@ def wrap_long_lines(module: cst.Module, edited: Collection[cst.CSTNode], limit: 
             if found is not None and found[0] not in replacements:
                 replacements[found[0]] = found[1]
     return module.visit(_Replace(replacements)) if replacements else module
+
+
+def _long_lines(module: cst.Module, limit: int) -> Counter[str]:
+    return Counter(line for line in module.code.split("\n") if len(line) > limit)
 
 
 # -- blank lines ----------------------------------------------------------------------------

@@ -183,10 +183,10 @@ def process_stdin(path: Path, data: bytes, job: Job) -> FileReport:
     return _process(path, job, None, data).report
 
 
-def _needs_project(mode: Mode, codes: Sequence[str], matched: Sequence[str]) -> bool:
-    """Whether a file's findings depend on other files of its project: a rule that reads them
-    (TF003, TF008) runs on it. A check runs the rules its prefilter kept; a fix runs them all."""
-    return any(code in PACKAGE_RULES for code in (matched if mode is Mode.CHECK else codes))
+def _needs_project(matched: Sequence[str]) -> bool:
+    """Whether a file's findings depend on other files of its project: its prefilter kept a
+    rule that reads them (TF003, TF008)."""
+    return any(code in PACKAGE_RULES for code in matched)
 
 
 def _with_project(path: Path, job: Job) -> Job:
@@ -230,7 +230,7 @@ def _process_unpaused(path: Path, job: Job, accept, data: bytes | None = None, d
     before_index = defer and not package_index.is_indexed(path)
     if before_index and facts is not None and any(code in PACKAGE_RULES for code in codes):
         outcome.facts = file_facts(facts, tree)
-    if matched and _needs_project(job.mode, codes, matched):
+    if _needs_project(matched):
         if before_index:
             outcome.deferred = True
             return outcome
@@ -252,9 +252,15 @@ def _process_unpaused(path: Path, job: Job, accept, data: bytes | None = None, d
 
     from torchfix import engine
 
-    # A check needs only the rules the prefilter kept (each reports on its own); a fix
-    # pass may create what another rule matches, so fixing runs every enabled rule.
-    options = job.settings.options(matched if job.mode is Mode.CHECK else codes, relative)
+    # A check needs only the rules the prefilter kept (each reports on its own). A fix may
+    # create what another rule matches, so the passes after the first run every enabled
+    # rule, but for TF003/TF008 where the file went without its project: no fix of another
+    # rule makes what they match (a module's tensors, its parallel nn.Linear layers).
+    if job.mode is Mode.CHECK:
+        options = job.settings.options(matched, relative)
+    else:
+        every = codes if _needs_project(matched) else [code for code in codes if code not in PACKAGE_RULES]
+        options = replace(job.settings.options(every, relative), first_pass=frozenset(matched))
     try:
         if job.mode is Mode.CHECK:
             suppressions = Suppressions(source.text) if job.unused_noqa else None
@@ -294,9 +300,7 @@ def _process_unpaused(path: Path, job: Job, accept, data: bytes | None = None, d
             return outcome
         # The next check's findings, unless they depend on the project (which this fix just changed).
         fixed_tree = python_tree(fixed.text, report.path)
-        if not isinstance(fixed_tree, str) and not _needs_project(
-            Mode.CHECK, codes, matching(facts_of(fixed_tree), codes)
-        ):
+        if not isinstance(fixed_tree, str) and not _needs_project(matching(facts_of(fixed_tree), codes)):
             outcome.learned.append((key(source.encode(fixed.text), codes, settings), fixed.remaining, None))
     return outcome
 
