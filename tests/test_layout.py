@@ -129,7 +129,7 @@ def _statement_values(module: cst.Module) -> list[cst.CSTNode]:
 def test_a_long_new_line_is_wrapped_as_black_wraps_it(line, black):
     head = "class A:\n    def f(self):\n"
     module = cst.parse_module(head + line)
-    assert wrap_long_lines(module, _statement_values(module), 88).code == head + black
+    assert wrap_long_lines(module, _statement_values(module), 88) == head + black
 
 
 def test_only_lines_holding_an_edit_are_wrapped_and_split_lines_stay_split():
@@ -144,10 +144,23 @@ def test_only_lines_holding_an_edit_are_wrapped_and_split_lines_stay_split():
     )
     module = cst.parse_module(source)
     call = module.body[0].body.body[1].body[0].value.args[0].value
-    wrapped = wrap_long_lines(module, [call], 88).code
+    wrapped = wrap_long_lines(module, [call], 88)
     assert wrapped.splitlines()[1] == source.splitlines()[1]
     assert wrapped.splitlines()[3] == "        a=torch.zeros(x.size(), device=x.device, dtype=torch.float64).view("
     assert max(len(line) for line in wrapped.splitlines()[2:]) <= 88
+
+
+def test_an_edit_that_writes_no_long_line_measures_nothing(monkeypatch):
+    """With the code before the edits, a module whose long lines were all there before is
+    returned as it is, without positions (a long line of the file is no new long line)."""
+    before = "x = some_function_with_a_long_name(argument_number_one, argument_number_two, argument_three)\ny = 1\n"
+    module = cst.parse_module(before.replace("y = 1", "y = 2"))
+    edited = [module.body[1].body[0].value]
+    monkeypatch.setattr("torchfix.layout._Wrapper", None)  # measuring would fail
+    assert wrap_long_lines(module, edited, 88, before=lambda: before) == module.code
+    grown = cst.parse_module(before + "z = " + "w" * 90 + "\n")
+    with pytest.raises(TypeError):
+        wrap_long_lines(grown, [grown.body[2].body[0].value], 88, before=lambda: before)
 
 
 def _fix(code: str, source: str, style: Style = Style()) -> str:

@@ -299,8 +299,9 @@ class _ApplyEdits(cst.CSTTransformer):
         return result
 
 
-def apply_fixes(module: cst.Module, fixes: Iterable[Fix], style: Style = Style()) -> str:
-    """The code of ``module`` with ``fixes`` applied, their imports added and their long lines wrapped."""
+def apply_fixes(module: cst.Module, fixes: Iterable[Fix], style: Style = Style(), code: str | None = None) -> str:
+    """The code of ``module`` with ``fixes`` applied, their imports added and their long lines wrapped
+    (``code``: the code of ``module``, when the caller has it)."""
     fixes = list(fixes)
     edits: dict[cst.CSTNode, Edit] = {}
     imports: list[ImportRequest] = []
@@ -309,7 +310,7 @@ def apply_fixes(module: cst.Module, fixes: Iterable[Fix], style: Style = Style()
         imports.extend(i for i in fix.imports if i not in imports)
     applier = _ApplyEdits(edits)
     updated = add_imports(module.visit(applier), imports, style)
-    return wrap_long_lines(updated, applier.written, style.line_length, before=module).code
+    return wrap_long_lines(updated, applier.written, style.line_length, before=lambda: code or module.code)
 
 
 def _reparse(text: str) -> cst.Module:
@@ -379,7 +380,7 @@ def fix_text(text: str, options: RunOptions, accept=None) -> FixOutcome:
             return FixOutcome(text, text, findings, [], findings, refused=_NO_ROUND_TRIP)
         module_before = module
         try:
-            new_text = apply_fixes(module, [c.report.fix for c in chosen], options.style)
+            new_text = apply_fixes(module, [c.report.fix for c in chosen], options.style, current)
             module = _reparse(new_text)
         except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError):
             bug = "fix produced invalid code: " + ", ".join(_culprits(module, chosen))

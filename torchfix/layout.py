@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Collection, Mapping
+from typing import Callable, Collection, Mapping
 
 import libcst as cst
 from libcst.metadata import CodeRange
@@ -483,16 +483,18 @@ class _Replace(cst.CSTTransformer):
 
 
 def wrap_long_lines(
-    module: cst.Module, edited: Collection[cst.CSTNode], limit: int, before: cst.Module | None = None
-) -> cst.Module:
-    """``module`` with each line longer than ``limit`` that holds an edited node wrapped as black would.
+    module: cst.Module, edited: Collection[cst.CSTNode], limit: int, before: Callable[[], str] | None = None
+) -> str:
+    """The code of ``module`` with each line longer than ``limit`` that holds an edited node
+    wrapped as black would.
 
-    ``before``: the module the edits were made to; when each long line of ``module`` was
+    ``before()``: the code the edits were made to; when each long line of ``module`` was
     already one of its long lines, the edits wrote none and nothing is measured.
     """
-    long_lines = _long_lines(module, limit)
-    if not edited or not long_lines or (before is not None and long_lines <= _long_lines(before, limit)):
-        return module
+    code = module.code
+    long_lines = _long_lines(code, limit)
+    if not edited or not long_lines or (before is not None and long_lines <= _long_lines(before(), limit)):
+        return code
     wrapper = _Wrapper(module, limit)
     replacements: dict[cst.CSTNode, cst.CSTNode] = {}
     for node in edited:
@@ -500,11 +502,11 @@ def wrap_long_lines(
             found = wrapper.wrap(node)
             if found is not None and found[0] not in replacements:
                 replacements[found[0]] = found[1]
-    return module.visit(_Replace(replacements)) if replacements else module
+    return module.visit(_Replace(replacements)).code if replacements else code
 
 
-def _long_lines(module: cst.Module, limit: int) -> Counter[str]:
-    return Counter(line for line in module.code.split("\n") if len(line) > limit)
+def _long_lines(code: str, limit: int) -> Counter[str]:
+    return Counter(line for line in code.split("\n") if len(line) > limit)
 
 
 # -- blank lines ----------------------------------------------------------------------------
