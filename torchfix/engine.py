@@ -12,7 +12,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Iterable, Mapping, Sequence
+from typing import Collection, Iterable, Mapping, Sequence
 
 import libcst as cst
 from libcst.metadata import CodeRange
@@ -252,22 +252,58 @@ class _Block:
     kept: bool = False
 
 
+class _Paths(cst.CSTVisitor):
+    """The nodes on the way from the module to each of ``targets`` (read-only, with :func:`walk`)."""
+
+    def __init__(self, targets: Collection[cst.CSTNode]) -> None:
+        super().__init__()
+        self.targets = targets
+        self.stack: list[cst.CSTNode] = []
+        self.on_path: set[int] = set()
+        self.found: set[int] = set()
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.stack.append(node)
+        if node in self.targets:
+            self.found.add(id(node))
+            self.on_path.update(id(ancestor) for ancestor in self.stack)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.stack.pop()
+
+
+def _paths_to(module: cst.Module, targets: Collection[cst.CSTNode]) -> set[int] | None:
+    """The ids of the nodes on the way to ``targets``; None when the walk (which skips
+    formatting nodes) does not reach them all: then every node is visited."""
+    paths = _Paths(targets)
+    walk(module, [paths])
+    return paths.on_path if len(paths.found) == len(targets) else None
+
+
 class _ApplyEdits(cst.CSTTransformer):
-    def __init__(self, edits: Mapping[cst.CSTNode, Edit]) -> None:
+    def __init__(self, edits: Mapping[cst.CSTNode, Edit], paths: set[int] | None = None) -> None:
         super().__init__()
         self.edits = edits
+        #: the ids of the nodes on the way to an edit (None: all); LibCST rebuilds every node it
+        #: descends into, so a subtree with no edit is not entered
+        self.paths = paths
         #: the nodes the edits wrote, whose lines the layout may wrap
         self.written: list[cst.CSTNode] = []
         #: the enclosing blocks, innermost last
         self.blocks: list[_Block] = []
 
     def on_visit(self, node) -> bool:
+        if self.paths is not None and id(node) not in self.paths:
+            return False
         if isinstance(node, (cst.Module, cst.IndentedBlock)):
             self.blocks.append(_Block())
         return True
 
     def on_leave(self, original_node, updated_node):
-        if isinstance(original_node, (cst.Module, cst.IndentedBlock)):
+        if isinstance(original_node, (cst.Module, cst.IndentedBlock)) and (
+            self.paths is None or id(original_node) in self.paths
+        ):
             self.blocks.pop()
         edit = self.edits.get(original_node)
         result = updated_node
@@ -308,7 +344,7 @@ def apply_fixes(module: cst.Module, fixes: Iterable[Fix], style: Style = Style()
     for fix in fixes:
         edits.update(fix.edits)
         imports.extend(i for i in fix.imports if i not in imports)
-    applier = _ApplyEdits(edits)
+    applier = _ApplyEdits(edits, _paths_to(module, edits.keys()))
     updated = add_imports(module.visit(applier), imports, style)
     return wrap_long_lines(updated, applier.written, style.line_length, before=lambda: code or module.code)
 
