@@ -25,6 +25,7 @@ from torchfix.layout import Style, clamp_blank_lines, wrap_long_lines
 from torchfix.names import ImportRequest, NameTable
 from torchfix.patterns import code
 from torchfix.positions import Positions
+from torchfix.prefilter import facts_of, matching
 from torchfix.rule import Edit, FileContext, Fix, Report, Rule
 from torchfix.suppression import Suppressions
 from torchfix.walk import walk
@@ -46,15 +47,15 @@ class RunOptions:
     rule_settings: Mapping[str, object] = field(default_factory=dict)
     #: the file's line length and import order, from the repository's linter configuration
     style: Style = Style()
-    #: the codes of the rules that can report on the text as given (the prefilter's): a fix's
-    #: first pass runs only those, the passes on fixed text every rule
-    first_pass: frozenset[str] | None = None
+    #: the codes of the rules the prefilter keeps for the text as given (None: every rule runs);
+    #: a fix's passes on fixed text ask the prefilter again
+    kept: frozenset[str] | None = None
 
-    def first(self) -> RunOptions:
-        """These options for the text as given (:attr:`first_pass`)."""
-        if self.first_pass is None:
+    def restricted(self, codes: Collection[str] | None) -> RunOptions:
+        """These options with only the rules ``codes`` (None: all of them)."""
+        if codes is None:
             return self
-        return replace(self, rules=tuple(rule for rule in self.rules if rule.CODE in self.first_pass))
+        return replace(self, rules=tuple(rule for rule in self.rules if rule.CODE in codes))
 
     def applies(self, fix: Fix | None, code: str) -> bool:
         if fix is None:
@@ -349,10 +350,14 @@ def apply_fixes(module: cst.Module, fixes: Iterable[Fix], style: Style = Style()
     return wrap_long_lines(updated, applier.written, style.line_length, before=lambda: code or module.code)
 
 
-def _reparse(text: str) -> cst.Module:
-    module = parse(text)
-    ast.parse(text)
-    return module
+def _reparse(text: str) -> tuple[cst.Module, ast.Module]:
+    """Both parses of fixed code: a fix must leave code that LibCST and Python accept."""
+    return parse(text), ast.parse(text)
+
+
+def _kept(tree: ast.Module, options: RunOptions) -> frozenset[str]:
+    """The codes of the rules of ``options`` that the prefilter keeps for ``tree``."""
+    return frozenset(matching(facts_of(tree), [rule.CODE for rule in options.rules]))
 
 
 def _culprits(module: cst.Module, chosen: Sequence[_Candidate]) -> list[str]:
@@ -388,8 +393,9 @@ def fix_text(text: str, options: RunOptions, accept=None) -> FixOutcome:
     findings: list[Finding] | None = None
     declined: set[tuple[str, str]] = set()
     crashes: list[RuleCrash] = []
+    kept = options.kept
     for _ in range(MAX_PASSES):
-        candidates = _candidates(module, current, options if applied else options.first(), crashes)
+        candidates = _candidates(module, current, options.restricted(kept), crashes)
         if findings is None:
             findings = [c.finding for c in candidates]
         if crashes:
@@ -417,7 +423,7 @@ def fix_text(text: str, options: RunOptions, accept=None) -> FixOutcome:
         module_before = module
         try:
             new_text = apply_fixes(module, [c.report.fix for c in chosen], options.style, current)
-            module = _reparse(new_text)
+            module, tree = _reparse(new_text)
         except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError):
             bug = "fix produced invalid code: " + ", ".join(_culprits(module, chosen))
             return FixOutcome(text, text, findings, [], findings, bug=bug)
@@ -430,7 +436,9 @@ def fix_text(text: str, options: RunOptions, accept=None) -> FixOutcome:
         aliases = dict(NameTable(module_before).bindings)
         applied.extend(AppliedFix(c.finding, c.report.fix, aliases) for c in chosen)
         current = new_text
-    remaining = [c.finding for c in _candidates(module, current, options, crashes)]
+        if options.kept is not None:  # a fix may make what another rule matches: ask the prefilter again
+            kept = _kept(tree, options)
+    remaining = [c.finding for c in _candidates(module, current, options.restricted(kept), crashes)]
     if crashes:
         return _crashed(text, findings or [], crashes)
     return FixOutcome(text, current, findings or [], applied, remaining)

@@ -253,14 +253,14 @@ def _process_unpaused(path: Path, job: Job, accept, data: bytes | None = None, d
     from torchfix import engine
 
     # A check needs only the rules the prefilter kept (each reports on its own). A fix may
-    # create what another rule matches, so the passes after the first run every enabled
-    # rule, but for TF003/TF008 where the file went without its project: no fix of another
-    # rule makes what they match (a module's tensors, its parallel nn.Linear layers).
+    # create what another rule matches, so each pass on fixed text asks the prefilter again,
+    # among every enabled rule but TF003/TF008 where the file went without its project: no
+    # fix of another rule makes what they match (a module's tensors, its parallel layers).
     if job.mode is Mode.CHECK:
         options = job.settings.options(matched, relative)
     else:
         every = codes if _needs_project(matched) else [code for code in codes if code not in PACKAGE_RULES]
-        options = replace(job.settings.options(every, relative), first_pass=frozenset(matched))
+        options = replace(job.settings.options(every, relative), kept=frozenset(matched))
     try:
         if job.mode is Mode.CHECK:
             suppressions = Suppressions(source.text) if job.unused_noqa else None
