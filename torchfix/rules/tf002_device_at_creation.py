@@ -77,6 +77,14 @@ copies it; `torch.zeros(shape, device=device)` creates it where it is used. And
 `torch.zeros(x.shape, dtype=x.dtype, device=x.device)` is `torch.zeros_like(x)`.
 
 ## Fix safety
+Audit against the contract (same values, dtype, device and `state_dict()` for every input,
+under `.to(dtype)`, `.to(device)`, `.train()`, `.eval()`): the rewrite touches no module
+state; a deterministic constructor gives the same values, dtype and device whether it is
+built on the device or moved there, and `*_like(x)` takes exactly the dtype and device
+the spelled-out form named (a sparse `x` would also lend its layout: see below). What
+changes values is a random draw on another device (another stream) or a computed range
+rounded by another device: those are the unsafe rows.
+
 Safe:
 - `torch.zeros(x.shape, dtype=x.dtype, device=x.device)` (also `x.size()`,
   `*x.shape`; `ones`, `empty`, `full`, `rand`, `randn`, `randint`) ->

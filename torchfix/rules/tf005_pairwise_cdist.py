@@ -68,6 +68,12 @@ return an (N, M) one; `torch.cdist(a, b)` computes the same distances in O(N*M)
 memory.
 
 ## Fix safety
+Audit against the contract (same values, dtype, device and `state_dict()` for every input,
+under `.to(dtype)`, `.to(device)`, `.train()`, `.eval()`): `torch.cdist` keeps the dtype
+and device and touches no module state, but it is equal only for the rank the broadcast
+implies, and for large inputs it computes through a matrix product that rounds
+differently, so no fix can be safe.
+
 Every fix is unsafe: the rewrite is only equal for the rank the broadcast
 implies, which is not visible statically.
 - `sqrt(sum((a.unsqueeze(1) - b.unsqueeze(0)) ** 2, -1))` in any spelling

@@ -61,6 +61,14 @@ F.normalize(b).T`, needs O(N*M) memory, by the identity
 `cosine_similarity(a, b, dim, eps) == (F.normalize(a, dim=dim, eps=eps) * F.normalize(b, dim=dim, eps=eps)).sum(dim)`.
 
 ## Fix safety
+Audit against the contract (same values, dtype, device and `state_dict()` for every input,
+under `.to(dtype)`, `.to(device)`, `.train()`, `.eval()`): `F.cosine_similarity` keeps the
+inputs' dtype and device and touches no module state; its values equal the spelled-out
+quotient up to floating-point rounding wherever both norms are at least `1e-8` (below, the
+original divides by almost zero: the catalogue's allowed difference). The rows below that
+change more than that (a clamp or `+ eps` on the whole denominator, an assumed rank) are
+unsafe.
+
 - `(a * b).sum(dim=d) / (a.norm(dim=d) * b.norm(dim=d))`, in any operand order,
   with `torch.sum`, `.mul`, `p=2`, `torch.norm`/`torch.linalg` norms or the
   spelled-out `sqrt((a ** 2).sum(d))`, or divided by one norm after the other: safe, equal wherever both norms are at

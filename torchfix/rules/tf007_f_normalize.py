@@ -45,6 +45,11 @@ against division by zero (norms below `eps=1e-12` are clamped instead of produci
 NaN/inf).
 
 ## Fix safety
+Audit against the contract (same values, dtype, device and `state_dict()` for every input,
+under `.to(dtype)`, `.to(device)`, `.train()`, `.eval()`): `F.normalize` computes the
+same quotient (the norm clamped at `eps`), in the input's dtype and on its device, and
+touches no module state.
+
 Safe: for every input whose norms are at least `1e-12` the result is the same;
 below that the original divides by (almost) zero and produces inf/NaN, which the
 catalogue allows to differ. The norm may be any spelling (`x.norm`, `torch.norm`,

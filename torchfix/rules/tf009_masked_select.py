@@ -49,6 +49,12 @@ synchronises with the GPU to size it), a Python loop over `zip(x, mask)` runs
 once per row, and `x.flatten()[mask.flatten()]` is `torch.masked_select`.
 
 ## Fix safety
+Audit against the contract (same values, dtype, device and `state_dict()` for every input,
+under `.to(dtype)`, `.to(device)`, `.train()`, `.eval()`): boolean-mask indexing selects
+the same elements in the same order, in `x`'s dtype and on its device, and touches no
+module state; the unsafe rows are those whose equality needs a shape or a dtype the code
+does not show.
+
 Safe:
 - `x[mask.nonzero(as_tuple=True)]`, `x[torch.nonzero(mask, as_tuple=True)]`,
   `x[torch.where(mask)]` -> `x[mask]`;

@@ -43,7 +43,16 @@ one pass instead of four, and does not turn an inf in the branch it does not
 select into NaN (`0 * inf`).
 
 ## Fix safety
-Safe when the mask is provably 0/1: a comparison, `~`, `&`, `|`, `^` of booleans,
+Audit against the contract (same values, dtype, device and `state_dict()` for every input,
+under `.to(dtype)`, `.to(device)`, `.train()`, `.eval()`): the rewrite touches no module
+state, and `torch.where` selects the values the blend computes; but a blend with a mask
+cast to a dtype (`.float()`, a 0/1 local of another dtype) promotes its result to the
+mask's dtype, which `torch.where` does not (half-precision operands give a float32 blend
+and a half-precision `where`). So the fix is safe with a boolean mask (`c * a + (~c) * b`)
+or a mask cast to an operand's dtype (`.to(a.dtype)`, `.type_as(a)`), and unsafe with any
+other cast, its message saying so.
+
+Otherwise safe when the mask is provably 0/1: a comparison, `~`, `&`, `|`, `^` of booleans,
 `logical_*`, `isnan`/`isinf`/`isfinite`, `.bool()`, any `.float()`/`.int()`/
 `.to(...)`/`.type_as(...)` or reshaping of one, or a local variable assigned only
 from such in its function. The complement may be `1 - m`, `~c`, `c.logical_not()`
@@ -163,6 +172,11 @@ the unselected branch, and compares them where the original is finite.
             assumptions.append("the mask is a torch tensor, not a numpy array")
         if swapped and not (pure(a, self.names) and pure(b, self.names)):
             assumptions.append(f"evaluating `{code(a)}` before `{code(b)}` changes nothing")
+        if not proof.is_bool(mask) and not self._cast_to_operand(mask, (a, b)):
+            assumptions.append(
+                f"`{code(a)}` and `{code(b)}` are of `{code(mask)}`'s dtype or wider (the blend promotes "
+                "to the mask's dtype, torch.where keeps the operands': a half-precision model would change dtype)"
+            )
         condition = self._condition(mask, proof)
         replacement = make_call(ref.expr, [condition, a, b]).with_changes(lpar=node.lpar, rpar=node.rpar)
         local = [n for n in _unique(names_read(node)) if n not in self.names.bindings]
@@ -176,6 +190,17 @@ the unselected branch, and compares them where the original is finite.
             site=make_site(node, replacement, operands, self.names) if checkable else None,
         )
         self.report(node, "Use torch.where instead of blending with a 0/1 mask.", fix)
+
+    def _cast_to_operand(self, mask: cst.BaseExpression, operands) -> bool:
+        """``c.to(a.dtype)``, ``c.to(a)``, ``c.type_as(a)`` with ``a`` an operand: the blend then
+        promotes to the operands' dtype, as torch.where does."""
+        method = method_name(mask, self.names)
+        if method not in ("to", "type_as") or len(mask.args) != 1 or mask.args[0].keyword or mask.args[0].star:
+            return False
+        target = mask.args[0].value
+        if method == "to" and isinstance(target, cst.Attribute) and target.attr.value == "dtype":
+            target = target.value
+        return any(same_code(target, operand) for operand in operands)
 
     def _condition(self, mask: cst.BaseExpression, proof: Provenance) -> cst.BaseExpression:
         """The boolean the mask was cast from, or ``mask.bool()``."""

@@ -23,12 +23,14 @@ EXAMPLES = (
         "y = torch.where(x > 0, a, b)\n",
         "provable",
         _XAB,
+        applicability=UNSAFE,
     ),
     _example(
         "m = (x > 0).float()\ny = m * a + (1 - m) * b\n",
         "m = (x > 0).float()\ny = torch.where(m.bool(), a, b)\n",
         "provable",
         _XAB,
+        applicability=UNSAFE,
     ),
     _example(
         "def blend(x, a, b):\n    keep = torch.isfinite(x) & (x < 1)\n"
@@ -37,6 +39,7 @@ EXAMPLES = (
         "y = blend(x, a, b)\n",
         "provable",
         _XAB,
+        applicability=UNSAFE,
     ),
     _example(
         "y = x.isnan().to(a.dtype) * a + (1 - x.isnan().to(a.dtype)) * b\n",
@@ -121,18 +124,21 @@ EXAMPLES = (
         "m = (x > 0).float()\ny = torch.where(m.bool(), a, 1)\n",
         "implicit-one",
         _XAB,
+        applicability=UNSAFE,
     ),
     _example(
         "keep = torch.isfinite(x)\ny = (1 - keep.float()) + keep.float() * a\n",
         "keep = torch.isfinite(x)\ny = torch.where(keep, a, 1)\n",
         "implicit-one",
         _XAB,
+        applicability=UNSAFE,
     ),
     _example(
         "y = torch.mul(a, (x < 1).float()) + (1 - (x < 1).float())\n",
         "y = torch.where(x < 1, a, 1)\n",
         "implicit-one",
         _XAB,
+        applicability=UNSAFE,
     ),
 )
 VALID = (
