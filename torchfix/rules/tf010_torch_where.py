@@ -52,7 +52,7 @@ and a half-precision `where`). So the fix is safe with a boolean mask (`c * a + 
 or a mask cast to an operand's dtype (`.to(a.dtype)`, `.type_as(a)`), and unsafe with any
 other cast, its message saying so.
 
-Otherwise safe when the mask is provably 0/1: a comparison, `~`, `&`, `|`, `^` of booleans,
+Either way the mask must be provably 0/1: a comparison, `~`, `&`, `|`, `^` of booleans,
 `logical_*`, `isnan`/`isinf`/`isfinite`, `.bool()`, any `.float()`/`.int()`/
 `.to(...)`/`.type_as(...)` or reshaping of one, or a local variable assigned only
 from such in its function. The complement may be `1 - m`, `~c`, `c.logical_not()`
