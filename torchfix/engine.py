@@ -21,7 +21,7 @@ from torchfix.crashes import RuleCrash, RuleCrashed, describe_error
 from torchfix.findings import Applicability, Finding
 from torchfix.fmt_regions import FormatRegions
 from torchfix.imports import add_imports
-from torchfix.layout import Style, clamp_blank_lines, wrap_long_lines
+from torchfix.layout import Parents, Style, clamp_blank_lines, wrap_long_lines
 from torchfix.names import ImportRequest, NameTable
 from torchfix.patterns import code
 from torchfix.positions import Positions
@@ -253,33 +253,20 @@ class _Block:
     kept: bool = False
 
 
-class _Paths(cst.CSTVisitor):
-    """The nodes on the way from the module to each of ``targets`` (read-only, with :func:`walk`)."""
-
-    def __init__(self, targets: Collection[cst.CSTNode]) -> None:
-        super().__init__()
-        self.targets = targets
-        self.stack: list[cst.CSTNode] = []
-        self.on_path: set[int] = set()
-        self.found: set[int] = set()
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        self.stack.append(node)
-        if node in self.targets:
-            self.found.add(id(node))
-            self.on_path.update(id(ancestor) for ancestor in self.stack)
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        self.stack.pop()
-
-
 def _paths_to(module: cst.Module, targets: Collection[cst.CSTNode]) -> set[int] | None:
-    """The ids of the nodes on the way to ``targets``; None when the walk (which skips
-    formatting nodes) does not reach them all: then every node is visited."""
-    paths = _Paths(targets)
-    walk(module, [paths])
-    return paths.on_path if len(paths.found) == len(targets) else None
+    """The ids of the nodes on the way to ``targets``; None when the walk behind
+    :class:`~torchfix.layout.Parents` (which skips formatting nodes) does not reach them
+    all: then every node is visited."""
+    parents = Parents(module)
+    on_path = {id(module)}
+    for target in targets:
+        if target is not module and parents.of(target) is None:
+            return None
+        node: cst.CSTNode | None = target
+        while node is not None and id(node) not in on_path:
+            on_path.add(id(node))
+            node = parents.of(node)
+    return on_path
 
 
 class _ApplyEdits(cst.CSTTransformer):
