@@ -204,3 +204,22 @@ def walk(
                 drop(leave, error)
 
     go(node)
+
+
+class _Finder(cst.CSTVisitor):
+    def __init__(self, predicate: Callable[[cst.CSTNode], bool]) -> None:
+        super().__init__()
+        self.predicate = predicate
+        self.found = False
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if not self.found and self.predicate(node):
+            self.found = True
+        return not self.found
+
+
+def holds(node: cst.CSTNode, predicate: Callable[[cst.CSTNode], bool]) -> bool:
+    """Whether ``predicate`` is true of ``node`` or of a code node under it (the walk stops at the first)."""
+    finder = _Finder(predicate)
+    walk(node, [finder])
+    return finder.found

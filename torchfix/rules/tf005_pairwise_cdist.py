@@ -15,7 +15,7 @@ from torchfix.rules._norms import parse_vector_norm
 from torchfix.rules._rewrite import Parents, assumption, fit, make_site, short
 from torchfix.rules._torch import TORCH_CONVENTIONS
 from torchfix.rules.examples import tf005
-from torchfix.walk import walk
+from torchfix.walk import holds
 
 UNSAFE = Applicability.UNSAFE
 _ROUNDING = (
@@ -42,16 +42,7 @@ _PAIRWISE_EINSUM = re.compile(r"(\w?)(\w)(\w),\1(\w)\3->\1\2\4")
 
 def _has_square(node: cst.CSTNode, names) -> bool:
     """Whether ``node`` holds a square (``a ** 2``, ``a.pow(2)``, ``torch.square(a)``)."""
-    found = []
-
-    class Squares(cst.CSTVisitor):
-        def on_visit(self, inner: cst.CSTNode) -> bool:
-            if not found and parse_square(inner, names) is not None:
-                found.append(inner)
-            return not found
-
-    walk(node, [Squares()])
-    return bool(found)
+    return holds(node, lambda inner: parse_square(inner, names) is not None)
 
 
 class PairwiseCdist(Rule):

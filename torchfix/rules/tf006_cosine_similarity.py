@@ -29,7 +29,7 @@ from torchfix.rules._rewrite import (
 )
 from torchfix.rules._torch import TORCH_CONVENTIONS
 from torchfix.rules.examples import tf006
-from torchfix.walk import walk
+from torchfix.walk import holds
 
 SAFE, UNSAFE = Applicability.SAFE, Applicability.UNSAFE
 _COSINE = ("torch.nn.functional.cosine_similarity", "torch.cosine_similarity")
@@ -207,17 +207,7 @@ inputs of the example shapes and compares them.
         self.report(node, "Use F.cosine_similarity instead of dividing the dot product by the norms.", fix)
 
     def _has_norm(self, node: cst.CSTNode) -> bool:
-        found = []
-        names = self.names
-
-        class Norms(cst.CSTVisitor):
-            def on_visit(self, inner: cst.CSTNode) -> bool:
-                if not found and parse_vector_norm(inner, names) is not None:
-                    found.append(inner)
-                return not found
-
-        walk(node, [Norms()])
-        return bool(found)
+        return holds(node, lambda inner: parse_vector_norm(inner, self.names) is not None)
 
     def _expanded_pairwise(self, dot: _Dot) -> bool:
         """``(a.unsqueeze(1).expand(n, m, d) * b.unsqueeze(0).expand(n, m, d)).sum(-1)``: a pairwise dot product."""
