@@ -373,7 +373,10 @@ def _print_stdin_result(session: Session, reports: Sequence[FileReport]) -> None
 
     report = reports[0] if reports else None
     if report is not None and report.changed and report.source is not None:
-        data = report.source.encode(_encoding(session.stdin_data))
+        from torchfix.sourcefile import decode_source
+
+        # in stdin's own encoding and BOM (it decoded, or nothing would have changed)
+        data = decode_source(STDIN, session.stdin_data).encode(report.source)
     else:
         data = session.stdin_data
     session.stream.flush()
@@ -384,14 +387,3 @@ def _print_stdin_result(session: Session, reports: Sequence[FileReport]) -> None
         session.stream.write(data.decode("utf-8", "surrogateescape"))
     if report is not None and report.findings:
         text.print_findings(session.err, reports)
-
-
-def _encoding(data: bytes) -> str:
-    """The source encoding of stdin's bytes (as Python reads them)."""
-    import io
-    import tokenize
-
-    try:
-        return tokenize.detect_encoding(io.BytesIO(data).readline)[0]
-    except SyntaxError:
-        return "utf-8"
