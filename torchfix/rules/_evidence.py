@@ -28,6 +28,7 @@ from torchfix.rules._masks import (
     receiver,
 )
 from torchfix.rules._rewrite import Parents
+from torchfix.rules._tensor_dtype import INTEGRAL_DTYPES
 from torchfix.walk import walk
 
 #: constructors whose result is 1-D whatever their arguments
@@ -129,9 +130,6 @@ _INTEGER_RESULTS = frozenset(
         "char",
         "count_nonzero",
     }
-)
-_INTEGER_DTYPES = frozenset(
-    f"torch.{name}" for name in ("uint8", "int8", "int16", "short", "int32", "int", "int64", "long", "bool")
 )
 
 
@@ -466,11 +464,11 @@ class Evidence:
             return ""
         dtype = arg(node, "dtype")
         if dtype is not None:
-            return f"`{_brief(node)}`" if self.names.qualified(dtype.value) in _INTEGER_DTYPES else ""
+            return f"`{_brief(node)}`" if self.names.qualified(dtype.value) in INTEGRAL_DTYPES else ""
         integer = name in _INTEGER_RESULTS or qualified in BOOL_FUNCTIONS
         integer = integer or (qualified == "" and name in BOOL_METHODS)
         if name == "to" and node.args:
-            integer = self.names.qualified(node.args[0].value) in _INTEGER_DTYPES
+            integer = self.names.qualified(node.args[0].value) in INTEGRAL_DTYPES
         if name == "arange" and qualified:
             integer = all(int_value(a.value) is not None or _is_int_like(a.value) for a in node.args)
         if integer:

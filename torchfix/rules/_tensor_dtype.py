@@ -15,7 +15,7 @@ import libcst as cst
 from torchfix.names import NameTable
 from torchfix.patterns import arg
 
-_INTEGRAL_DTYPES = frozenset(
+INTEGRAL_DTYPES = frozenset(
     f"torch.{name}"
     for name in (
         "long", "int", "int64", "int32", "int16", "int8", "uint8", "uint16", "uint32", "uint64",
@@ -69,7 +69,7 @@ def _integral_operand(node: cst.BaseExpression, names: NameTable) -> bool:
 def _integral_call(node: cst.Call, names: NameTable) -> bool:
     dtype = arg(node, "dtype")
     if dtype is not None:
-        return names.qualified(dtype.value) in _INTEGRAL_DTYPES
+        return names.qualified(dtype.value) in INTEGRAL_DTYPES
     qualified = names.qualified(node.func) or ""
     if qualified.startswith("torch."):
         name = qualified[len("torch."):]
@@ -95,7 +95,7 @@ def _integral_call(node: cst.Call, names: NameTable) -> bool:
         return not node.args
     if method in ("to", "type"):
         target = arg(node, "dtype", 0)
-        return target is not None and names.qualified(target.value) in _INTEGRAL_DTYPES
+        return target is not None and names.qualified(target.value) in INTEGRAL_DTYPES
     return method in _SAME_DTYPE and is_integral(func.value, names)
 
 
