@@ -8,7 +8,10 @@ prints how many files the prefilter keeps, how many have findings, and how many
 findings the prefilter would have lost ("missed", which must be 0: a rule's
 prefilter is an over-approximation of its matcher), and the issue's sharpness
 goal: files sent to LibCST at most twice the files with findings plus 5% of all
-files. Exits 1 if any finding would be lost.
+files. Each file the runner would parse narrowed (:mod:`torchfix.narrowing`) is
+checked that way too, by the rules the prefilter keeps, and compared with the
+whole file's check by the same rules ("narrowing differs", which must be 0).
+Exits 1 if any finding would be lost or changed.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench import default_paths, stage  # noqa: E402
 from torchfix.discovery import discover  # noqa: E402
 from torchfix.engine import RunOptions, check_text  # noqa: E402
+from torchfix.narrowing import narrowed  # noqa: E402
 from torchfix.prefilter import facts_of  # noqa: E402
 from torchfix.rules import all_rules  # noqa: E402
 from torchfix.runner import too_many_tokens  # noqa: E402
@@ -37,8 +41,9 @@ from torchfix.sourcefile import DEFAULT_MAX_FILE_SIZE  # noqa: E402
 _TOKEN_LIMIT = 100_000
 
 
-def _one(path: Path) -> tuple[str, list[str], list[str]] | None:
-    """(path, codes whose prefilter keeps the file, codes of the findings), or None if unreadable."""
+def _one(path: Path) -> tuple[str, list[str], list[str], bool | None] | None:
+    """(path, codes whose prefilter keeps the file, codes of the findings, whether a narrowed parse
+    changed the kept rules' findings: None when the file is not narrowed), or None if unreadable."""
     try:
         text = path.read_text(encoding="utf-8")
         tree = ast.parse(text)
@@ -54,7 +59,11 @@ def _one(path: Path) -> tuple[str, list[str], list[str]] | None:
         found = [finding.code for finding in check_text(text, options)]
     except Exception:  # LibCST rejects it: nothing to lose
         return None
-    return str(path), kept, found
+    narrow = narrowed(text, facts, kept)
+    if narrow is None:
+        return str(path), kept, found, None
+    options = options.restricted(kept)
+    return str(path), kept, found, check_text(text, options, narrowed=narrow) != check_text(text, options)
 
 
 def check_tree(tree: Path) -> int:
@@ -65,7 +74,11 @@ def check_tree(tree: Path) -> int:
         results = [r for r in pool.map(_one, files, chunksize=16) if r is not None]
     kept, with_findings, findings, missed = Counter(), Counter(), Counter(), Counter()
     lost = []
-    for path, keeps, found in results:
+    narrowed_files = [(path, differs) for path, _, _, differs in results if differs is not None]
+    for path, differs in narrowed_files:
+        if differs:
+            lost.append(f"{path}: the narrowed parse changes the findings")
+    for path, keeps, found, _ in results:
         kept.update(keeps)
         with_findings.update(set(found))
         findings.update(found)
@@ -78,22 +91,24 @@ def check_tree(tree: Path) -> int:
     for rule in all_rules():
         code = rule.CODE
         print(f"{code:6} {kept[code]:6d} {with_findings[code]:14d} {findings[code]:9d} {missed[code]:7d}")
-    any_kept = sum(1 for _, keeps, _ in results if keeps)
-    any_found = sum(1 for _, _, found in results if found)
+    any_kept = sum(1 for _, keeps, _, _ in results if keeps)
+    any_found = sum(1 for _, _, found, _ in results if found)
     goal = 2 * any_found + 0.05 * len(results)
     print(f"files any rule keeps (LibCST parses): {any_kept} of {len(results)}"
           f" (goal: at most 2 x {any_found} files with findings + 5% of files = {goal:.0f})")
     print(f"findings: {sum(findings.values())} in {any_found} files; missed: {sum(missed.values())}")
+    differing = sum(differs for _, differs in narrowed_files)
+    print(f"files parsed narrowed: {len(narrowed_files)} of {any_kept}; narrowing differs: {differing}")
     for line in lost:
         print("MISSED", line)
-    return sum(missed.values())
+    return sum(missed.values()) + differing
 
 
 def main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         trees = [stage(Path(p), Path(scratch)) for p in argv] or [stage(p, Path(scratch)) for p in default_paths()]
         lost = sum(check_tree(tree) for tree in trees)
-    print(f"\nfindings the prefilter would lose, all trees: {lost}")
+    print(f"\nfindings the prefilter would lose or narrowing change, all trees: {lost}")
     sys.exit(1 if lost else 0)
 
 

@@ -57,6 +57,18 @@ _BUFFER = "        self.register_buffer('pe', torch.zeros(9))\n"
         (_LAYERS + "        self.p = nn.Parameter(torch.zeros(3), requires_grad=False)\n", "TF003", True),
         (_LAYERS + "        self.p = nn.Parameter(data, False)\n", "TF003", True),
         (_LAYERS + "        self.p = nn.Parameter(torch.zeros(3))\n", "TF003", False),
+        # only a class that may be an nn.Module (as the rule asks): not a scheduler or a config
+        (_LAYERS.replace("nn.Module", "SchedulerMixin, ConfigMixin") + "        self.s = torch.ones(3)\n", "TF003", False),
+        (_LAYERS.replace("(nn.Module)", "") + "        self.s = torch.ones(3)\n", "TF003", False),
+        (_LAYERS.replace("nn.Module", "ModelMixin") + "        self.s = torch.ones(3)\n", "TF003", True),
+        ("from torch.nn import Module as M\n" + _LAYERS.replace("nn.Module", "M") + "        self.s = torch.ones(3)\n",
+         "TF003", True),
+        ("from .base import Block as BaseModule\n" + _LAYERS.replace("nn.Module", "BaseModule")
+         + "        self.s = torch.ones(3)\n", "TF003", True),
+        ("class C(B): pass\nclass B(nn.Module): pass\n" + _LAYERS.replace("nn.Module", "C")
+         + "        self.s = torch.ones(3)\n", "TF003", True),
+        (_LAYERS.replace("nn.Module", "Config") + _QK + "    def forward(self, x):\n        return self.q(x), self.k(x)\n",
+         "TF008", False),
         (_LAYERS + "        self.p = nn.Parameter(torch.zeros(3), requires_grad=True)\n", "TF003", False),
         ("import torch\nclass A:\n    def __init__(self):\n        self.s = torch.ones(3)\n", "TF003", False),
         (_LAYERS + _BUFFER + "    def forward(self, x):\n        return x + self.pe[:4].to(x.device)\n", "TF003", True),

@@ -23,6 +23,7 @@ from torchfix.fmt_regions import FormatRegions
 from torchfix.imports import add_imports
 from torchfix.layout import Parents, Style, clamp_blank_lines, wrap_long_lines
 from torchfix.names import ImportRequest, NameTable
+from torchfix.narrowing import Narrowed
 from torchfix.patterns import code
 from torchfix.positions import Positions
 from torchfix.prefilter import facts_of, matching
@@ -140,14 +141,19 @@ def parse(text: str) -> cst.Module:
     return _parser_thread().submit(cst.parse_module, text).result()
 
 
-def analyze(module: cst.Module, options: RunOptions, crashes: list[RuleCrash]) -> list[Report]:
-    """Every rule's reports on ``module``, in one batched traversal.
+def analyze(
+    module: cst.Module, options: RunOptions, crashes: list[RuleCrash], narrowed: Narrowed | None = None
+) -> list[Report]:
+    """Every rule's reports on ``module`` (parsed from ``narrowed``'s text, if given), in one
+    batched traversal.
 
     A rule that raises is appended to ``crashes`` and its reports are dropped
     (its state is unknown); the other rules run on.
     """
     conventions = tuple(dict.fromkeys(c for rule in options.rules for c in rule.IMPORT_CONVENTIONS))
-    context = FileContext(module=module, names=NameTable(module, conventions), settings=options.rule_settings)
+    hidden_names = (lambda: narrowed.hidden_names) if narrowed is not None else None
+    names = NameTable(module, conventions, hidden_names)
+    context = FileContext(module=module, names=names, settings=options.rule_settings)
     rules = []
     for rule_class in options.rules:
         try:
@@ -176,8 +182,9 @@ def _candidates(
     options: RunOptions,
     crashes: list[RuleCrash],
     suppressions: Suppressions | None = None,
+    narrowed: Narrowed | None = None,
 ) -> list[_Candidate]:
-    reports = analyze(module, options, crashes)
+    reports = analyze(module, options, crashes, narrowed)
     if not reports:
         return []
     positions = Positions(module, {node for r in reports for node in (r.node, *(r.fix.edits if r.fix else ()))})
@@ -210,15 +217,18 @@ def _candidates(
     return result
 
 
-def check_text(text: str, options: RunOptions, suppressions: Suppressions | None = None) -> list[Finding]:
+def check_text(
+    text: str, options: RunOptions, suppressions: Suppressions | None = None, narrowed: Narrowed | None = None
+) -> list[Finding]:
     """The findings on ``text``; ``suppressions`` (of ``text``) learn which of them were used.
+    With ``narrowed`` (``text`` with what the rules need not read blanked), LibCST parses that.
 
     Raises ``libcst.ParserSyntaxError`` on bad syntax, and :class:`RuleCrashed`,
     holding the other rules' findings, when a rule raised.
     """
-    module = parse(text)
+    module = parse(narrowed.text if narrowed is not None else text)
     crashes: list[RuleCrash] = []
-    findings = [c.finding for c in _candidates(module, text, options, crashes, suppressions)]
+    findings = [c.finding for c in _candidates(module, text, options, crashes, suppressions, narrowed)]
     if crashes:
         raise RuleCrashed(findings, crashes)
     return findings

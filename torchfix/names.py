@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Callable, Iterable
 
 import libcst as cst
 
@@ -97,9 +98,17 @@ def dotted_name(node: cst.CSTNode) -> str | None:
 class NameTable:
     """Maps local names to the qualified names their imports bind."""
 
-    def __init__(self, module: cst.Module, conventions: tuple[Convention, ...] = ()) -> None:
+    def __init__(
+        self,
+        module: cst.Module,
+        conventions: tuple[Convention, ...] = (),
+        hidden_names: Callable[[], Iterable[str]] | None = None,
+    ) -> None:
+        """``hidden_names``: the identifiers of code left out of ``module`` (a narrowed parse,
+        see :mod:`torchfix.narrowing`), asked for only when a fix needs a free name."""
         self.module = module
         self.conventions = conventions
+        self._hidden_names = hidden_names
         self.bindings: dict[str, str] = {}
         self._collect(module.body)
 
@@ -159,7 +168,8 @@ class NameTable:
         """Every identifier in the file: a name absent here is free to bind."""
         collector = _NameCollector()
         walk(self.module, [collector])
-        return frozenset(collector.names) | frozenset(self.bindings)
+        hidden = self._hidden_names() if self._hidden_names is not None else ()
+        return frozenset(collector.names) | frozenset(self.bindings) | frozenset(hidden)
 
     def is_free(self, name: str) -> bool:
         return name not in self.used_names

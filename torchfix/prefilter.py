@@ -99,6 +99,10 @@ _BOOLEAN = frozenset(
         "gt", "ge", "greater", "greater_equal", "less", "less_equal", "not_equal", "bool",
     }
 )
+#: ``nn.Module`` subclasses of common frameworks (mmengine ``BaseModule``, Lightning, transformers, diffusers)
+FRAMEWORK_MODULES = frozenset({"BaseModule", "BaseModel", "LightningModule", "PreTrainedModel", "ModelMixin"})
+#: the last names of the classes a module class derives from
+_MODULE_BASES = FRAMEWORK_MODULES | {"Module"}
 #: methods whose result holds the values of their receiver (casts, moves, rearrangements)
 _KEEPS_VALUES = frozenset(
     {
@@ -316,6 +320,10 @@ class Facts:
             index = self._scope_parents[index]
         return found + [None]
 
+    def in_function(self, node: ast.AST) -> bool:
+        """Whether ``node`` lies in the body of a function (at any depth)."""
+        return any(type(scope) in (ast.FunctionDef, ast.AsyncFunctionDef) for scope in self._scopes_around(node))
+
     def scope_of(self, node: ast.AST) -> ast.AST | None:
         """The innermost scope whose body holds ``node``; None: the module."""
         return self._scopes_around(node)[0]
@@ -404,17 +412,18 @@ def _operands(call: ast.Call) -> list[ast.AST]:
     return receiver + _arguments(call)
 
 
-def _divisions(facts: Facts) -> Iterator[tuple[list[ast.AST], list[ast.AST]]]:
-    """(numerator side, denominator side) of ``a / b``, ``a /= b``, ``a.div(b)``, ``torch.div(a, b)``."""
+def _divisions(facts: Facts) -> Iterator[tuple[ast.AST, list[ast.AST], list[ast.AST]]]:
+    """(the division, its numerator side, its denominator side) of ``a / b``, ``a /= b``,
+    ``a.div(b)``, ``torch.div(a, b)``."""
     for node in facts.binops:
         if type(node.op) is ast.Div:
-            yield [node.left], [node.right]
+            yield node, [node.left], [node.right]
     for node in facts.augassigns:
         if type(node.op) is ast.Div:
-            yield [node.target], [node.value]
+            yield node, [node.target], [node.value]
     for call in facts.calls("div", "true_divide"):
         operands = _operands(call)
-        yield operands, operands
+        yield call, operands, operands
 
 
 def _half(node: ast.AST) -> bool:
@@ -455,11 +464,29 @@ def _self_name(function: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
     return positional[0].arg if positional else None
 
 
+def _module_classes(facts: Facts) -> list[ast.ClassDef]:
+    """The classes that may derive from ``nn.Module``: a base named ``Module`` or a framework's module
+    class (:data:`FRAMEWORK_MODULES`), directly or through classes of the file (TF003 and TF008
+    ask the same of the file, through its imports)."""
+    derived = {
+        cls.name
+        for cls in facts.classes
+        if any(last_name(base) in _MODULE_BASES or facts.name(base) in _MODULE_BASES for base in cls.bases)
+    }
+    while True:  # through the file's classes, one level more each round
+        more = {
+            cls.name
+            for cls in facts.classes
+            if cls.name not in derived and any(type(base) is ast.Name and base.id in derived for base in cls.bases)
+        }
+        if not more:
+            return [cls for cls in facts.classes if cls.name in derived]
+        derived |= more
+
+
 def _inits(facts: Facts) -> Iterator[tuple[ast.ClassDef, ast.FunctionDef | ast.AsyncFunctionDef, str]]:
-    """Each derived class (a module is one), its ``__init__`` and the name of its ``self``."""
-    for cls in facts.classes:
-        if not cls.bases:
-            continue
+    """Each class that may be an ``nn.Module``, its ``__init__`` and the name of its ``self``."""
+    for cls in _module_classes(facts):
         for statement in cls.body:
             if type(statement) in (ast.FunctionDef, ast.AsyncFunctionDef) and statement.name == "__init__":
                 self_ = _self_name(statement)
@@ -553,7 +580,7 @@ def _moves_plainly(facts: Facts, move: ast.Call, made: ast.Call) -> bool:
     return copies or _device_like(facts, move.args[0])
 
 
-def _device_at_creation(facts: Facts) -> bool:
+def _device_at_creation(facts: Facts) -> Iterator[ast.AST]:
     """TF002: ``<constructor>(...)[.view(...) or a cast]*.to(<device>)`` (``.cuda()``, ``.type_as(x)``), or
     ``<constructor>(<x>.shape or <x>.size(), ..., device=...)``."""
     for move in facts.calls("to", "cuda", "type_as"):
@@ -561,11 +588,10 @@ def _device_at_creation(facts: Facts) -> bool:
         while type(made) is ast.Call and type(made.func) is ast.Attribute and made.func.attr in _BETWEEN:
             made = made.func.value
         if _creates(facts, made) and _moves_plainly(facts, move, made):
-            return True
-    return any(
-        any(k.arg == "device" for k in call.keywords) and _creates(facts, call) and _shaped(facts, call)
-        for call in facts.calls(*_WITH_LIKE)
-    )
+            yield move
+    for call in facts.calls(*_WITH_LIKE):
+        if any(k.arg == "device" for k in call.keywords) and _creates(facts, call) and _shaped(facts, call):
+            yield call
 
 
 class _TensorValues:
@@ -724,14 +750,13 @@ def _twice_einsum(facts: Facts, node: ast.AST) -> bool:
     )
 
 
-def _pairwise_cdist(facts: Facts) -> bool:
+def _pairwise_cdist(facts: Facts) -> Iterator[ast.AST]:
     """TF005: a difference with an unsqueezed side, the operand of a norm or squared under a sum;
     ``addmm(..., alpha=-2)``; ``a2 + b2 - 2 * einsum(...)``."""
-    if any(type(node.op) is ast.Sub and _twice_einsum(facts, node.right) for node in facts.binops):
-        return True
+    yield from (node for node in facts.binops if type(node.op) is ast.Sub and _twice_einsum(facts, node.right))
     for call in facts.calls("addmm", "addmm_"):
         if any(k.arg == "alpha" for k in call.keywords) or (len(call.args) == 4 and type(call.func) is ast.Attribute):
-            return True
+            yield call
 
     def pairwise_difference(node: ast.AST) -> bool:
         return (
@@ -739,31 +764,27 @@ def _pairwise_cdist(facts: Facts) -> bool:
             and (_unsqueezed(facts, node.left) or _unsqueezed(facts, node.right))
         )
 
-    if any(pairwise_difference(operand) for call in facts.calls(*_NORMS) for operand in _operands(call)):
-        return True
-    return any(
-        pairwise_difference(base)
-        for call in facts.calls("sum")
-        for operand in _operands(call)
-        for base in _squared(facts, operand)
-    )
+    for call in facts.calls(*_NORMS):
+        if any(pairwise_difference(operand) for operand in _operands(call)):
+            yield call
+    for call in facts.calls("sum"):
+        if any(pairwise_difference(base) for operand in _operands(call) for base in _squared(facts, operand)):
+            yield call
 
 
-def _cosine_similarity(facts: Facts) -> bool:
+def _cosine_similarity(facts: Facts) -> Iterator[ast.AST]:
     """TF006: a sum or dot over a norm; ``cosine_similarity`` of unsqueezed operands."""
-    for numerator, denominator in _divisions(facts):
+    for division, numerator, denominator in _divisions(facts):
         if facts.contains_call(numerator, "sum", "dot") and _two_norm(facts, denominator):
-            return True
-    return any(
-        _unsqueezed(facts, inner)
-        for call in facts.calls("cosine_similarity")
-        for inner in walk(call)
-    )
+            yield division
+    for call in facts.calls("cosine_similarity"):
+        if any(_unsqueezed(facts, inner) for inner in walk(call)):
+            yield call
 
 
-def _f_normalize(facts: Facts) -> bool:
+def _f_normalize(facts: Facts) -> Iterator[ast.AST]:
     """TF007: a division by a norm (or by a root of a sum of squares)."""
-    return any(_two_norm(facts, denominator) for _, denominator in _divisions(facts))
+    return (division for division, _, denominator in _divisions(facts) if _two_norm(facts, denominator))
 
 
 def _linear_list(facts: Facts, value: ast.AST) -> bool:
@@ -844,24 +865,25 @@ def _fused_linear(facts: Facts) -> bool:
     return False
 
 
-def _masked_select(facts: Facts) -> bool:
+def _masked_select(facts: Facts) -> Iterator[ast.AST]:
     """TF009: ``x[<nonzero or where>]``, ``index_select`` of a nonzero, ``x.flatten()[m.flatten()]``,
     ``torch.stack([v for v, m in zip(x, mask) if m])``."""
     for node in facts.subscripts:
         key = node.slice
         if facts.is_call(key, *_FLATTENING, "squeeze") and type(key.func) is ast.Attribute:
             if facts.is_call(node.value, *_FLATTENING) or facts.is_call(key.func.value, "nonzero"):
-                return True
+                yield node
+                continue
         if facts.is_call(key, "nonzero", "where"):
-            return True
-    if any(facts.contains_call(_operands(call), "nonzero") for call in facts.calls("index_select")):
-        return True
-    return any(
-        type(value) in (ast.ListComp, ast.GeneratorExp)
-        and any(facts.is_call(generator.iter, "zip") for generator in value.generators)
-        for call in facts.calls("stack")
-        for value in call.args
-    )
+            yield node
+    yield from (call for call in facts.calls("index_select") if facts.contains_call(_operands(call), "nonzero"))
+    for call in facts.calls("stack"):
+        if any(
+            type(value) in (ast.ListComp, ast.GeneratorExp)
+            and any(facts.is_call(generator.iter, "zip") for generator in value.generators)
+            for value in call.args
+        ):
+            yield call
 
 
 def _factors(facts: Facts, node: ast.AST) -> list[ast.AST] | None:
@@ -923,7 +945,7 @@ def _zero_one(facts: Facts, node: ast.AST, seen: frozenset[str] = frozenset()) -
     return False
 
 
-def _torch_where(facts: Facts) -> bool:
+def _torch_where(facts: Facts) -> Iterator[ast.AST]:
     """TF010: ``m * a + (1 - m) * b`` or ``m * a + (1 - m)`` (``m`` and its complement, the same code), or
     ``y = x.clone(); y[c] = v``."""
     for node in facts.binops:
@@ -934,11 +956,12 @@ def _torch_where(facts: Facts) -> bool:
         for masks, others in ((left, right), (right, left)):
             cores = [ast.dump(_uncast(core)) for core in map(partial(_complemented, facts), others) if core is not None]
             if any(_zero_one(facts, mask) and ast.dump(_uncast(mask)) in cores for mask in masks):
-                return True
-    return _clone_then_store(facts)
+                yield node
+                break
+    yield from _clone_then_store(facts)
 
 
-def _clone_then_store(facts: Facts) -> bool:
+def _clone_then_store(facts: Facts) -> Iterator[ast.AST]:
     """``y = x.clone()`` and, as the next statement, ``y[c] = v`` with one index that is no
     slice and no literal (TF010 proves ``c`` boolean)."""
     cloned = {
@@ -955,8 +978,7 @@ def _clone_then_store(facts: Facts) -> bool:
                 continue
             for first, second in zip(statements, statements[1:]):
                 if id(first) in cloned and _stores_into(second, cloned[id(first)]):
-                    return True
-    return False
+                    yield first
 
 
 def _stores_into(statement: ast.AST, name: str) -> bool:
@@ -969,18 +991,30 @@ def _stores_into(statement: ast.AST, name: str) -> bool:
     )
 
 
-#: each rule's matcher by its code; a rule without one is never ruled out
-MATCHERS: dict[str, Callable[[Facts], bool]] = {
-    "TF001": _dataset_folder,
+#: the rules whose findings lie in one expression or statement: each matcher yields the nodes it
+#: matched (the anchors), so that the runner can leave the definitions holding none unparsed
+#: (:mod:`torchfix.narrowing`)
+ANCHORS: dict[str, Callable[[Facts], Iterable[ast.AST]]] = {
     "TF002": _device_at_creation,
-    "TF003": _register_buffer,
-    "TF004": _builtin_identity,
     "TF005": _pairwise_cdist,
     "TF006": _cosine_similarity,
     "TF007": _f_normalize,
-    "TF008": _fused_linear,
     "TF009": _masked_select,
     "TF010": _torch_where,
+}
+
+
+def _anchored(anchors: Callable[[Facts], Iterable[ast.AST]]) -> Callable[[Facts], bool]:
+    return lambda facts: next(iter(anchors(facts)), None) is not None
+
+
+#: each rule's matcher by its code; a rule without one is never ruled out
+MATCHERS: dict[str, Callable[[Facts], bool]] = {
+    "TF001": _dataset_folder,
+    "TF003": _register_buffer,
+    "TF004": _builtin_identity,
+    "TF008": _fused_linear,
+    **{code: _anchored(anchors) for code, anchors in ANCHORS.items()},
 }
 
 

@@ -40,7 +40,7 @@ from torchfix.cache import Cache, key
 from torchfix.config import Settings
 from torchfix.crashes import RuleCrashed, describe_error
 from torchfix.discovery import discover, is_notebook
-from torchfix import package_index
+from torchfix import narrowing, package_index
 from torchfix.package_index import PACKAGE_RULES, FileFacts, file_facts, package_of
 from torchfix.prefilter import facts_of, matching
 from torchfix.results import FileReport
@@ -243,11 +243,12 @@ def _process_unpaused(path: Path, job: Job, accept, data: bytes | None = None, d
             report.findings = unused_findings(Suppressions(source.text))
         outcome.learned.append((original_key, [], report.error))
         return outcome
-    del tree, facts  # freed before LibCST builds its (much larger) tree of the same file
     report.error = too_many_tokens(source.text, job.settings.max_file_tokens)
     if report.error is not None:
         outcome.learned.append((original_key, [], report.error))
         return outcome
+    narrowed = None if job.previews else narrowing.narrowed(source.text, facts, matched)
+    del tree, facts  # freed before LibCST builds its (much larger) tree of the same file
     import libcst as cst  # only now: most runs rule most files out without it
 
     from torchfix import engine
@@ -264,7 +265,7 @@ def _process_unpaused(path: Path, job: Job, accept, data: bytes | None = None, d
     try:
         if job.mode is Mode.CHECK:
             suppressions = Suppressions(source.text) if job.unused_noqa else None
-            report.findings = engine.check_text(source.text, options, suppressions)
+            report.findings = engine.check_text(source.text, options, suppressions, narrowed)
             outcome.learned.append((original_key, report.findings, None))
             if suppressions is not None:  # not cached: the cli runs without the cache then
                 report.findings = report.findings + unused_findings(suppressions)
@@ -272,6 +273,12 @@ def _process_unpaused(path: Path, job: Job, accept, data: bytes | None = None, d
                 report.source = source.text
                 report.previews = engine.fix_previews(source.text, options)
             return outcome
+        if narrowed is not None:  # the first pass of a fix, on the narrowed parse: the outcome when nothing is fixable
+            findings = engine.check_text(source.text, options.restricted(matched), narrowed=narrowed)
+            if not any(finding.fixable for finding in findings):
+                report.findings = findings
+                outcome.learned.append((original_key, findings, None))
+                return outcome
         fixed = engine.fix_text(source.text, options, accept=accept(report.path) if accept else None)
     except cst.ParserSyntaxError as error:
         report.error = f"cannot parse: {error.message.strip()}"  # Python accepts it, LibCST does not

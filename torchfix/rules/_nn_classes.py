@@ -18,6 +18,7 @@ from typing import Iterable, Iterator
 import libcst as cst
 
 from torchfix.names import NameTable, dotted_name
+from torchfix.prefilter import FRAMEWORK_MODULES
 from torchfix.patterns import code
 from torchfix.rule import FileContext
 from torchfix.rules._suites import assignment_targets
@@ -26,7 +27,6 @@ from torchfix.walk import walk
 MODULE_BASES = ("torch.nn.Module", "torch.nn.modules.module.Module")
 #: nn.Module subclasses of common frameworks, by package and class name (any module path between)
 FRAMEWORK_PACKAGES = frozenset({"mmengine", "mmcv", "lightning", "pytorch_lightning", "transformers", "diffusers"})
-FRAMEWORK_MODULES = frozenset({"BaseModule", "BaseModel", "LightningModule", "PreTrainedModel", "ModelMixin"})
 #: compound statements whose body may not run: a definition there is conditional
 CONDITIONAL = (cst.If, cst.Else, cst.Try, cst.TryStar, cst.ExceptHandler, cst.ExceptStarHandler, cst.Finally, cst.Match)
 LOOPS = (cst.For, cst.While)

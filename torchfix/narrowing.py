@@ -1,0 +1,138 @@
+"""Narrowing: the part of a file LibCST must parse for the rules whose findings stay in one function.
+
+Parsing with LibCST is most of a cold check's cost, and in a large file the
+prefilter usually keeps one or two functions. The expression rules
+(:data:`~torchfix.prefilter.ANCHORS`: TF002, TF005-TF007, TF009, TF010) report at
+the nodes their prefilter matchers yield (the anchors), and what they read about
+such a node (its names' assignments, the rank and dtype evidence) comes from the
+function that holds it, the module's imports and the file's identifiers (a fix
+needs a free name). So when every anchor of the kept rules lies in a function,
+LibCST parses the file with each top-level definition (and each method of a
+class it keeps) that holds no anchor blanked: its lines are emptied, so every
+line and column stays where it was, and the identifiers it held are handed to
+the name table (:attr:`Narrowed.hidden_names`). Module-level statements are
+always kept. Rules that read the whole module (TF001, TF003, TF004, TF008), and
+anchors outside any function (whose evidence is the whole module), parse the file
+whole.
+
+``tests/test_narrowing.py`` holds narrowed checks to the whole file's findings on
+the corpus and the rule examples, and ``benchmarks/prefilter.py`` on real libraries.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from bisect import bisect_left
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Sequence
+
+from torchfix.prefilter import ANCHORS, Facts
+
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass(frozen=True)
+class Narrowed:
+    """A file's source with the definitions no rule needs blanked, line for line."""
+
+    text: str
+    #: the blanked definitions (Python's AST)
+    hidden: tuple[ast.stmt, ...]
+
+    @cached_property
+    def hidden_names(self) -> frozenset[str]:
+        """Every identifier the blanked definitions hold, as LibCST's ``Name`` nodes would
+        (imports excepted, as :class:`~torchfix.names.NameTable` counts them)."""
+        return frozenset(name for statement in self.hidden for name in identifiers(statement))
+
+
+def narrowed(text: str, facts: Facts, codes: Sequence[str]) -> Narrowed | None:
+    """The source to parse for the rules ``codes`` (the ones the prefilter kept), or None when
+    the whole file is needed (or nothing would be left out)."""
+    if not codes or any(code not in ANCHORS for code in codes):
+        return None
+    if "\r" in text.replace("\r\n", ""):
+        return None  # lone CR line ends: LibCST does not keep them as Python counts lines
+    anchors = [anchor for code in codes for anchor in ANCHORS[code](facts)]
+    if not anchors or not all(facts.in_function(anchor) for anchor in anchors):
+        return None
+    lines = sorted(anchor.lineno for anchor in anchors)
+    spans: list[tuple[int, int]] = []
+    hidden: list[ast.stmt] = []
+    _blank(facts.tree.body, 1, lines, spans, hidden)
+    if not spans:
+        return None
+    return Narrowed(_emptied(text, spans), tuple(hidden))
+
+
+def _blank(body: list[ast.stmt], first: int | None, lines: list[int], spans: list, hidden: list) -> None:
+    """The spans of lines to empty in ``body``: each definition with no anchor, from the line
+    after the statement before it (``first`` for the first statement; None: the first one of a
+    class body, whose header may end on its line, is blanked only when it has no decorator)."""
+    for statement in body:
+        start = first
+        if start is None and not getattr(statement, "decorator_list", None):
+            start = statement.lineno
+        end = statement.end_lineno or statement.lineno
+        if type(statement) in _DEFINITIONS and start is not None:
+            index = bisect_left(lines, start)
+            if index == len(lines) or lines[index] > end:
+                spans.append((start, end))
+                hidden.append(statement)
+            elif type(statement) is ast.ClassDef:
+                _blank(statement.body, None, lines, spans, hidden)
+        first = end + 1
+
+
+def _emptied(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` with the lines of each (first, last) span (1-based) emptied, their line ends kept."""
+    starts = [0] + [match.end() for match in _LINE_END.finditer(text)]
+    pieces = []
+    done = 0
+    for first, last in sorted(spans):
+        begin, end = starts[first - 1], starts[last] if last < len(starts) else len(text)
+        pieces += [text[done:begin], *_LINE_END.findall(text, begin, end)]
+        done = end
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
+_KEYWORD_CONSTANTS = {None: "None", True: "True", False: "False"}
+
+
+def identifiers(node: ast.AST) -> set[str]:
+    """The identifiers under ``node`` that LibCST spells as ``Name`` nodes (``None``, ``True`` and
+    ``False`` among them), outside import statements."""
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is ast.Import or kind is ast.ImportFrom:
+            continue
+        if kind is ast.Name:
+            found.add(node.id)
+        elif kind is ast.Attribute:
+            found.add(node.attr)
+        elif kind is ast.Constant or kind is ast.MatchSingleton:
+            if node.value is None or type(node.value) is bool:
+                found.add(_KEYWORD_CONSTANTS[node.value])
+        elif kind in _DEFINITIONS:
+            found.add(node.name)
+        elif kind is ast.arg:
+            found.add(node.arg)
+        elif kind is ast.keyword or kind is ast.ExceptHandler or kind is ast.MatchAs or kind is ast.MatchStar:
+            name = node.arg if kind is ast.keyword else node.name
+            if name is not None:
+                found.add(name)
+        elif kind is ast.Global or kind is ast.Nonlocal:
+            found.update(node.names)
+        elif kind is ast.MatchMapping and node.rest is not None:
+            found.add(node.rest)
+        elif kind is ast.MatchClass:
+            found.update(node.kwd_attrs)
+        stack.extend(ast.iter_child_nodes(node))
+    return found
