@@ -9,14 +9,16 @@ findings the prefilter would have lost ("missed", which must be 0: a rule's
 prefilter is an over-approximation of its matcher), and the issue's sharpness
 goal: files sent to LibCST at most twice the files with findings plus 5% of all
 files. Each file the runner would parse narrowed (:mod:`torchfix.narrowing`) is
-checked that way too, by the rules the prefilter keeps, and compared with the
-whole file's check by the same rules ("narrowing differs", which must be 0).
+checked and fixed (unsafe fixes too) that way as well, by the rules the prefilter
+keeps, and compared with the whole file's check and fix by the same rules
+("narrowing differs", which must be 0).
 Exits 1 if any finding would be lost or changed.
 """
 
 from __future__ import annotations
 
 import ast
+from dataclasses import replace
 import os
 import sys
 import tempfile
@@ -31,7 +33,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench import default_paths, stage  # noqa: E402
 from torchfix.discovery import discover  # noqa: E402
-from torchfix.engine import RunOptions, check_text  # noqa: E402
+from torchfix.engine import FixOutcome, RunOptions, check_text, fix_text  # noqa: E402
 from torchfix.narrowing import narrowed  # noqa: E402
 from torchfix.prefilter import facts_of  # noqa: E402
 from torchfix.rules import all_rules  # noqa: E402
@@ -62,8 +64,16 @@ def _one(path: Path) -> tuple[str, list[str], list[str], bool | None] | None:
     narrow = narrowed(text, facts, kept)
     if narrow is None:
         return str(path), kept, found, None
+    fixing = replace(options, kept=frozenset(kept))
     options = options.restricted(kept)
-    return str(path), kept, found, check_text(text, options, narrowed=narrow) != check_text(text, options)
+    differs = check_text(text, options, narrowed=narrow) != check_text(text, options) or _fixed(
+        fix_text(text, fixing, narrowed=narrow)
+    ) != _fixed(fix_text(text, fixing))
+    return str(path), kept, found, differs
+
+
+def _fixed(outcome: FixOutcome) -> tuple:
+    return outcome.text, outcome.remaining, outcome.bug, outcome.refused
 
 
 def check_tree(tree: Path) -> int:

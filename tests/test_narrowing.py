@@ -90,7 +90,8 @@ def test_every_expression_rule_example_among_other_definitions_gets_the_same_fin
     assert narrowed_findings == whole
     if narrowed is not None:
         assert narrowed.text.count("\n") == source.count("\n")
-        assert "_helper" not in narrowed.text and "_Unrelated" in narrowed.text or "class _Unrelated" not in narrowed.text
+        assert "def _helper" not in narrowed.text and "class _Unrelated" not in narrowed.text
+        assert narrowed.restore(narrowed.text) == source
 
 
 @pytest.mark.parametrize("path", sorted(CORPUS.rglob("*.py")), ids=lambda p: str(p.relative_to(CORPUS)))
@@ -126,11 +127,11 @@ LIMIT = 3
 '''
 
 
-def test_only_the_definitions_without_a_match_are_blanked_and_every_line_stays_where_it_was():
+def test_only_the_definitions_without_a_match_are_hidden_and_every_line_stays_where_it_was():
     facts = facts_of(ast.parse(_ANCHORED_IN_A_METHOD))
     narrowed = narrowing.narrowed(_ANCHORED_IN_A_METHOD, facts, ["TF002"])
     assert narrowed is not None
-    kept = [line for line in narrowed.text.splitlines() if line.strip()]
+    kept = [line for line in narrowed.text.splitlines() if line.strip() and not line.startswith("#@torchfix-hidden")]
     assert kept == [
         "import torch",
         "class Model(torch.nn.Module):",
@@ -142,7 +143,9 @@ def test_only_the_definitions_without_a_match_are_blanked_and_every_line_stays_w
     ]
     before, after = _ANCHORED_IN_A_METHOD.splitlines(), narrowed.text.splitlines()
     assert len(after) == len(before)
-    assert all(a in ("", b) for a, b in zip(after, before))
+    assert [number for number, (a, b) in enumerate(zip(after, before), 1) if a != b] == list(narrowed.lines)
+    assert all(after[number - 1] == f"#@torchfix-hidden {number}" for number in narrowed.lines)
+    assert narrowed.lines == (2, 3, 4, 5, 10, 11, 12, 17, 18, 19, 20)
     assert sorted(type(statement).__name__ for statement in narrowed.hidden) == ["FunctionDef"] * 3
     assert {"unrelated", "forward", "helper", "staticmethod", "sum", "x", "y", "self"} <= narrowed.hidden_names
     whole, narrowed_findings, _ = _checked_both_ways(_ANCHORED_IN_A_METHOD)
@@ -172,11 +175,28 @@ def test_the_whole_file_is_parsed_when(source, codes):
     assert narrowing.narrowed(source, facts_of(ast.parse(source)), codes) is None
 
 
-def test_crlf_line_ends_are_kept_in_the_blanked_lines():
+def test_crlf_line_ends_are_kept_in_the_hidden_lines_and_put_back():
     source = _ANCHORED_IN_A_METHOD.replace("\n", "\r\n")
     narrowed = narrowing.narrowed(source, facts_of(ast.parse(source)), ["TF002"])
     assert narrowed is not None and narrowed.text.count("\r\n") == source.count("\r\n")
     assert "\n" not in narrowed.text.replace("\r\n", "")
+    assert narrowed.restore(narrowed.text) == source
+
+
+def test_hidden_lines_come_back_after_lines_above_them_change_and_not_once_one_moved():
+    narrowed = narrowing.narrowed(_ANCHORED_IN_A_METHOD, facts_of(ast.parse(_ANCHORED_IN_A_METHOD)), ["TF002"])
+    fixed = narrowed.text.replace("import torch\n", "import torch\nimport torch.nn.functional as F\n")
+    assert narrowed.restore(fixed) == _ANCHORED_IN_A_METHOD.replace(
+        "import torch\n", "import torch\nimport torch.nn.functional as F\n"
+    )
+    assert narrowed.restore(fixed.replace("#@torchfix-hidden 12\n", "")) is None
+    lines = fixed.splitlines(keepends=True)
+    assert narrowed.restore("".join(lines[:2] + lines[3:4] + lines[2:3] + lines[4:])) is None
+
+
+def test_a_file_holding_markers_already_is_parsed_whole():
+    source = _ANCHORED_IN_A_METHOD + "# #@torchfix-hidden 3\n"
+    assert narrowing.narrowed(source, facts_of(ast.parse(source)), ["TF002"]) is None
 
 
 def _collected(node: cst.CSTNode) -> set[str]:
@@ -229,3 +249,5 @@ def test_a_run_narrowed_reports_what_a_run_on_whole_files_does(tmp_path, monkeyp
         (r.path, r.findings, r.source, r.error, r.bug) for r in whole
     ]
     assert sum(len(r.findings) for r in whole) >= 20
+    if mode is Mode.DIFF:
+        assert sum(r.changed for r in whole) >= 8

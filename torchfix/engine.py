@@ -23,10 +23,11 @@ from torchfix.fmt_regions import FormatRegions
 from torchfix.imports import add_imports
 from torchfix.layout import Parents, Style, clamp_blank_lines, wrap_long_lines
 from torchfix.names import ImportRequest, NameTable
+from torchfix import narrowing
 from torchfix.narrowing import Narrowed
 from torchfix.patterns import code
 from torchfix.positions import Positions
-from torchfix.prefilter import facts_of, matching
+from torchfix.prefilter import Facts, facts_of, matching
 from torchfix.rule import Edit, FileContext, Fix, Report, Rule
 from torchfix.suppression import Suppressions
 from torchfix.walk import walk
@@ -352,9 +353,9 @@ def _reparse(text: str) -> tuple[cst.Module, ast.Module]:
     return parse(text), ast.parse(text)
 
 
-def _kept(tree: ast.Module, options: RunOptions) -> frozenset[str]:
-    """The codes of the rules of ``options`` that the prefilter keeps for ``tree``."""
-    return frozenset(matching(facts_of(tree), [rule.CODE for rule in options.rules]))
+def _kept(facts: Facts, options: RunOptions) -> frozenset[str]:
+    """The codes of the rules of ``options`` that the prefilter keeps for a module with ``facts``."""
+    return frozenset(matching(facts, [rule.CODE for rule in options.rules]))
 
 
 def _culprits(module: cst.Module, chosen: Sequence[_Candidate]) -> list[str]:
@@ -374,7 +375,7 @@ def _crashed(text: str, findings: list[Finding], crashes: list[RuleCrash]) -> Fi
     return FixOutcome(text, text, findings, [], findings, bug=bug, crashes=crashes)
 
 
-def fix_text(text: str, options: RunOptions, accept=None) -> FixOutcome:
+def fix_text(text: str, options: RunOptions, accept=None, narrowed: Narrowed | None = None) -> FixOutcome:
     """Apply every applicable fix in passes until the text stops changing.
 
     ``accept(finding, fix, preview)`` may veto a fix (interactive review and the
@@ -383,8 +384,13 @@ def fix_text(text: str, options: RunOptions, accept=None) -> FixOutcome:
     Raises ``libcst.ParserSyntaxError`` when ``text`` does not parse. A rule
     that raises, or a fix that raises or breaks the code, leaves the text
     unchanged and sets ``bug``.
+
+    ``narrowed``: ``text`` narrowed for the rules ``options.kept`` (:mod:`torchfix.narrowing`;
+    not with ``accept``, whose previews are whole files). Each pass then parses the narrowed
+    text, applies its fixes there and puts the hidden lines back; the next pass narrows the
+    fixed text again. Should a fix move a hidden line, the fixes start again on the whole text.
     """
-    module = parse(text)
+    module = parse(narrowed.text if narrowed is not None else text)
     current = text
     applied: list[AppliedFix] = []
     findings: list[Finding] | None = None
@@ -392,7 +398,7 @@ def fix_text(text: str, options: RunOptions, accept=None) -> FixOutcome:
     crashes: list[RuleCrash] = []
     kept = options.kept
     for _ in range(MAX_PASSES):
-        candidates = _candidates(module, current, options.restricted(kept), crashes)
+        candidates = _candidates(module, current, options.restricted(kept), crashes, narrowed=narrowed)
         if findings is None:
             findings = [c.finding for c in candidates]
         if crashes:
@@ -413,14 +419,24 @@ def fix_text(text: str, options: RunOptions, accept=None) -> FixOutcome:
         if not chosen:
             remaining = [c.finding for c in candidates]
             return FixOutcome(text, current, findings, applied, remaining)
-        if not applied and module.code != text:
+        parsed = narrowed.text if narrowed is not None else current
+        if not applied and module.code != parsed:
             # LibCST drops some whitespace (a form feed before a statement, lone CR line ends):
             # writing its output would change bytes outside every fix.
             return FixOutcome(text, text, findings, [], findings, refused=_NO_ROUND_TRIP)
         module_before = module
         try:
-            new_text = apply_fixes(module, [c.report.fix for c in chosen], options.style, current)
-            module, tree = _reparse(new_text)
+            new_text = apply_fixes(module, [c.report.fix for c in chosen], options.style, parsed)
+            if narrowed is not None:
+                new_text = narrowed.restore(new_text)
+                if new_text is None:  # a fix moved a hidden line
+                    return fix_text(text, options, accept)
+            facts = facts_of(ast.parse(new_text))
+            if options.kept is not None:  # a fix may make what another rule matches: ask the prefilter again
+                kept = _kept(facts, options)
+            if narrowed is not None:
+                narrowed = narrowing.narrowed(new_text, facts, kept)
+            module = parse(narrowed.text if narrowed is not None else new_text)
         except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError):
             bug = "fix produced invalid code: " + ", ".join(_culprits(module, chosen))
             return FixOutcome(text, text, findings, [], findings, bug=bug)
@@ -433,9 +449,7 @@ def fix_text(text: str, options: RunOptions, accept=None) -> FixOutcome:
         aliases = dict(NameTable(module_before).bindings)
         applied.extend(AppliedFix(c.finding, c.report.fix, aliases) for c in chosen)
         current = new_text
-        if options.kept is not None:  # a fix may make what another rule matches: ask the prefilter again
-            kept = _kept(tree, options)
-    remaining = [c.finding for c in _candidates(module, current, options.restricted(kept), crashes)]
+    remaining = [c.finding for c in _candidates(module, current, options.restricted(kept), crashes, narrowed=narrowed)]
     if crashes:
         return _crashed(text, findings or [], crashes)
     return FixOutcome(text, current, findings or [], applied, remaining)

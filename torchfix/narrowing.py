@@ -8,12 +8,13 @@ such a node (its names' assignments, the rank and dtype evidence) comes from the
 function that holds it, the module's imports and the file's identifiers (a fix
 needs a free name). So when every anchor of the kept rules lies in a function,
 LibCST parses the file with each top-level definition (and each method of a
-class it keeps) that holds no anchor blanked: its lines are emptied, so every
-line and column stays where it was, and the identifiers it held are handed to
-the name table (:attr:`Narrowed.hidden_names`). Module-level statements are
-always kept. Rules that read the whole module (TF001, TF003, TF004, TF008), and
-anchors outside any function (whose evidence is the whole module), parse the file
-whole.
+class it keeps) that holds no anchor hidden: each of its lines becomes a marker
+comment naming its number, so every line and column stays where it was, and the
+identifiers it held are handed to the name table (:attr:`Narrowed.hidden_names`).
+Module-level statements are always kept. Fixes are applied to the narrowed tree
+and the hidden lines put back by their markers (:meth:`Narrowed.restore`). Rules
+that read the whole module (TF001, TF003, TF004, TF008), and anchors outside any
+function (whose evidence is the whole module), parse the file whole.
 
 ``tests/test_narrowing.py`` holds narrowed checks to the whole file's findings on
 the corpus and the rule examples, and ``benchmarks/prefilter.py`` on real libraries.
@@ -26,52 +27,74 @@ import re
 from bisect import bisect_left
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Sequence
+from typing import Collection
 
 from torchfix.prefilter import ANCHORS, Facts
 
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-_LINE_END = re.compile(r"\r\n|\r|\n")
+#: a line with its line end (a last line may have none), as Python numbers lines
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+#: what a hidden line becomes: a comment naming its line number
+_MARKER = "#@torchfix-hidden "
+_MARKER_LINE = re.compile(rf"^{_MARKER}(\d+)(?=\r?\n|\Z)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
 class Narrowed:
-    """A file's source with the definitions no rule needs blanked, line for line."""
+    """A file's source with the definitions no rule needs hidden, line for line."""
 
+    #: the source with each hidden line replaced by its marker
     text: str
-    #: the blanked definitions (Python's AST)
+    #: the source's lines, each with its line end
+    original: list[str]
+    #: the numbers of the hidden lines, in order
+    lines: tuple[int, ...]
+    #: the hidden definitions (Python's AST)
     hidden: tuple[ast.stmt, ...]
+
+    def restore(self, fixed: str) -> str | None:
+        """``fixed`` (:attr:`text` with fixes applied) with the hidden lines put back; None when a
+        fix dropped or moved one (then the fixes are applied to the whole file)."""
+        if tuple(int(number) for number in _MARKER_LINE.findall(fixed)) != self.lines:
+            return None
+        return _MARKER_LINE.sub(lambda marker: self.original[int(marker.group(1)) - 1].rstrip("\r\n"), fixed)
 
     @cached_property
     def hidden_names(self) -> frozenset[str]:
-        """Every identifier the blanked definitions hold, as LibCST's ``Name`` nodes would
+        """Every identifier the hidden definitions hold, as LibCST's ``Name`` nodes would
         (imports excepted, as :class:`~torchfix.names.NameTable` counts them)."""
         return frozenset(name for statement in self.hidden for name in identifiers(statement))
 
 
-def narrowed(text: str, facts: Facts, codes: Sequence[str]) -> Narrowed | None:
+def narrowed(text: str, facts: Facts, codes: Collection[str]) -> Narrowed | None:
     """The source to parse for the rules ``codes`` (the ones the prefilter kept), or None when
     the whole file is needed (or nothing would be left out)."""
     if not codes or any(code not in ANCHORS for code in codes):
         return None
-    if "\r" in text.replace("\r\n", ""):
-        return None  # lone CR line ends: LibCST does not keep them as Python counts lines
-    anchors = [anchor for code in codes for anchor in ANCHORS[code](facts)]
+    if "\r" in text.replace("\r\n", "") or _MARKER in text:
+        return None  # lone CR line ends (LibCST does not keep them), or markers already
+    anchors = [anchor for code in sorted(codes) for anchor in ANCHORS[code](facts)]
     if not anchors or not all(facts.in_function(anchor) for anchor in anchors):
         return None
-    lines = sorted(anchor.lineno for anchor in anchors)
     spans: list[tuple[int, int]] = []
     hidden: list[ast.stmt] = []
-    _blank(facts.tree.body, 1, lines, spans, hidden)
+    _hide(facts.tree.body, 1, sorted(anchor.lineno for anchor in anchors), spans, hidden)
     if not spans:
         return None
-    return Narrowed(_emptied(text, spans), tuple(hidden))
+    numbers = tuple(number for first, last in sorted(spans) for number in range(first, last + 1))
+    lines = _LINE.findall(text)
+    marked = list(lines)
+    for number in numbers:
+        line = lines[number - 1]
+        marked[number - 1] = _MARKER + str(number) + line[len(line.rstrip("\r\n")):]
+    return Narrowed("".join(marked), lines, numbers, tuple(hidden))
 
 
-def _blank(body: list[ast.stmt], first: int | None, lines: list[int], spans: list, hidden: list) -> None:
-    """The spans of lines to empty in ``body``: each definition with no anchor, from the line
-    after the statement before it (``first`` for the first statement; None: the first one of a
-    class body, whose header may end on its line, is blanked only when it has no decorator)."""
+def _hide(body: list[ast.stmt], first: int | None, lines: list[int], spans: list, hidden: list) -> None:
+    """The spans of lines to hide in ``body``: each definition with no anchor on its ``lines``,
+    from the line after the statement before it (``first`` for the first statement; None: the
+    first one of a class body, whose header may end on its line, is hidden only when it has no
+    decorator)."""
     for statement in body:
         start = first
         if start is None and not getattr(statement, "decorator_list", None):
@@ -83,21 +106,8 @@ def _blank(body: list[ast.stmt], first: int | None, lines: list[int], spans: lis
                 spans.append((start, end))
                 hidden.append(statement)
             elif type(statement) is ast.ClassDef:
-                _blank(statement.body, None, lines, spans, hidden)
+                _hide(statement.body, None, lines, spans, hidden)
         first = end + 1
-
-
-def _emptied(text: str, spans: list[tuple[int, int]]) -> str:
-    """``text`` with the lines of each (first, last) span (1-based) emptied, their line ends kept."""
-    starts = [0] + [match.end() for match in _LINE_END.finditer(text)]
-    pieces = []
-    done = 0
-    for first, last in sorted(spans):
-        begin, end = starts[first - 1], starts[last] if last < len(starts) else len(text)
-        pieces += [text[done:begin], *_LINE_END.findall(text, begin, end)]
-        done = end
-    pieces.append(text[done:])
-    return "".join(pieces)
 
 
 _KEYWORD_CONSTANTS = {None: "None", True: "True", False: "False"}

@@ -273,13 +273,10 @@ def _process_unpaused(path: Path, job: Job, accept, data: bytes | None = None, d
                 report.source = source.text
                 report.previews = engine.fix_previews(source.text, options)
             return outcome
-        if narrowed is not None:  # the first pass of a fix, on the narrowed parse: the outcome when nothing is fixable
-            findings = engine.check_text(source.text, options.restricted(matched), narrowed=narrowed)
-            if not any(finding.fixable for finding in findings):
-                report.findings = findings
-                outcome.learned.append((original_key, findings, None))
-                return outcome
-        fixed = engine.fix_text(source.text, options, accept=accept(report.path) if accept else None)
+        if accept is None:
+            fixed = engine.fix_text(source.text, options, narrowed=narrowed)
+        else:  # its previews are whole files
+            fixed = engine.fix_text(source.text, options, accept=accept(report.path))
     except cst.ParserSyntaxError as error:
         report.error = f"cannot parse: {error.message.strip()}"  # Python accepts it, LibCST does not
         outcome.learned.append((original_key, [], report.error))

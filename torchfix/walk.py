@@ -203,7 +203,12 @@ def walk(
             except Exception as error:
                 drop(leave, error)
 
-    go(node)
+    try:
+        go(node)
+    finally:
+        # ``go`` refers to itself: left alone, it and every visitor it reaches (the rules, the
+        # tree they hold) would wait for the cyclic garbage collector to be freed
+        del go
 
 
 class _Finder(cst.CSTVisitor):

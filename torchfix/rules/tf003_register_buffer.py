@@ -257,45 +257,9 @@ requires grad, and a frozen `nn.Parameter` that is filled or changed later
 
     def _tensor_locals(self, init: cst.FunctionDef) -> set[str]:
         """Local names that ``__init__`` only ever binds to tensor expressions."""
-        tensors: set[str] = set()
-        spoiled: set[str] = set()
-        rule = self
-
-        class _Bindings(cst.CSTVisitor):
-            def visit_Assign(self, node: cst.Assign) -> None:
-                for target in node.targets:
-                    if isinstance(target.target, cst.Name):
-                        name = target.target.value
-                        if rule.is_tensor(node.value, tensors) and name not in spoiled:
-                            tensors.add(name)
-                        else:
-                            spoiled.add(name)
-                            tensors.discard(name)
-                    elif isinstance(target.target, (cst.Tuple, cst.List)):
-                        for element in target.target.elements:
-                            if isinstance(element.value, cst.Name):
-                                spoiled.add(element.value.value)
-                                tensors.discard(element.value.value)
-
-            def _spoil(self, target: cst.CSTNode) -> None:
-                for name in _bound_names(target):
-                    spoiled.add(name)
-                    tensors.discard(name)
-
-            def visit_For(self, node: cst.For) -> None:
-                self._spoil(node.target)
-
-            def visit_AsName(self, node: cst.AsName) -> None:
-                self._spoil(node.name)
-
-            def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-                self._spoil(node.target)
-
-            def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-                return False
-
-        walk(init.body, [_Bindings()])
-        return tensors
+        bindings = _TensorBindings(self)
+        walk(init.body, [bindings])
+        return bindings.tensors
 
     def is_tensor(self, node: cst.BaseExpression, tensors: set[str]) -> bool:
         """Whether ``node`` is built by torch constructors (and operations on them, and ``tensors``)."""
@@ -339,6 +303,47 @@ requires grad, and a frozen `nn.Parameter` that is filled or changed later
             and func.attr.value in TENSOR_METHODS
             and self.is_tensor(func.value, tensors)
         )
+
+
+class _TensorBindings(cst.CSTVisitor):
+    """The local names a function only ever binds to tensor expressions (a class of its own, not
+    one per call: a class made in a method would keep the rule, and the file's tree, in a cycle)."""
+
+    def __init__(self, rule: RegisterBuffer) -> None:
+        super().__init__()
+        self.rule = rule
+        self.tensors: set[str] = set()
+        self.spoiled: set[str] = set()
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            if isinstance(target.target, cst.Name):
+                name = target.target.value
+                if self.rule.is_tensor(node.value, self.tensors) and name not in self.spoiled:
+                    self.tensors.add(name)
+                else:
+                    self._spoil(target.target)
+            elif isinstance(target.target, (cst.Tuple, cst.List)):
+                for element in target.target.elements:
+                    if isinstance(element.value, cst.Name):
+                        self._spoil(element.value)
+
+    def _spoil(self, target: cst.CSTNode) -> None:
+        for name in _bound_names(target):
+            self.spoiled.add(name)
+            self.tensors.discard(name)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._spoil(node.target)
+
+    def visit_AsName(self, node: cst.AsName) -> None:
+        self._spoil(node.name)
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self._spoil(node.target)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
 
 
 def _calls_in(node: cst.CSTNode) -> list[cst.Call]:
