@@ -143,9 +143,15 @@ def test_only_the_definitions_without_a_match_are_hidden_and_every_line_stays_wh
     ]
     before, after = _ANCHORED_IN_A_METHOD.splitlines(), narrowed.text.splitlines()
     assert len(after) == len(before)
-    assert [number for number, (a, b) in enumerate(zip(after, before), 1) if a != b] == list(narrowed.lines)
-    assert all(after[number - 1] == f"#@torchfix-hidden {number}" for number in narrowed.lines)
-    assert narrowed.lines == (2, 3, 4, 5, 10, 11, 12, 17, 18, 19, 20)
+    assert narrowed.spans == ((2, 5), (10, 12), (17, 20))
+    hidden = [number for first, last in narrowed.spans for number in range(first, last + 1)]
+    assert [number for number, (a, b) in enumerate(zip(after, before), 1) if a != b and b] == [
+        number for number in hidden if before[number - 1]
+    ]
+    assert [after[number - 1] for number in hidden] == [
+        "#@torchfix-hidden 2", "", "", "#@torchfix-hidden 5", "#@torchfix-hidden 10", "",
+        "#@torchfix-hidden 12", "#@torchfix-hidden 17", "", "", "#@torchfix-hidden 20",
+    ]
     assert sorted(type(statement).__name__ for statement in narrowed.hidden) == ["FunctionDef"] * 3
     assert {"unrelated", "forward", "helper", "staticmethod", "sum", "x", "y", "self"} <= narrowed.hidden_names
     whole, narrowed_findings, _ = _checked_both_ways(_ANCHORED_IN_A_METHOD)
@@ -191,7 +197,10 @@ def test_hidden_lines_come_back_after_lines_above_them_change_and_not_once_one_m
     )
     assert narrowed.restore(fixed.replace("#@torchfix-hidden 12\n", "")) is None
     lines = fixed.splitlines(keepends=True)
-    assert narrowed.restore("".join(lines[:2] + lines[3:4] + lines[2:3] + lines[4:])) is None
+    assert lines[2:6] == ["#@torchfix-hidden 2\n", "\n", "\n", "#@torchfix-hidden 5\n"]
+    assert narrowed.restore("".join(lines[:2] + lines[5:6] + lines[3:5] + lines[2:3] + lines[6:])) is None
+    assert narrowed.restore("".join(lines[:3] + lines[4:])) is None  # a line between the markers dropped
+    assert narrowed.restore("".join(lines[:3] + ["x = 1\n"] + lines[4:])) is None  # or written
 
 
 def test_a_file_holding_markers_already_is_parsed_whole():

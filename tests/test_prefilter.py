@@ -49,7 +49,22 @@ _BUFFER = "        self.register_buffer('pe', torch.zeros(9))\n"
         ("import torch\ny = torch.zeros(3).to(torch.float16)\n", "TF002", False),  # a cast
         ("import torch\ny = torch.zeros(3).to(t)\n", "TF002", False),  # t may be a tensor
         ("import torch\ny = torch.zeros(3, generator=g).to(device)\n", "TF002", False),
-        ("import torch\ny = torch.zeros(x.shape, device=x.device)\n", "TF002", True),
+        ("import torch\ny = torch.zeros(x.shape, dtype=x.dtype, device=x.device)\n", "TF002", True),
+        ("import torch\ny = torch.zeros(x.size(), dtype=torch.half, device=x.device)\n", "TF002", True),
+        ("import torch\ny = torch.zeros(x.shape, device=x.device)\n", "TF002", False),  # *_like would take x's dtype
+        ("import torch\ny = torch.zeros(x.shape, dtype=x.dtype, device=y.device)\n", "TF002", False),
+        # a cast moved into the constructor only where creating in the dtype gives the cast's values
+        ("import torch\ny = torch.tensor(cfg.mean).to(x.device, x.dtype)\n", "TF002", False),
+        ("import torch\ny = torch.tensor(cfg.mean).view(1, -1).to(x.device, dtype=torch.long)\n", "TF002", False),
+        ("import torch\ny = torch.tensor([1, 2]).to(device, dtype=torch.long)\n", "TF002", True),
+        ("import torch\ny = torch.tensor(ids).to(device, torch.long)\n", "TF002", False),
+        ("import torch\ny = torch.arange(n).to(device, torch.int64)\n", "TF002", True),
+        ("import torch\ny = torch.zeros(3).to(device, x.dtype)\n", "TF002", True),
+        ("import torch\ny = torch.randn(3).to(device, x.dtype)\n", "TF002", True),
+        ("import torch\ny = torch.full((3,), -1).to(device, torch.float16)\n", "TF002", True),
+        ("import torch\ny = torch.full((3,), 0.5).to(device, torch.float16)\n", "TF002", False),
+        ("import torch\ny = torch.linspace(0, 1, 5).to(device, torch.float16)\n", "TF002", False),
+        ("import torch\ny = torch.tensor(cfg.mean).to(device, None)\n", "TF002", True),
         ("import torch\ny = torch.zeros(x.shape, dtype=x.dtype)\n", "TF002", False),
         ("import torch\ny = torch.zeros(3)\n", "TF002", False),
         (_LAYERS + "        self.s = torch.tensor([0.5]).float()\n", "TF003", True),
@@ -57,6 +72,13 @@ _BUFFER = "        self.register_buffer('pe', torch.zeros(9))\n"
         (_LAYERS + "        self.p = nn.Parameter(torch.zeros(3), requires_grad=False)\n", "TF003", True),
         (_LAYERS + "        self.p = nn.Parameter(data, False)\n", "TF003", True),
         (_LAYERS + "        self.p = nn.Parameter(torch.zeros(3))\n", "TF003", False),
+        # a registered buffer moved by hand: only a pure device move is redundant
+        (_LAYERS + _BUFFER + "    def forward(self, x):\n        return x + self.pe.to(x.device)\n", "TF003", True),
+        (_LAYERS + _BUFFER + "    def forward(self, x):\n        return x + self.pe[:3].cuda()\n", "TF003", True),
+        (_LAYERS + _BUFFER + "    def forward(self, x, device):\n        return self.pe.to(device=device)\n", "TF003", True),
+        (_LAYERS + _BUFFER + "    def forward(self, x):\n        return x + self.pe.to(x)\n", "TF003", False),
+        (_LAYERS + _BUFFER + "    def forward(self, x):\n        return self.pe.to(x.device, x.dtype)\n", "TF003", False),
+        (_LAYERS + _BUFFER + "    def forward(self, x):\n        return x + self.pe.cuda(0)\n", "TF003", False),
         # only a class that may be an nn.Module (as the rule asks): not a scheduler or a config
         (_LAYERS.replace("nn.Module", "SchedulerMixin, ConfigMixin") + "        self.s = torch.ones(3)\n", "TF003", False),
         (_LAYERS.replace("(nn.Module)", "") + "        self.s = torch.ones(3)\n", "TF003", False),
@@ -143,6 +165,9 @@ _BUFFER = "        self.register_buffer('pe', torch.zeros(9))\n"
 )
 def test_rule_prefilters(source, code, expected):
     assert _may_match(code, source) is expected
+    if not expected:  # what the prefilter turns away, the rule finds nothing in
+        rule = rule_by_key(code)
+        assert check_text(source, RunOptions((rule,), frozenset({code}), {})) == []
 
 
 def test_the_prefilters_name_lists_cover_the_rules_own():

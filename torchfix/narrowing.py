@@ -8,11 +8,12 @@ such a node (its names' assignments, the rank and dtype evidence) comes from the
 function that holds it, the module's imports and the file's identifiers (a fix
 needs a free name). So when every anchor of the kept rules lies in a function,
 LibCST parses the file with each top-level definition (and each method of a
-class it keeps) that holds no anchor hidden: each of its lines becomes a marker
-comment naming its number, so every line and column stays where it was, and the
-identifiers it held are handed to the name table (:attr:`Narrowed.hidden_names`).
-Module-level statements are always kept. Fixes are applied to the narrowed tree
-and the hidden lines put back by their markers (:meth:`Narrowed.restore`). Rules
+class it keeps) that holds no anchor hidden: its first and last lines become
+marker comments naming their numbers and the lines between are emptied, so every
+line and column stays where it was, and the identifiers it held are handed to
+the name table (:attr:`Narrowed.hidden_names`). Module-level statements are
+always kept. Fixes are applied to the narrowed tree and the hidden lines put back
+between their markers (:meth:`Narrowed.restore`). Rules
 that read the whole module (TF001, TF003, TF004, TF008), and anchors outside any
 function (whose evidence is the whole module), parse the file whole.
 
@@ -34,7 +35,8 @@ from torchfix.prefilter import ANCHORS, Facts
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 #: a line with its line end (a last line may have none), as Python numbers lines
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
-#: what a hidden line becomes: a comment naming its line number
+_LINE_END = re.compile(r"\r\n|\n")
+#: what the first and last lines of hidden code become: a comment naming the line's number
 _MARKER = "#@torchfix-hidden "
 _MARKER_LINE = re.compile(rf"^{_MARKER}(\d+)(?=\r?\n|\Z)", re.MULTILINE)
 
@@ -43,21 +45,33 @@ _MARKER_LINE = re.compile(rf"^{_MARKER}(\d+)(?=\r?\n|\Z)", re.MULTILINE)
 class Narrowed:
     """A file's source with the definitions no rule needs hidden, line for line."""
 
-    #: the source with each hidden line replaced by its marker
+    #: the source with each hidden span's first and last lines replaced by markers, the others emptied
     text: str
     #: the source's lines, each with its line end
     original: list[str]
-    #: the numbers of the hidden lines, in order
-    lines: tuple[int, ...]
+    #: the hidden spans of lines (first, last; 1-based), in order
+    spans: tuple[tuple[int, int], ...]
     #: the hidden definitions (Python's AST)
     hidden: tuple[ast.stmt, ...]
 
     def restore(self, fixed: str) -> str | None:
         """``fixed`` (:attr:`text` with fixes applied) with the hidden lines put back; None when a
         fix dropped or moved one (then the fixes are applied to the whole file)."""
-        if tuple(int(number) for number in _MARKER_LINE.findall(fixed)) != self.lines:
+        markers = list(_MARKER_LINE.finditer(fixed))
+        if [int(marker.group(1)) for marker in markers] != [n for span in self.spans for n in sorted(set(span))]:
             return None
-        return _MARKER_LINE.sub(lambda marker: self.original[int(marker.group(1)) - 1].rstrip("\r\n"), fixed)
+        found = iter(markers)
+        pieces = []
+        done = 0
+        for first, last in self.spans:
+            start = next(found)
+            end = start if first == last else next(found)
+            between = fixed[start.end() : end.start()]
+            if len(_LINE_END.findall(between)) != last - first or _LINE_END.sub("", between):
+                return None  # a line between the markers was removed, added or written
+            pieces += [fixed[done : start.start()], "".join(self.original[first - 1 : last]).rstrip("\r\n")]
+            done = end.end()
+        return "".join(pieces) + fixed[done:]
 
     @cached_property
     def hidden_names(self) -> frozenset[str]:
@@ -81,13 +95,14 @@ def narrowed(text: str, facts: Facts, codes: Collection[str]) -> Narrowed | None
     _hide(facts.tree.body, 1, sorted(anchor.lineno for anchor in anchors), spans, hidden)
     if not spans:
         return None
-    numbers = tuple(number for first, last in sorted(spans) for number in range(first, last + 1))
     lines = _LINE.findall(text)
     marked = list(lines)
-    for number in numbers:
-        line = lines[number - 1]
-        marked[number - 1] = _MARKER + str(number) + line[len(line.rstrip("\r\n")):]
-    return Narrowed("".join(marked), lines, numbers, tuple(hidden))
+    for first, last in spans:
+        for number in range(first, last + 1):
+            line = lines[number - 1]
+            content = line.rstrip("\r\n")
+            marked[number - 1] = (f"{_MARKER}{number}" if number in (first, last) else "") + line[len(content) :]
+    return Narrowed("".join(marked), lines, tuple(sorted(spans)), tuple(hidden))
 
 
 def _hide(body: list[ast.stmt], first: int | None, lines: list[int], spans: list, hidden: list) -> None:

@@ -77,6 +77,14 @@ _BETWEEN = frozenset(
     {"view", "reshape", "unsqueeze", "squeeze", "flatten", "permute", "transpose", "t", "contiguous", "expand"}
     | {"float", "double", "half", "bfloat16", "int", "long", "short", "byte", "char", "bool"}
 )
+#: random constructors (TF002: another device draws from another random stream)
+RANDOM_CONSTRUCTORS = frozenset(
+    {"rand", "randn", "randint", "randperm", "normal", "rand_like", "randn_like", "randint_like"}
+)
+#: constructors whose values are the same in every dtype (0 and 1): TF002 may move a cast into them
+EXACT_CONSTRUCTORS = frozenset({"zeros", "ones", "empty", "eye", "zeros_like", "ones_like", "empty_like"})
+#: integer torch dtypes by their last name (TF002 moves a cast to one into integer data)
+INTEGER_DTYPE_NAMES = frozenset({"int8", "int16", "short", "int32", "int", "int64", "long", "uint8"})
 #: keywords a constructor may carry and still be rewritten (TF002)
 _CONSTRUCTOR_KEYWORDS = frozenset(
     {"dtype", "device", "requires_grad", "size", "fill_value", "low", "high", "start", "end", "step"}
@@ -540,17 +548,6 @@ def _creates(facts: Facts, call: ast.AST) -> bool:
     return not (name == "normal" and len(call.args) < 3 and "size" not in keywords)
 
 
-def _shaped(facts: Facts, call: ast.Call) -> bool:
-    """Whether an argument is ``<x>.shape`` or ``<x>.size()`` (or starred)."""
-    for value in [*call.args, *(k.value for k in call.keywords if k.arg == "size")]:
-        value = value.value if type(value) is ast.Starred else value
-        if type(value) is ast.Attribute and value.attr == "shape":
-            return True
-        if facts.is_call(value, "size") and not value.args and type(value.func) is ast.Attribute:
-            return True
-    return False
-
-
 def _device_like(facts: Facts, node: ast.AST) -> bool:
     """A ``.to()`` argument that is visibly a device (TF002's words: ``device``, ``dev``, ``rank``, ...)."""
     if type(node) in (ast.Constant, ast.JoinedStr):
@@ -576,21 +573,62 @@ def _moves_plainly(facts: Facts, move: ast.Call, made: ast.Call) -> bool:
         return True
     if not move.args or last_name(move.args[0]) in _DTYPES:
         return False  # a cast, not a move
-    copies = facts.name(made.func).endswith("_like") or _shaped(facts, made)
+    copies = facts.name(made.func).endswith("_like") or bool(_shape_sources(made))
     return copies or _device_like(facts, move.args[0])
+
+
+def _cast_moves_in(facts: Facts, move: ast.Call, made: ast.Call, between: bool) -> bool:
+    """Whether TF002 may move ``move``'s dtype (``.to(device, dtype)``) into the constructor: only
+    where creating in it gives the values the cast did, and never past calls between the two."""
+    keywords = {k.arg: k.value for k in move.keywords}
+    dtype = keywords.get("dtype", move.args[1] if len(move.args) > 1 else None)
+    if move.func.attr != "to" or dtype is None or (type(dtype) is ast.Constant and dtype.value is None):
+        return True
+    name = facts.name(made.func)
+    if between:
+        return False
+    if name in EXACT_CONSTRUCTORS or name in RANDOM_CONSTRUCTORS:
+        return True
+    made_keywords = {k.arg: k.value for k in made.keywords}
+    if name in ("full", "full_like"):
+        fill = made_keywords.get("fill_value", made.args[1] if len(made.args) > 1 else None)
+        fill = fill.operand if type(fill) is ast.UnaryOp else fill
+        return type(fill) is ast.Constant and type(fill.value) in (int, bool)
+    if name not in ("tensor", "as_tensor", "arange") or last_name(dtype) not in INTEGER_DTYPE_NAMES:
+        return False
+    data = made_keywords.get("data", made.args[0] if made.args else None)
+    return name == "arange" or type(data) in (ast.List, ast.Tuple, ast.BinOp, ast.Constant, ast.UnaryOp)
+
+
+def _shape_sources(call: ast.Call) -> list[ast.AST]:
+    """The ``x`` of each argument that is ``<x>.shape`` or ``<x>.size()`` (or starred)."""
+    sources = []
+    for value in [*call.args, *(k.value for k in call.keywords if k.arg == "size")]:
+        value = value.value if type(value) is ast.Starred else value
+        if type(value) is ast.Attribute and value.attr == "shape":
+            sources.append(value.value)
+        elif type(value) is ast.Call and type(value.func) is ast.Attribute and value.func.attr == "size":
+            if not value.args:
+                sources.append(value.func.value)
+    return sources
 
 
 def _device_at_creation(facts: Facts) -> Iterator[ast.AST]:
     """TF002: ``<constructor>(...)[.view(...) or a cast]*.to(<device>)`` (``.cuda()``, ``.type_as(x)``), or
-    ``<constructor>(<x>.shape or <x>.size(), ..., device=...)``."""
+    ``<constructor>(<x>.shape or <x>.size(), ..., dtype=..., device=<x>.device)``."""
     for move in facts.calls("to", "cuda", "type_as"):
         made = move.func.value if type(move.func) is ast.Attribute else None
+        between = False
         while type(made) is ast.Call and type(made.func) is ast.Attribute and made.func.attr in _BETWEEN:
-            made = made.func.value
-        if _creates(facts, made) and _moves_plainly(facts, move, made):
+            made, between = made.func.value, True
+        if _creates(facts, made) and _moves_plainly(facts, move, made) and _cast_moves_in(facts, move, made, between):
             yield move
     for call in facts.calls(*_WITH_LIKE):
-        if any(k.arg == "device" for k in call.keywords) and _creates(facts, call) and _shaped(facts, call):
+        keywords = {k.arg: k.value for k in call.keywords}
+        device = keywords.get("device")
+        if "dtype" not in keywords or type(device) is not ast.Attribute or device.attr != "device":
+            continue
+        if _creates(facts, call) and ast.dump(device.value) in map(ast.dump, _shape_sources(call)):
             yield call
 
 
@@ -652,14 +690,30 @@ class _TensorValues:
         return False
 
 
+def _device_move(call: ast.Call) -> bool:
+    """``.cuda()``, ``.to(x.device)``, ``.to(device)``, ``.to(device=...)``: a pure device move (TF003's)."""
+    if call.func.attr == "cuda":
+        return not call.args and not call.keywords
+    if len(call.args) + len(call.keywords) != 1 or (call.args and type(call.args[0]) is ast.Starred):
+        return False
+    if call.keywords:
+        return call.keywords[0].arg == "device"
+    value = call.args[0]
+    return (type(value) is ast.Attribute and value.attr == "device") or (
+        type(value) is ast.Name and value.id.endswith("device")
+    )
+
+
 def _moves_a_buffer(facts: Facts, cls: ast.ClassDef) -> bool:
-    """``self.<buffer>[...].to(...)`` or ``.cuda()`` in the class, for a buffer the file registers."""
+    """``self.<buffer>[...].to(<device>)`` or ``.cuda()`` in the class, for a buffer the file registers."""
     registered = set()
     for call in facts.calls("register_buffer"):
         first = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "name"), None)
         registered.add(first.value if type(first) is ast.Constant else None)
     for node in walk(cls):
         if type(node) is ast.Call and type(node.func) is ast.Attribute and node.func.attr in ("to", "cuda"):
+            if not _device_move(node):
+                continue
             moved = node.func.value
             while type(moved) is ast.Subscript:
                 moved = moved.value

@@ -8,6 +8,7 @@ from functools import cached_property
 import libcst as cst
 
 from torchfix.patterns import arg, code, int_value, is_false, make_call, same_code
+from torchfix.prefilter import EXACT_CONSTRUCTORS, INTEGER_DTYPE_NAMES, RANDOM_CONSTRUCTORS
 from torchfix.rule import Applicability, Fix, Rule
 from torchfix.rules._evidence import Evidence
 from torchfix.rules._masks import TORCH_DTYPES, method_name, pure, receiver
@@ -25,9 +26,9 @@ _DETERMINISTIC = frozenset(
 #: constructors whose values the device can round differently (linspace is computed on the device)
 _ROUNDING = frozenset({"linspace", "logspace"})
 #: random constructors: another device draws from another random stream
-_RANDOM = frozenset({"rand", "randn", "randint", "randperm", "normal", "rand_like", "randn_like", "randint_like"})
+_RANDOM = RANDOM_CONSTRUCTORS
 #: constructors whose values are the same in every dtype (0 and 1): a cast may move into them
-_EXACT = frozenset({"zeros", "ones", "empty", "eye", "zeros_like", "ones_like", "empty_like"})
+_EXACT = EXACT_CONSTRUCTORS
 _LIKE = {"zeros": "zeros_like", "ones": "ones_like", "empty": "empty_like", "full": "full_like"}
 _LIKE.update({"rand": "rand_like", "randn": "randn_like", "randint": "randint_like"})
 #: keywords a constructor may carry and still be rewritten (generator=, out=, pin_memory= never)
@@ -47,7 +48,7 @@ _BETWEEN = frozenset(
     {"view", "reshape", "unsqueeze", "squeeze", "flatten", "permute", "transpose", "t", "contiguous", "expand"}
     | {"float", "double", "half", "bfloat16", "long", "int", "short", "bool"}
 )
-_INTEGER_DTYPES = frozenset(f"torch.{name}" for name in ("int8", "int16", "short", "int32", "int", "int64", "long", "uint8"))
+_INTEGER_DTYPES = frozenset(f"torch.{name}" for name in INTEGER_DTYPE_NAMES)
 
 
 @dataclass(frozen=True)
