@@ -388,9 +388,13 @@ def fix_text(text: str, options: RunOptions, accept=None, narrowed: Narrowed | N
     ``narrowed``: ``text`` narrowed for the rules ``options.kept`` (:mod:`torchfix.narrowing`;
     not with ``accept``, whose previews are whole files). Each pass then parses the narrowed
     text, applies its fixes there and puts the hidden lines back; the next pass narrows the
-    fixed text again. Should a fix move a hidden line, the fixes start again on the whole text.
+    fixed text again (or, when no rule matches it any more, only the fixed narrowed text is
+    parsed: a fix must leave code LibCST reads). Should a fix move a hidden line, the fixes
+    start again on the whole text.
     """
-    module = parse(narrowed.text if narrowed is not None else text)
+    #: the code ``module`` was parsed from (``current``, or its narrowed text)
+    parsed = narrowed.text if narrowed is not None else text
+    module = parse(parsed)
     current = text
     applied: list[AppliedFix] = []
     findings: list[Finding] | None = None
@@ -419,24 +423,24 @@ def fix_text(text: str, options: RunOptions, accept=None, narrowed: Narrowed | N
         if not chosen:
             remaining = [c.finding for c in candidates]
             return FixOutcome(text, current, findings, applied, remaining)
-        parsed = narrowed.text if narrowed is not None else current
         if not applied and module.code != parsed:
             # LibCST drops some whitespace (a form feed before a statement, lone CR line ends):
             # writing its output would change bytes outside every fix.
             return FixOutcome(text, text, findings, [], findings, refused=_NO_ROUND_TRIP)
         module_before = module
         try:
-            new_text = apply_fixes(module, [c.report.fix for c in chosen], options.style, parsed)
+            new_text = new_parsed = apply_fixes(module, [c.report.fix for c in chosen], options.style, parsed)
             if narrowed is not None:
-                new_text = narrowed.restore(new_text)
+                new_text = narrowed.restore(new_parsed)
                 if new_text is None:  # a fix moved a hidden line
                     return fix_text(text, options, accept)
             facts = facts_of(ast.parse(new_text))
             if options.kept is not None:  # a fix may make what another rule matches: ask the prefilter again
                 kept = _kept(facts, options)
-            if narrowed is not None:
-                narrowed = narrowing.narrowed(new_text, facts, kept)
-            module = parse(narrowed.text if narrowed is not None else new_text)
+            if narrowed is not None and kept != frozenset():  # a rule to run on the fixed text: narrow it again
+                narrowed = narrowing.narrowed(new_text, facts, kept) if kept else None
+                new_parsed = narrowed.text if narrowed is not None else new_text
+            module, parsed = parse(new_parsed), new_parsed
         except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError):
             bug = "fix produced invalid code: " + ", ".join(_culprits(module, chosen))
             return FixOutcome(text, text, findings, [], findings, bug=bug)
