@@ -36,6 +36,17 @@ _LAYERS = "import torch.nn as nn\nclass A(nn.Module):\n    def __init__(self, d)
 _QK = "        self.q = nn.Linear(d, d)\n        self.k = nn.Linear(2 * d, d)\n"
 _HEADS = "        self.heads = nn.ModuleList([nn.Linear(d, 1) for _ in range(3)])\n"
 _BUFFER = "        self.register_buffer('pe', torch.zeros(9))\n"
+_FOLDERS = """\
+import os
+from os import listdir as entries
+from torch.utils.data import Dataset as D
+class F(D):
+    def __init__(self, root):
+        self.classes = sorted(os.listdir(root))
+        self.samples = [(os.path.join(root, c, f), i) for i, c in enumerate(self.classes) for f in os.listdir(os.path.join(root, c))]
+    def __getitem__(self, i):
+        return self.samples[i]
+"""
 
 
 @pytest.mark.parametrize(
@@ -159,7 +170,13 @@ _BUFFER = "        self.register_buffer('pe', torch.zeros(9))\n"
         ("import torch\ny = x.clone()\ny[:, :3] = 0\n", "TF010", False),  # a slice is no mask
         ("import torch\ny = x.clone()\ny[0] = 0\n", "TF010", False),
         ("import torch\ny = x.clone()\ny[m, 1] = 0\n", "TF010", False),
-        ("from torch.utils.data import Dataset as D\nclass F(D):\n    def __getitem__(self, i): ...\n", "TF001", True),
+        ("from torch.utils.data import Dataset as D\nclass F(D):\n    def __getitem__(self, i): ...\n", "TF001", False),
+        (_FOLDERS, "TF001", True),
+        (_FOLDERS.replace("os.listdir", "entries"), "TF001", True),  # through a renaming import
+        (_FOLDERS.replace("os.listdir(root)", "self.root.iterdir()"), "TF001", True),
+        (_FOLDERS.replace("os.listdir", "sorted"), "TF001", False),  # nothing listed in __init__
+        (_FOLDERS.replace("(D)", "(D, Generic)"), "TF001", False),  # not the one base
+        (_FOLDERS.replace("def __getitem__", "def get"), "TF001", False),
         ("class F:\n    def __getitem__(self, i): ...\n", "TF001", False),
     ],
 )

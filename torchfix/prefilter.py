@@ -24,7 +24,7 @@ file out without importing any rule (or LibCST).
 from __future__ import annotations
 
 import ast
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from functools import partial
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -210,6 +210,8 @@ class Facts:
         self.imports: list[ast.Import | ast.ImportFrom] = []
         #: calls of anything but a name or an attribute (``self.blocks[i](x)``, ``f()()``)
         self.other_calls: list[ast.Call] = []
+        #: every call
+        self.all_calls: list[ast.Call] = []
         #: ``name=obj.attr`` keyword arguments (the package index: DataLoader callables)
         self.attribute_keywords: list[ast.keyword] = []
         self.tree = tree
@@ -218,6 +220,8 @@ class Facts:
         self._scope_starts: list[tuple[int, int]] = []
         self._bindings: dict[str, dict[int, tuple[int, list[ast.AST] | None]]] = {}
         self._assigned: dict[str, list[tuple[ast.Name, ast.Assign | ast.AnnAssign | ast.AugAssign]]] | None = None
+        #: id of a node list -> (the start of each node, the nodes), in source order
+        self._by_start: dict[int, tuple[list[tuple[int, int]], list]] = {}
         self._index(tree)
 
     def _index(self, tree: ast.AST) -> None:
@@ -249,6 +253,7 @@ class Facts:
                 push(value)
                 continue
             if kind is ast.Call:
+                self.all_calls.append(node)
                 name = last_name(node.func)
                 if name is not None:
                     calls.setdefault(name, []).append(node)
@@ -327,6 +332,17 @@ class Facts:
                 found.append(scope)
             index = self._scope_parents[index]
         return found + [None]
+
+    def under(self, nodes: list, node: ast.AST) -> list:
+        """Those of ``nodes`` (one of the lists above) that lie within ``node``, by position:
+        cheaper than walking ``node`` again."""
+        found = self._by_start.get(id(nodes))
+        if found is None:
+            ordered = sorted(nodes, key=lambda n: (n.lineno, n.col_offset))
+            found = self._by_start[id(nodes)] = ([(n.lineno, n.col_offset) for n in ordered], ordered)
+        starts, ordered = found
+        first = bisect_left(starts, (node.lineno, node.col_offset))
+        return ordered[first : bisect_right(starts, (node.end_lineno, node.end_col_offset))]
 
     def in_function(self, node: ast.AST) -> bool:
         """Whether ``node`` lies in the body of a function (at any depth)."""
@@ -502,9 +518,9 @@ def _inits(facts: Facts) -> Iterator[tuple[ast.ClassDef, ast.FunctionDef | ast.A
                     yield cls, statement, self_
 
 
-def _self_assignments(function: ast.AST, self_: str) -> Iterator[tuple[str, ast.AST]]:
+def _self_assignments(facts: Facts, function: ast.AST, self_: str) -> Iterator[tuple[str, ast.AST]]:
     """(attribute, value) of every ``self.<attribute> = value`` (or annotated) under ``function``."""
-    for node in walk(function):
+    for node in facts.under(facts.assigns, function):
         if type(node) is ast.Assign:
             targets, value = node.targets, node.value
         elif type(node) is ast.AnnAssign and node.value is not None:
@@ -526,10 +542,25 @@ def _branches(value: ast.AST) -> list[ast.AST]:
 # -- the rules -------------------------------------------------------------------
 
 
+#: calls that list a directory (TF001 reads a dataset's ``__init__`` for them: os, glob, pathlib, backends)
+_LISTINGS = frozenset(
+    {"listdir", "scandir", "walk", "glob", "iglob", "iterdir", "rglob", "ls", "list_dir", "list_dir_or_file", "list_files"}
+)
+
+
 def _dataset_folder(facts: Facts) -> bool:
-    """TF001: a ``Dataset`` subclass (through a local subclass too) with a ``__getitem__``."""
-    based = any(facts.name(base) == "Dataset" for cls in facts.classes for base in cls.bases)
-    return based and any(function.name == "__getitem__" for function in facts.functions)
+    """TF001: a class with the one base ``Dataset``, a ``__getitem__`` and an ``__init__`` that lists
+    a directory."""
+    for cls in facts.classes:
+        if cls.decorator_list or cls.keywords or len(cls.bases) != 1 or facts.name(cls.bases[0]) != "Dataset":
+            continue
+        methods = {s.name: s for s in cls.body if type(s) in (ast.FunctionDef, ast.AsyncFunctionDef)}
+        init = methods.get("__init__")
+        if "__getitem__" in methods and init is not None:
+            calls = [node.func for node in facts.under(facts.all_calls, init)]
+            if any(last_name(func) in _LISTINGS or facts.name(func) in _LISTINGS for func in calls):
+                return True
+    return False
 
 
 def _creates(facts: Facts, call: ast.AST) -> bool:
@@ -641,10 +672,10 @@ class _TensorValues:
         self.attributes: set[str] = set()
         assigned = [
             (node.targets[0].id, node.value)
-            for node in walk(init)
+            for node in facts.under(facts.assigns, init)
             if type(node) is ast.Assign and len(node.targets) == 1 and type(node.targets[0]) is ast.Name
         ]
-        own = list(_self_assignments(init, self_))
+        own = list(_self_assignments(facts, init, self_))
         changed = True
         while changed:
             before = len(self.locals) + len(self.attributes)
@@ -726,7 +757,7 @@ def _register_buffer(facts: Facts) -> bool:
     """TF003: a module's ``__init__`` assigns ``self.<a>`` a tensor it builds (or a frozen Parameter),
     or registers a buffer the class moves by hand."""
     for cls, init, self_ in _inits(facts):
-        called = {facts.name(node.func) for node in walk(init) if type(node) is ast.Call}
+        called = {facts.name(node.func) for node in facts.under(facts.all_calls, init)}
         if "register_buffer" in called and _moves_a_buffer(facts, cls):
             return True
         if called & _BUILDERS and _TensorValues(facts, init, self_).attributes:
@@ -909,7 +940,7 @@ def _fused_linear(facts: Facts) -> bool:
     a ``ModuleList`` of them)."""
     for cls, init, self_ in _inits(facts):
         layers = set()
-        for attribute, value in _self_assignments(init, self_):
+        for attribute, value in _self_assignments(facts, init, self_):
             if _linear_list(facts, value) and _iterated(cls, attribute):
                 return True
             if _plain_linear(facts, value):
@@ -1009,7 +1040,7 @@ def _torch_where(facts: Facts) -> Iterator[ast.AST]:
         left, right = _factors(facts, node.left) or [node.left], _factors(facts, node.right) or [node.right]
         for masks, others in ((left, right), (right, left)):
             cores = [ast.dump(_uncast(core)) for core in map(partial(_complemented, facts), others) if core is not None]
-            if any(_zero_one(facts, mask) and ast.dump(_uncast(mask)) in cores for mask in masks):
+            if cores and any(ast.dump(_uncast(mask)) in cores and _zero_one(facts, mask) for mask in masks):
                 yield node
                 break
     yield from _clone_then_store(facts)
@@ -1024,6 +1055,8 @@ def _clone_then_store(facts: Facts) -> Iterator[ast.AST]:
         if type(node) is ast.Assign and len(node.targets) == 1 and type(node.targets[0]) is ast.Name
         and facts.is_call(node.value, "clone")
     }
+    if not set(cloned.values()) & {_stored_name(node) for node in facts.assigns}:
+        return  # no store into a clone anywhere
     scopes = {id(scope): scope for scope in map(facts.scope_of, (n for n in facts.assigns if id(n) in cloned))}
     for node in (inner for scope in scopes.values() for inner in walk(scope or facts.tree)):
         for name in ("body", "orelse", "finalbody"):
@@ -1031,18 +1064,18 @@ def _clone_then_store(facts: Facts) -> Iterator[ast.AST]:
             if type(statements) is not list:
                 continue
             for first, second in zip(statements, statements[1:]):
-                if id(first) in cloned and _stores_into(second, cloned[id(first)]):
+                if id(first) in cloned and _stored_name(second) == cloned[id(first)]:
                     yield first
 
 
-def _stores_into(statement: ast.AST, name: str) -> bool:
+def _stored_name(statement: ast.AST) -> str | None:
+    """``y`` of ``y[c] = v`` with one index that is no slice and no literal."""
     if type(statement) is not ast.Assign or len(statement.targets) != 1:
-        return False
+        return None
     target = statement.targets[0]
-    return (
-        type(target) is ast.Subscript and type(target.value) is ast.Name and target.value.id == name
-        and type(target.slice) not in (ast.Slice, ast.Tuple, ast.Constant)
-    )
+    if type(target) is ast.Subscript and type(target.value) is ast.Name:
+        return target.value.id if type(target.slice) not in (ast.Slice, ast.Tuple, ast.Constant) else None
+    return None
 
 
 #: the rules whose findings lie in one expression or statement: each matcher yields the nodes it
