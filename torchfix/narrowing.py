@@ -13,9 +13,9 @@ marker comments naming their numbers and the lines between are emptied, so every
 line and column stays where it was, and the identifiers it held are handed to
 the name table (:attr:`Narrowed.hidden_names`). Module-level statements are
 always kept. Fixes are applied to the narrowed tree and the hidden lines put back
-between their markers (:meth:`Narrowed.restore`). Rules
-that read the whole module (TF001, TF003, TF004, TF008), and anchors outside any
-function (whose evidence is the whole module), parse the file whole.
+between their markers (:meth:`Narrowed.restore`). Rules that read the whole module
+(TF001, TF003, TF004, TF008), and anchors outside any function (whose evidence is
+the whole module), parse the file whole.
 
 ``tests/test_narrowing.py`` holds narrowed checks to the whole file's findings on
 the corpus and the rule examples, and ``benchmarks/prefilter.py`` on real libraries.

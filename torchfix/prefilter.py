@@ -6,7 +6,9 @@ start from (:class:`Facts`), and each rule's matcher here looks for the
 *structure* its LibCST matcher needs: TF002 a constructor call that is the
 receiver of ``.to()``, TF008 two ``self.<a> = nn.Linear(IN, ...)`` in one
 ``__init__`` with the same ``IN``, and so on. A file no matcher keeps never gets
-a LibCST tree, and a check runs only the rules whose matchers kept it.
+a LibCST tree, and a check runs only the rules whose matchers kept it. The
+expression rules' matchers also yield the nodes they matched (:data:`ANCHORS`):
+LibCST then parses only the definitions that hold one (:mod:`torchfix.narrowing`).
 
 Each matcher is an over-approximation of its rule, never sharper: it may keep a
 file the rule then finds nothing in, but a file (or a rule) it turns away would
