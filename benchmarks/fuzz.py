@@ -4,8 +4,9 @@ Each program goes through ``fix_text`` with every rule and every unsafe fix. A
 failure is: an exception (other than ``ParserSyntaxError`` for a program LibCST
 cannot parse to begin with), a fix the engine had to throw away (``bug``), an
 output that LibCST, ``ast`` or ``compile`` rejects where they accepted the input,
-a second run that changes the output again, or a finding of a rule whose
-prefilter would have skipped the file.
+a second run that changes the output again, a finding of a rule whose
+prefilter would have skipped the file, or a narrowed parse (``torchfix.narrowing``)
+that changes the findings or the fixes.
 
     python benchmarks/fuzz.py [-n 2000] [--seed 0] [--save DIR]
 
@@ -25,6 +26,7 @@ import token
 import tokenize
 import traceback
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import hypothesis.strategies as st
@@ -33,7 +35,8 @@ import libcst as cst
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from torchfix.engine import RunOptions, check_text, fix_text
-from torchfix.prefilter import facts_of
+from torchfix.narrowing import narrowed
+from torchfix.prefilter import facts_of, matching
 from torchfix.rules import all_rules
 
 RULES = all_rules()
@@ -113,6 +116,12 @@ def check(program: str, options: RunOptions = OPTIONS[0]) -> tuple[str | None, i
     skipped = _skipped_by_prefilter(program, findings, options)
     if skipped:
         return f"the prefilter would skip the findings of {', '.join(skipped)}", 0
+    try:
+        differs = _narrowing_differs(program, options)
+    except Exception:  # noqa: BLE001
+        return "crash on the narrowed parse:\n" + traceback.format_exc(limit=-6), 0
+    if differs:
+        return f"the narrowed parse changes the {differs}", 0
     if cst.parse_module(program).code != program:
         # LibCST drops some whitespace (a form feed before a statement, a lone CR at
         # the end): fixing its output would change bytes far from any fix.
@@ -133,6 +142,28 @@ def _skipped_by_prefilter(program: str, findings, options: RunOptions) -> list[s
             return []  # the runner reports such a file as a syntax error
     reporting = {finding.code for finding in findings}
     return [rule.CODE for rule in options.rules if rule.CODE in reporting and not rule.may_match(facts)]
+
+
+def _narrowing_differs(program: str, options: RunOptions) -> str | None:
+    """What a narrowed parse (torchfix.narrowing, as the runner does it) changes: "findings",
+    "fixes", or None."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            facts = facts_of(ast.parse(program))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
+    kept = frozenset(matching(facts, [rule.CODE for rule in options.rules]))
+    narrow = narrowed(program, facts, kept)
+    if narrow is None:
+        return None
+    checking, fixing = options.restricted(kept), replace(options, kept=kept)
+    if check_text(program, checking, narrowed=narrow) != check_text(program, checking):
+        return "findings"
+    whole, narrow_fixed = fix_text(program, fixing), fix_text(program, fixing, narrowed=narrow)
+    if (whole.text, whole.remaining, whole.bug) != (narrow_fixed.text, narrow_fixed.remaining, narrow_fixed.bug):
+        return "fixes"
+    return None
 
 
 def _check_output(fixed: str, bug: str | None, program: str, options: RunOptions) -> str | None:

@@ -131,6 +131,10 @@ class F(D):
         ("import torch\nx /= x.norm()\n", "TF007", True),
         ("import torch\ny = x.div(torch.linalg.vector_norm(x, dim=1, keepdim=True))\n", "TF007", True),
         ("import torch\nx = x * x.norm()\n", "TF007", False),
+        ("import math\ny = x / math.sqrt((x ** 2).sum())\n", "TF007", False),  # not a tensor's norm
+        # an import the rules' name table does not read (in a function, a loop) makes no module
+        ("import torch\ndef setup():\n    import v\nv = v / v.norm(dim=0)\n", "TF007", True),
+        ("import torch\nwhile ready:\n    import v.w\nv = v / v.norm(dim=0)\n", "TF007", True),
         ("import torch\nx = x.norm() / 2\n", "TF007", False),
         ("import torch\ny = x / x.sum(-1, keepdim=True)\n", "TF007", False),
         ("import torch\ny = x / (x ** 2).sum(-1, keepdim=True) ** 0.5\n", "TF007", True),

@@ -200,7 +200,8 @@ class Facts:
         #: calls with a lambda among their arguments
         self.lambda_calls: list[ast.Call] = []
         self.strings: set[str] = set()
-        #: names bound by ``import m`` / ``import m as n`` of a module other than torch
+        #: names bound by ``import m`` / ``import m as n`` of a module other than torch, at module
+        #: level (the rules' name table reads imports there and in top-level blocks, never deeper)
         self.modules: set[str] = set()
         #: every binding of each name (assigned, a loop or ``with`` target, ``:=``)
         self.stores: dict[str, list[ast.Name]] = {}
@@ -233,6 +234,7 @@ class Facts:
         pop, push = stack.pop, stack.append
         classes: list[str | None] = []  # the enclosing class names, outermost first
         cls: str | None = None
+        module_level = [node for node in getattr(tree, "body", ()) if type(node) is ast.Import]
         while stack:
             node = pop()
             if node is _LEAVE_CLASS:
@@ -288,10 +290,11 @@ class Facts:
                     self.attribute_keywords.append(node)
             elif kind is ast.Import:
                 self.imports.append(node)
-                self.modules.update(
-                    alias.asname or alias.name.partition(".")[0]
-                    for alias in node.names if alias.name.partition(".")[0] != "torch"
-                )
+                if node in module_level:
+                    self.modules.update(
+                        alias.asname or alias.name.partition(".")[0]
+                        for alias in node.names if alias.name.partition(".")[0] != "torch"
+                    )
                 continue
             elif kind is ast.ImportFrom:
                 self.imports.append(node)
