@@ -14,7 +14,7 @@ import pytest
 from conftest import CORPUS
 from torchfix import narrowing
 from torchfix.config import Settings
-from torchfix.engine import RunOptions, check_text
+from torchfix.engine import RunOptions, check_text, fix_text
 from torchfix.names import NameTable, _NameCollector
 from torchfix.prefilter import ANCHORS, facts_of, matching
 from torchfix.rules import all_rules
@@ -260,3 +260,35 @@ def test_a_run_narrowed_reports_what_a_run_on_whole_files_does(tmp_path, monkeyp
     assert sum(len(r.findings) for r in whole) >= 20
     if mode is Mode.DIFF:
         assert sum(r.changed for r in whole) >= 8
+
+
+_NEEDS_AN_IMPORT = '''\
+# A header comment, which the whole file's parse keeps as the module's header.
+def helper(x):
+    return x
+
+
+def blend(x, a, b):
+    m = x > 0
+    return m * a + (1 - m) * b
+'''
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        _NEEDS_AN_IMPORT,
+        _NEEDS_AN_IMPORT.replace("def blend", "import os\n\n\ndef blend"),
+        "import os\n" + _NEEDS_AN_IMPORT,
+    ],
+    ids=["no-import", "an-import-after-a-hidden-definition", "an-import-first"],
+)
+def test_a_fix_that_adds_an_import_writes_what_the_whole_file_gets(source):
+    """Where an import goes depends on every top-level statement (a hidden definition is none)."""
+    facts = facts_of(ast.parse(source))
+    narrowed = narrowing.narrowed(source, facts, ["TF010"])
+    assert narrowed is not None
+    options = RunOptions(tuple(RULES), frozenset(rule.CODE for rule in RULES), {}, kept=frozenset({"TF010"}))
+    whole = fix_text(source, options)
+    assert "import torch\n" in whole.text and "torch.where" in whole.text
+    assert fix_text(source, options, narrowed=narrowed).text == whole.text

@@ -389,8 +389,8 @@ def fix_text(text: str, options: RunOptions, accept=None, narrowed: Narrowed | N
     not with ``accept``, whose previews are whole files). Each pass then parses the narrowed
     text, applies its fixes there and puts the hidden lines back; the next pass narrows the
     fixed text again (or, when no rule matches it any more, only the fixed narrowed text is
-    parsed: a fix must leave code LibCST reads). Should a fix move a hidden line, the fixes
-    start again on the whole text.
+    parsed: a fix must leave code LibCST reads). Should a fix add an import, or move a hidden
+    line, the fixes start again on the whole text.
     """
     #: the code ``module`` was parsed from (``current``, or its narrowed text)
     parsed = narrowed.text if narrowed is not None else text
@@ -427,6 +427,8 @@ def fix_text(text: str, options: RunOptions, accept=None, narrowed: Narrowed | N
             # LibCST drops some whitespace (a form feed before a statement, lone CR line ends):
             # writing its output would change bytes outside every fix.
             return FixOutcome(text, text, findings, [], findings, refused=_NO_ROUND_TRIP)
+        if narrowed is not None and any(c.report.fix.imports for c in chosen):
+            return fix_text(text, options, accept)  # where a new import goes depends on every top-level statement
         module_before = module
         try:
             new_text = new_parsed = apply_fixes(module, [c.report.fix for c in chosen], options.style, parsed)
