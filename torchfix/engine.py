@@ -222,7 +222,7 @@ def check_text(
     text: str, options: RunOptions, suppressions: Suppressions | None = None, narrowed: Narrowed | None = None
 ) -> list[Finding]:
     """The findings on ``text``; ``suppressions`` (of ``text``) learn which of them were used.
-    With ``narrowed`` (``text`` with what the rules need not read blanked), LibCST parses that.
+    With ``narrowed`` (``text`` with what the rules need not read hidden), LibCST parses that.
 
     Raises ``libcst.ParserSyntaxError`` on bad syntax, and :class:`RuleCrashed`,
     holding the other rules' findings, when a rule raised.
@@ -392,6 +392,8 @@ def fix_text(text: str, options: RunOptions, accept=None, narrowed: Narrowed | N
     parsed: a fix must leave code LibCST reads). Should a fix add an import, or move a hidden
     line, the fixes start again on the whole text.
     """
+    if options.kept is None:
+        narrowed = None  # a narrowed text holds what the kept rules read, not what every rule does
     #: the code ``module`` was parsed from (``current``, or its narrowed text)
     parsed = narrowed.text if narrowed is not None else text
     module = parse(parsed)
@@ -436,12 +438,13 @@ def fix_text(text: str, options: RunOptions, accept=None, narrowed: Narrowed | N
                 new_text = narrowed.restore(new_parsed)
                 if new_text is None:  # a fix moved a hidden line
                     return fix_text(text, options, accept)
-            facts = facts_of(ast.parse(new_text))
+            tree = ast.parse(new_text)
             if options.kept is not None:  # a fix may make what another rule matches: ask the prefilter again
+                facts = facts_of(tree)
                 kept = _kept(facts, options)
-            if narrowed is not None and kept != frozenset():  # a rule to run on the fixed text: narrow it again
-                narrowed = narrowing.narrowed(new_text, facts, kept) if kept else None
-                new_parsed = narrowed.text if narrowed is not None else new_text
+                if narrowed is not None and kept:  # a rule to run on the fixed text: narrow it again
+                    narrowed = narrowing.narrowed(new_text, facts, kept)
+                    new_parsed = narrowed.text if narrowed is not None else new_text
             module, parsed = parse(new_parsed), new_parsed
         except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError):
             bug = "fix produced invalid code: " + ", ".join(_culprits(module, chosen))

@@ -557,7 +557,9 @@ def _dataset_folder(facts: Facts) -> bool:
     """TF001: a class with the one base ``Dataset``, a ``__getitem__`` and an ``__init__`` that lists
     a directory."""
     for cls in facts.classes:
-        if cls.decorator_list or cls.keywords or len(cls.bases) != 1 or facts.name(cls.bases[0]) != "Dataset":
+        if cls.decorator_list or cls.keywords or len(cls.bases) != 1:
+            continue
+        if "Dataset" not in (last_name(cls.bases[0]), facts.name(cls.bases[0])):
             continue
         methods = {s.name: s for s in cls.body if type(s) in (ast.FunctionDef, ast.AsyncFunctionDef)}
         init = methods.get("__init__")
