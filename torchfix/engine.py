@@ -17,13 +17,13 @@ from typing import Collection, Iterable, Mapping, Sequence
 import libcst as cst
 from libcst.metadata import CodeRange
 
+from torchfix import narrowing
 from torchfix.crashes import RuleCrash, RuleCrashed, describe_error
 from torchfix.findings import Applicability, Finding
 from torchfix.fmt_regions import FormatRegions
 from torchfix.imports import add_imports
 from torchfix.layout import Parents, Style, clamp_blank_lines, wrap_long_lines
 from torchfix.names import ImportRequest, NameTable
-from torchfix import narrowing
 from torchfix.narrowing import Narrowed
 from torchfix.patterns import code
 from torchfix.positions import Positions

@@ -206,9 +206,10 @@ def walk(
     try:
         go(node)
     finally:
-        # ``go`` refers to itself: left alone, it and every visitor it reaches (the rules, the
-        # tree they hold) would wait for the cyclic garbage collector to be freed
-        del go
+        # ``go`` refers to itself, so it waits for the cyclic garbage collector: emptied, its
+        # closure no longer keeps the visitors (the rules, the tree they hold) alive meanwhile
+        bound.clear()
+        active.clear()
 
 
 class _Finder(cst.CSTVisitor):

@@ -18,8 +18,8 @@ from typing import Iterable, Iterator
 import libcst as cst
 
 from torchfix.names import NameTable, dotted_name
-from torchfix.prefilter import FRAMEWORK_MODULES
 from torchfix.patterns import code
+from torchfix.prefilter import FRAMEWORK_MODULES
 from torchfix.rule import FileContext
 from torchfix.rules._suites import assignment_targets
 from torchfix.walk import walk

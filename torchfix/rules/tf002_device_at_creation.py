@@ -8,7 +8,11 @@ from functools import cached_property
 import libcst as cst
 
 from torchfix.patterns import arg, code, int_value, is_false, make_call, same_code
-from torchfix.prefilter import EXACT_CONSTRUCTORS, INTEGER_DTYPE_NAMES, RANDOM_CONSTRUCTORS
+from torchfix.prefilter import (
+    EXACT_CONSTRUCTORS,
+    INTEGER_DTYPE_NAMES,
+    RANDOM_CONSTRUCTORS,
+)
 from torchfix.rule import Applicability, Fix, Rule
 from torchfix.rules._evidence import Evidence
 from torchfix.rules._masks import TORCH_DTYPES, method_name, pure, receiver
