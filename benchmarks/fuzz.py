@@ -26,17 +26,17 @@ import token
 import tokenize
 import traceback
 import warnings
-from dataclasses import replace
 from pathlib import Path
 
 import hypothesis.strategies as st
 import hypothesmith
 import libcst as cst
 from hypothesis import HealthCheck, Phase, given, seed, settings
+from narrowed_parse import narrowing_changes
 
 from torchfix.engine import RunOptions, check_text, fix_text
 from torchfix.narrowing import narrowed
-from torchfix.prefilter import facts_of, matching
+from torchfix.prefilter import Facts, facts_of, matching
 from torchfix.rules import all_rules
 
 RULES = all_rules()
@@ -113,11 +113,12 @@ def check(program: str, options: RunOptions = OPTIONS[0]) -> tuple[str | None, i
         outcome = fix_text(program, options)
     except Exception:  # noqa: BLE001
         return "crash:\n" + traceback.format_exc(limit=-6), 0
-    skipped = _skipped_by_prefilter(program, findings, options)
+    facts = _facts(program)
+    skipped = _skipped_by_prefilter(facts, findings, options) if facts is not None else []
     if skipped:
         return f"the prefilter would skip the findings of {', '.join(skipped)}", 0
     try:
-        differs = _narrowing_differs(program, options)
+        differs = _narrowing_differs(program, facts, options) if facts is not None else None
     except Exception:  # noqa: BLE001
         return "crash on the narrowed parse:\n" + traceback.format_exc(limit=-6), 0
     if differs:
@@ -132,38 +133,28 @@ def check(program: str, options: RunOptions = OPTIONS[0]) -> tuple[str | None, i
     return _check_output(outcome.text, outcome.bug, program, options), len(outcome.applied)
 
 
-def _skipped_by_prefilter(program: str, findings, options: RunOptions) -> list[str]:
-    """The codes that report on ``program`` although their prefilter turns it away."""
+def _facts(program: str) -> Facts | None:
+    """The prefilter's facts of ``program``; None when Python rejects it (the runner reports such a
+    file as a syntax error, and neither prefilter nor narrowing sees it)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            facts = facts_of(ast.parse(program))
+            return facts_of(ast.parse(program))
         except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return []  # the runner reports such a file as a syntax error
+            return None
+
+
+def _skipped_by_prefilter(facts: Facts, findings, options: RunOptions) -> list[str]:
+    """The codes that report on a program although their prefilter turns it away."""
     reporting = {finding.code for finding in findings}
     return [rule.CODE for rule in options.rules if rule.CODE in reporting and not rule.may_match(facts)]
 
 
-def _narrowing_differs(program: str, options: RunOptions) -> str | None:
-    """What a narrowed parse (torchfix.narrowing, as the runner does it) changes: "findings",
-    "fixes", or None."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            facts = facts_of(ast.parse(program))
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return None
-    kept = frozenset(matching(facts, [rule.CODE for rule in options.rules]))
+def _narrowing_differs(program: str, facts: Facts, options: RunOptions) -> str | None:
+    """What a narrowed parse, as the runner would make it, changes: "findings", "fixes", or None."""
+    kept = matching(facts, [rule.CODE for rule in options.rules])
     narrow = narrowed(program, facts, kept)
-    if narrow is None:
-        return None
-    checking, fixing = options.restricted(kept), replace(options, kept=kept)
-    if check_text(program, checking, narrowed=narrow) != check_text(program, checking):
-        return "findings"
-    whole, narrow_fixed = fix_text(program, fixing), fix_text(program, fixing, narrowed=narrow)
-    if (whole.text, whole.remaining, whole.bug) != (narrow_fixed.text, narrow_fixed.remaining, narrow_fixed.bug):
-        return "fixes"
-    return None
+    return None if narrow is None else narrowing_changes(program, narrow, kept, options)
 
 
 def _check_output(fixed: str, bug: str | None, program: str, options: RunOptions) -> str | None:
