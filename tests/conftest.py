@@ -18,6 +18,15 @@ from torchfix.cli import app
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 
+
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    """``files`` (path under ``root`` -> text) written, their folders made; ``root`` returned."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
 #: one safe TF007 finding on line 5
 NORMALIZE = "import torch\n\n\ndef embed(x):\n    return x / x.norm(dim=1, keepdim=True)\n"
 NORMALIZED = (

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import write_tree
 from torchfix.config import Settings
 from torchfix.engine import RunOptions, fix_text
 from torchfix.rules.tf003_register_buffer import RegisterBuffer
@@ -38,10 +39,7 @@ def _findings(root: Path) -> list:
 
 def _project(root: Path, files: dict[str, str]) -> Path:
     (root / ".git").mkdir()
-    for name, text in {"pkg/__init__.py": "", **files}.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    return root
+    return write_tree(root, {"pkg/__init__.py": "", **files})
 
 
 def test_integer_constant_alone_is_a_safe_fix(tmp_path):

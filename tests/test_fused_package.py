@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import write_tree
 from torchfix.config import Settings
 from torchfix.runner import Job, Mode, run
 
@@ -41,11 +42,7 @@ def _project(root: Path, files: dict[str, str], library: bool = False) -> Path:
         (root / "pyproject.toml").write_text('[project]\nname = "demo"\nversion = "0"\n')
     else:
         (root / ".git").mkdir()
-    for name, text in {"demo/__init__.py": "", "demo/layers/__init__.py": "", **files}.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
+    return write_tree(root, {"demo/__init__.py": "", "demo/layers/__init__.py": "", **files})
 
 
 def _tf008(root: Path, **settings) -> list:

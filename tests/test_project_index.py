@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import write_tree
 import torchfix.engine as engine
 import torchfix.package_index as package_index
 from torchfix.config import Settings
@@ -44,10 +45,7 @@ LORA = 'TARGETS = ["to_q", "to_v"]\n'
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     (tmp_path / ".git").mkdir()
-    for name, text in {"net/__init__.py": "", "net/attention.py": ATTENTION, "net/utils.py": UTILS}.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
-    return tmp_path
+    return write_tree(tmp_path, {"net/__init__.py": "", "net/attention.py": ATTENTION, "net/utils.py": UTILS})
 
 
 @pytest.fixture
