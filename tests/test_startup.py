@@ -95,3 +95,23 @@ def test_a_change_to_a_rules_source_invalidates_the_cache(project, tmp_path_fact
     assert _loaded(modules, "libcst"), "the cached findings were served after the rule changed"
     expected = "Prefer F.normalize here." if edit == "message" else "Use F.normalize instead of dividing by the norm."
     assert expected in second.stdout
+
+
+def test_the_console_script_runs_exit_handlers_and_flushes_before_its_quick_exit(project):
+    """``main()`` ends with ``os._exit`` (no teardown): the exit code, every line of output
+    and the exit handlers must survive it."""
+    (project / "model.py").write_text(NORMALIZE)
+    probe = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('exit handler ran', file=sys.stderr))\n"
+        "sys.argv = ['torchfix', *sys.argv[1:]]\n"
+        "from torchfix.cli import main\n"
+        "main()\n"
+        "print('not reached')\n"
+    )
+    for args, code in ((["check", "model.py"], 1), (["check", "--exit-zero", "model.py"], 0), (["nonsense"], 2)):
+        result = subprocess.run([sys.executable, "-c", probe, *args], cwd=project, capture_output=True, text=True)
+        assert result.returncode == code, (args, result.stderr)
+        assert result.stderr.rstrip().endswith("exit handler ran") and "not reached" not in result.stdout
+        if args[0] == "check":
+            assert "TF007" in result.stdout and result.stdout.endswith("\n")

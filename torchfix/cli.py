@@ -361,4 +361,27 @@ def clean(paths: Optional[List[Path]] = PATHS, config: Optional[Path] = CONFIG) 
 
 
 def main() -> None:
-    app()
+    """The console script: the app, then an exit without the interpreter's teardown.
+
+    Freeing every object one by one (LibCST's node and Typer's classes, the rules) took
+    30 ms of a one-file check, paid on every pre-commit run. The exit handlers still run
+    and the output is flushed first; only the freeing is skipped. Should flushing fail
+    (a closed pipe), Python's own exit reports it as it always did.
+    """
+    try:
+        app()
+    except SystemExit as exit_:
+        if not isinstance(exit_.code, (int, type(None))):
+            raise  # a message to print: Python's exit prints it
+        code = exit_.code or 0
+    else:
+        code = 0
+    import atexit
+
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(code)
+    os._exit(code)
