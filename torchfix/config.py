@@ -13,17 +13,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-import pathspec
-
 from torchfix.rules import code_by_key, rule_codes, rules_by_codes
 from torchfix.sourcefile import DEFAULT_MAX_FILE_SIZE
 
 if TYPE_CHECKING:
+    import pathspec
+
     from torchfix.engine import RunOptions
+    from torchfix.verify.config import VerifyConfig
 
 #: ~100k tokens of code is a 400-500 KB module and a LibCST tree of 200-330 MB
 DEFAULT_MAX_FILE_TOKENS = 100_000
-from torchfix.verify.config import VerifyConfig, parse_verify_config
 
 KNOWN_KEYS = (
     "select",
@@ -46,7 +46,10 @@ FUSED_LINEAR_KEYS = ("unfused", "fused")
 
 @lru_cache(maxsize=None)
 def _spec(patterns: tuple[str, ...]) -> pathspec.PathSpec:
-    """Patterns compiled once per run, not once per file."""
+    """Patterns compiled once per run, not once per file (pathspec is imported only then: a
+    run on named files never matches them)."""
+    import pathspec
+
     return pathspec.GitIgnoreSpec.from_lines(patterns)
 
 
@@ -262,6 +265,8 @@ def load_settings(paths: Sequence[Path], config_file: Path | None = None) -> Set
             changes[key.replace("-", "_")] = value
     if "verify" in table:
         try:
+            from torchfix.verify.config import parse_verify_config
+
             changes["verify"] = parse_verify_config(table["verify"], f"{where}: [tool.torchfix.verify]")
         except ValueError as error:
             raise ConfigError(str(error)) from None

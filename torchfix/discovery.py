@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import pathspec
+if TYPE_CHECKING:
+    import pathspec
 
 #: folders never descended into (tools' and environments' own files)
 SKIP_DIRS = frozenset(
@@ -45,6 +46,8 @@ def git_root(start: Path) -> Path | None:
 
 
 def _load_ignore(folder: Path) -> list[pathspec.PathSpec]:
+    import pathspec  # only now: a run on named files walks no folder
+
     specs = []
     for name in (".gitignore", ".git/info/exclude"):
         candidate = folder / name

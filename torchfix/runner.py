@@ -30,7 +30,6 @@ import re
 import signal
 import stat
 import threading
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -388,6 +387,8 @@ def _pooled(
     """``paths`` in the pool, and ``alongside`` (the large files) in this process meanwhile, one at a time."""
     if not paths:
         return _in_process(alongside, job, None, advance, defer)
+    from concurrent.futures import ProcessPoolExecutor, as_completed  # a run on one file needs no pool
+
     chunks = _chunks(paths, workers)
     with ProcessPoolExecutor(
         max_workers=min(workers, len(chunks)), initializer=_worker_init, initargs=(package_index.registered(),)

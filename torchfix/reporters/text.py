@@ -7,7 +7,6 @@ from collections import Counter
 from typing import Sequence
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from torchfix.findings import Applicability, Finding
@@ -92,6 +91,8 @@ def fixed_line(reports: Sequence[FileReport], dry_run: bool) -> str:
 
 
 def print_statistics(console: Console, reports: Sequence[FileReport], slugs: dict[str, str]) -> None:
+    from rich.table import Table  # only ``--statistics`` prints a table
+
     counts = Counter(f.code for r in reports for f in r.findings)
     fixable = Counter(f.code for r in reports for f in r.findings if f.fixable)
     table = Table("count", "code", "rule", "fixable", box=None, pad_edge=False)
