@@ -97,6 +97,24 @@ def test_a_change_to_a_rules_source_invalidates_the_cache(project, tmp_path_fact
     assert expected in second.stdout
 
 
+def test_a_check_needing_the_structural_rules_does_not_import_libcst_matchers(project):
+    """Importing ``libcst.matchers`` took 0.18 s: only TF001's dataset analysis uses it, and only in
+    a file the prefilter kept for TF001."""
+    (project / "model.py").write_text(NORMALIZE)
+    (project / "layers.py").write_text(
+        "import torch\nfrom torch import nn\n\n\nclass Skip(nn.Module):\n    def __init__(self):\n"
+        "        super().__init__()\n\n    def forward(self, x):\n        return x\n\n\n"
+        "class Scaled(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.scale = torch.ones(3)\n\n    def forward(self, x):\n        return x * self.scale.to(x.device)\n"
+    )
+    modules, result = _imports(project, "check", "--jobs", "1", ".")
+    assert {"TF003", "TF004", "TF007"} <= set(re.findall(r"TF\d{3}", result.stdout)), result.stdout
+    assert _loaded(modules, "libcst") and not _loaded(modules, "libcst.matchers")
+    every_rule = "import sys; from torchfix.rules import all_rules; all_rules(); print(sorted(sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", every_rule], capture_output=True, text=True, check=True).stdout
+    assert "'torchfix.rules.tf001_dataset_folder'" in loaded and "'libcst.matchers'" not in loaded
+
+
 def test_the_console_script_runs_exit_handlers_and_flushes_before_its_quick_exit(project):
     """``main()`` ends with ``os._exit`` (no teardown): the exit code, every line of output
     and the exit handlers must survive it."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 from functools import lru_cache
-from typing import Mapping, Sequence
+from typing import Mapping, Sequence, TypeVar
 
 import libcst as cst
 
@@ -23,6 +23,35 @@ PURE_METHODS = frozenset(
         "cpu", "cuda", "size", "dim",
     }
 )
+
+
+Node = TypeVar("Node", bound=cst.CSTNode)
+
+
+def is_name(node: cst.CSTNode | None, *values: str) -> bool:
+    """Whether ``node`` is a ``Name`` (spelled one of ``values``, when given). The structural
+    rules test nodes by hand, not with ``libcst.matchers``: importing that took 0.18 s of
+    every run that loads them."""
+    return isinstance(node, cst.Name) and (not values or node.value in values)
+
+
+class _Collect(cst.CSTVisitor):
+    def __init__(self, kind: type[cst.CSTNode]) -> None:
+        super().__init__()
+        self.kind = kind
+        self.found: list[cst.CSTNode] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, self.kind):
+            self.found.append(node)
+        return True
+
+
+def nodes_of(root: cst.CSTNode, kind: type[Node]) -> list[Node]:
+    """Every ``kind`` node at or under ``root``, in source order."""
+    collector = _Collect(kind)
+    walk(root, [collector])
+    return collector.found  # type: ignore[return-value]
 
 
 def code(node: cst.CSTNode) -> str:

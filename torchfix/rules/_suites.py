@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Iterator, Sequence
 
 import libcst as cst
-import libcst.matchers as m
 
 
 def is_docstring(stmt: cst.CSTNode) -> bool:
-    return m.matches(stmt, m.Expr(value=m.SimpleString() | m.ConcatenatedString())) or m.matches(
-        stmt, m.SimpleStatementLine(body=[m.Expr(value=m.SimpleString() | m.ConcatenatedString())])
-    )
+    """A string expression statement (or a line holding only one)."""
+    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
+        stmt = stmt.body[0]
+    return isinstance(stmt, cst.Expr) and isinstance(stmt.value, (cst.SimpleString, cst.ConcatenatedString))
 
 
 def statements(block: cst.BaseSuite) -> list[cst.CSTNode]:

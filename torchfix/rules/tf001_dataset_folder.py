@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import libcst as cst
-import libcst.matchers as m
 
 from torchfix.names import ImportRequest, Reference
-from torchfix.patterns import code
+from torchfix.patterns import code, nodes_of
 from torchfix.rule import Applicability, Fix, Rule
-from torchfix.rules._dataset_symbols import Decline, ModuleFacts, Plan, module_facts
-from torchfix.rules._datasets import analyze, is_dataset_class
 from torchfix.rules._suites import is_docstring
 from torchfix.rules._torch import TORCH_CONVENTIONS
 from torchfix.rules.examples import tf001
+
+if TYPE_CHECKING:
+    from torchfix.rules._dataset_symbols import ModuleFacts, Plan
 
 UNSAFE = Applicability.UNSAFE
 
@@ -101,6 +103,11 @@ non-matching extension, a hidden file and an empty class folder, and compare
         self._facts: ModuleFacts | None = None
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        # The dataset analysis is written with libcst.matchers (0.18 s to import): it loads
+        # only in a file the prefilter kept for this rule, not whenever the rules load.
+        from torchfix.rules._dataset_symbols import Decline, module_facts
+        from torchfix.rules._datasets import analyze, is_dataset_class
+
         if not is_dataset_class(node, self.names):
             return
         if self._facts is None:
@@ -134,7 +141,7 @@ non-matching extension, a hidden file and an empty class folder, and compare
         imports.extend(i for i in base.imports if i not in imports)
         replacement = self._write(node, result, base.expr)
         # a reference the filter simplified away (os.path.basename) must not leave an unused import
-        used = {n.value for n in m.findall(replacement, m.Name())}
+        used = {n.value for n in nodes_of(replacement, cst.Name)}
         imports = [i for i in imports if i.bound_name in used]
         short = base_name.rsplit(".", 1)[1]
         self.report(

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import libcst as cst
-import libcst.matchers as m
 
 from torchfix.package_index import index_for
-from torchfix.patterns import arg, code, is_false, make_call
+from torchfix.patterns import arg, code, is_false, is_name, make_call, nodes_of
 from torchfix.prefilter import CONSTRUCTORS, TENSOR_FUNCTIONS, TENSOR_METHODS
 from torchfix.rule import Applicability, Fix, Rule
 from torchfix.rules._declines import no_fix
@@ -642,8 +641,8 @@ class _ClassBuffers:
         values = [data]
         if isinstance(data, cst.Name):
             values = [
-                a.value for a in m.findall(self.init.body, m.Assign())
-                if any(m.matches(t.target, m.Name(data.value)) for t in a.targets)
+                a.value for a in nodes_of(self.init.body, cst.Assign)
+                if any(is_name(t.target, data.value) for t in a.targets)
             ]
         return next((code(v) for v in values if _uninitialized(v, self.names)), None)
 

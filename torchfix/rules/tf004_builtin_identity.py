@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import libcst as cst
-import libcst.matchers as m
 
 from torchfix.names import dotted_name
-from torchfix.patterns import code, names_read
+from torchfix.patterns import code, is_name, names_read, nodes_of
 from torchfix.rule import Applicability, Fix, Rule
 from torchfix.rules._nn_classes import file_index
 from torchfix.rules._suites import statements
@@ -180,8 +179,8 @@ Build the module before and after, load the old `state_dict()` with
             self._type_tested.update(test.names)
 
     def visit_Call(self, node: cst.Call) -> None:
-        if m.matches(node.func, m.Name("isinstance") | m.Name("issubclass")) and len(node.args) == 2:
-            self._type_tested.update(n.value for n in m.findall(node.args[1], m.Name()))
+        if is_name(node.func, "isinstance", "issubclass") and len(node.args) == 2:
+            self._type_tested.update(n.value for n in nodes_of(node.args[1], cst.Name))
         if isinstance(node.func, cst.Attribute) and len(node.args) == 1:
             only = node.args[0]
             if only.keyword is None and not only.star:
@@ -362,10 +361,11 @@ Build the module before and after, load the old `state_dict()` with
         if param is None:
             return None
         uses = names_read(init.body).count(param)
-        stores = m.findall(
-            init.body,
-            m.Assign(targets=[m.AssignTarget(target=m.Attribute(value=m.Name("self")))], value=m.Name(param)),
-        )
+        stores = [
+            assign for assign in nodes_of(init.body, cst.Assign)
+            if len(assign.targets) == 1 and isinstance(assign.targets[0].target, cst.Attribute)
+            and is_name(assign.targets[0].target.value, "self") and is_name(assign.value, param)
+        ]
         if uses != 1 or len(stores) != 1:
             return None
         return stores[0].targets[0].target
@@ -431,14 +431,17 @@ Build the module before and after, load the old `state_dict()` with
         call = body[0].value
         func = call.func
         if self.names.qualified(func) in _MODULE_INITS:
-            return len(call.args) == 1 and m.matches(call.args[0].value, m.Name("self"))
-        if call.args or not m.matches(func, m.Attribute(value=m.Call(func=m.Name("super")), attr=m.Name("__init__"))):
+            return len(call.args) == 1 and is_name(call.args[0].value, "self")
+        if call.args or not (
+            isinstance(func, cst.Attribute) and is_name(func.attr, "__init__")
+            and isinstance(func.value, cst.Call) and is_name(func.value.func, "super")
+        ):
             return False
         super_args = func.value.args
         return not super_args or (
             len(super_args) == 2
-            and m.matches(super_args[0].value, m.Name(name))
-            and m.matches(super_args[1].value, m.Name("self"))
+            and is_name(super_args[0].value, name)
+            and is_name(super_args[1].value, "self")
         )
 
     def _subclassed(self, name: str) -> str | None:
