@@ -6,6 +6,7 @@ import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from torchfix.patterns import nodes_of
 from torchfix.positions import Positions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,3 +47,38 @@ def test_only_the_nodes_asked_for_stop_early_with_the_same_ranges() -> None:
     assert {node: ours[node] for node in wanted} == {node: expected[node] for node in wanted}
     assert module.body[2] not in ours, "generation stopped after the last node asked for"
     assert len(Positions(module, set())) == 0
+
+
+def _code_nodes(module: cst.Module) -> list[cst.CSTNode]:
+    """Every node the rules' walk visits (the nodes reports and fixes name), in order."""
+    return [node for statement in module.body for node in nodes_of(statement, cst.CSTNode)]
+
+
+@pytest.mark.parametrize("path", SOURCES + sorted(ODD), ids=lambda p: p if isinstance(p, str) else p.name)
+def test_statements_found_in_the_text_give_the_same_ranges(path) -> None:
+    text = ODD[path] if isinstance(path, str) else path.read_text(encoding="utf-8")
+    module = cst.parse_module(text)
+    expected = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    nodes = _code_nodes(module)
+    for wanted in ({*nodes[5::11]}, {*nodes[-3:]}, {*nodes[len(nodes) // 2 :: 97]}):
+        ours = Positions(module, wanted, text)
+        assert {node: ours[node] for node in wanted} == {node: expected[node] for node in wanted}
+
+
+def test_only_the_statements_holding_a_wanted_node_are_generated() -> None:
+    text = "a = 1\n\ndef f(x):\n    return x + 1\n\nb = [2,\n     3]\n"
+    module = cst.parse_module(text)
+    wanted = {module.body[2].body[0].value.elements[1].value}
+    ours = Positions(module, wanted, text)
+    assert [(r.start.line, r.start.column, r.end.line, r.end.column) for r in map(ours.__getitem__, wanted)] == [
+        (7, 5, 7, 6)
+    ]
+    assert module.body[0] not in ours and module.body[1] not in ours
+
+
+def test_a_statement_whose_code_occurs_twice_is_placed_by_generating_the_module() -> None:
+    text = "x = zeros(3).cuda()\nx = zeros(3).cuda()\n"
+    module = cst.parse_module(text)
+    second = module.body[1].body[0].value
+    assert Positions(module, {second}, text)[second].start.line == 2
+    assert module.body[0] in Positions(module, {second}, text), "generated from the module's start"

@@ -184,11 +184,14 @@ def _candidates(
     crashes: list[RuleCrash],
     suppressions: Suppressions | None = None,
     narrowed: Narrowed | None = None,
+    parsed: str | None = None,
 ) -> list[_Candidate]:
+    """``parsed``: the code ``module`` was parsed from, when it is not ``text`` (a narrowed text)."""
     reports = analyze(module, options, crashes, narrowed)
     if not reports:
         return []
-    positions = Positions(module, {node for r in reports for node in (r.node, *(r.fix.edits if r.fix else ()))})
+    wanted = {node for r in reports for node in (r.node, *(r.fix.edits if r.fix else ()))}
+    positions = Positions(module, wanted, text if parsed is None else parsed)
     slugs = {rule.CODE: rule.SLUG for rule in options.rules}
     suppressions = suppressions or Suppressions(text)
     regions = FormatRegions(text)
@@ -227,9 +230,10 @@ def check_text(
     Raises ``libcst.ParserSyntaxError`` on bad syntax, and :class:`RuleCrashed`,
     holding the other rules' findings, when a rule raised.
     """
-    module = parse(narrowed.text if narrowed is not None else text)
+    parsed = narrowed.text if narrowed is not None else text
+    module = parse(parsed)
     crashes: list[RuleCrash] = []
-    findings = [c.finding for c in _candidates(module, text, options, crashes, suppressions, narrowed)]
+    findings = [c.finding for c in _candidates(module, text, options, crashes, suppressions, narrowed, parsed)]
     if crashes:
         raise RuleCrashed(findings, crashes)
     return findings
@@ -404,7 +408,7 @@ def fix_text(text: str, options: RunOptions, accept=None, narrowed: Narrowed | N
     crashes: list[RuleCrash] = []
     kept = options.kept
     for _ in range(MAX_PASSES):
-        candidates = _candidates(module, current, options.restricted(kept), crashes, narrowed=narrowed)
+        candidates = _candidates(module, current, options.restricted(kept), crashes, narrowed=narrowed, parsed=parsed)
         if findings is None:
             findings = [c.finding for c in candidates]
         if crashes:
@@ -458,7 +462,10 @@ def fix_text(text: str, options: RunOptions, accept=None, narrowed: Narrowed | N
         aliases = dict(NameTable(module_before).bindings)
         applied.extend(AppliedFix(c.finding, c.report.fix, aliases) for c in chosen)
         current = new_text
-    remaining = [c.finding for c in _candidates(module, current, options.restricted(kept), crashes, narrowed=narrowed)]
+    remaining = [
+        c.finding
+        for c in _candidates(module, current, options.restricted(kept), crashes, narrowed=narrowed, parsed=parsed)
+    ]
     if crashes:
         return _crashed(text, findings or [], crashes)
     return FixOutcome(text, current, findings or [], applied, remaining)

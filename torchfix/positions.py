@@ -2,10 +2,13 @@
 
 ``PositionProvider`` regenerates the module's code and builds a ``CodeRange`` of two
 ``CodePosition`` objects for every node, splitting every token on newlines as it
-goes; a file with findings needs a handful of them. This regenerates the code
-once, recording each node's start and end as character offsets (two ints), stops
-once the nodes asked for are done, and turns an offset into a line and column
-only when a position is asked for.
+goes; a file with findings needs a handful of them. This regenerates only the
+top-level statements holding the nodes asked for, recording each node's start and
+end as character offsets (two ints) within the statement's code, and finds where
+that code starts in the text the module was parsed from (LibCST's code is the
+text, byte for byte); a statement whose code is not there exactly once is not
+guessed at: the module is generated from its start then, up to the last node
+asked for. An offset becomes a line and column only when a position is asked for.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from typing import Collection, Iterator, Mapping
 import libcst as cst
 from libcst._nodes.internal import CodegenState
 from libcst.metadata import CodePosition, CodeRange
+
+from torchfix.walk import holds
 
 #: what LibCST counts as a line break (``position_provider.NEWLINE_RE``)
 _NEWLINE = re.compile(r"\r\n?|\n")
@@ -84,18 +89,23 @@ class _OffsetState(CodegenState):
 class Positions(Mapping[cst.CSTNode, CodeRange]):
     """Node -> ``CodeRange`` (1-based lines, 0-based columns), as ``PositionProvider`` gives.
 
-    ``wanted``: the nodes whose positions are needed (nodes of ``module``, each once); code
-    generation stops after the last of them, and nodes after it have no position.
+    ``wanted``: the nodes whose positions are needed (nodes of ``module``, each once); other
+    nodes may have none. ``text``: the code ``module`` was parsed from; without it, code
+    generation starts at the module's start.
     """
 
-    def __init__(self, module: cst.Module, wanted: Collection[cst.CSTNode] | None = None) -> None:
-        state = _OffsetState(module, wanted)
-        if wanted is None or wanted:
-            with contextlib.suppress(_AllFound):
-                module._codegen(state)
-        self._offsets = state.computed
-        code = "".join(state.tokens)
-        self._line_starts = [0] + [match.end() for match in _NEWLINE.finditer(code)]
+    def __init__(
+        self, module: cst.Module, wanted: Collection[cst.CSTNode] | None = None, text: str | None = None
+    ) -> None:
+        offsets = _by_statement(module, wanted, text) if wanted and text is not None else None
+        if offsets is None:
+            state = _OffsetState(module, wanted)
+            if wanted is None or wanted:
+                with contextlib.suppress(_AllFound):
+                    module._codegen(state)
+            offsets, text = state.computed, "".join(state.tokens)
+        self._offsets = offsets
+        self._line_starts = [0] + [match.end() for match in _NEWLINE.finditer(text)]
 
     def _position(self, offset: int) -> CodePosition:
         line = bisect_right(self._line_starts, offset)
@@ -113,3 +123,28 @@ class Positions(Mapping[cst.CSTNode, CodeRange]):
 
     def __len__(self) -> int:
         return len(self._offsets)
+
+
+def _by_statement(
+    module: cst.Module, wanted: Collection[cst.CSTNode], text: str
+) -> dict[cst.CSTNode, tuple[int, int]] | None:
+    """The offsets of the nodes of each top-level statement holding a ``wanted`` node, placed
+    where the statement's code occurs in ``text``; None when a statement's code is not there
+    exactly once, or a wanted node lies in no statement (the module, its header)."""
+    missing = {id(node) for node in wanted}
+    offsets: dict[cst.CSTNode, tuple[int, int]] = {}
+    for statement in module.body:
+        if not holds(statement, lambda node: id(node) in missing):
+            continue
+        state = _OffsetState(module, None)
+        statement._codegen(state)
+        code = "".join(state.tokens)
+        start = text.find(code)
+        if start < 0 or text.find(code, start + 1) >= 0:
+            return None
+        for node, (first, last) in state.computed.items():
+            offsets[node] = (start + first, start + last)
+            missing.discard(id(node))
+        if not missing:
+            return offsets
+    return None
