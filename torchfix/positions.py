@@ -17,7 +17,7 @@ import contextlib
 import re
 from bisect import bisect_right
 from contextlib import contextmanager
-from typing import Collection, Iterator, Mapping
+from typing import Collection, Iterator, Mapping, Sequence
 
 import libcst as cst
 from libcst._nodes.internal import CodegenState
@@ -125,26 +125,53 @@ class Positions(Mapping[cst.CSTNode, CodeRange]):
         return len(self._offsets)
 
 
+
 def _by_statement(
     module: cst.Module, wanted: Collection[cst.CSTNode], text: str
 ) -> dict[cst.CSTNode, tuple[int, int]] | None:
-    """The offsets of the nodes of each top-level statement holding a ``wanted`` node, placed
-    where the statement's code occurs in ``text``; None when a statement's code is not there
-    exactly once, or a wanted node lies in no statement (the module, its header)."""
-    missing = {id(node) for node in wanted}
-    offsets: dict[cst.CSTNode, tuple[int, int]] = {}
-    for statement in module.body:
-        if not holds(statement, lambda node: id(node) in missing):
-            continue
-        state = _OffsetState(module, None)
+    """The offsets of the nodes of each statement holding a ``wanted`` node, placed where its
+    code occurs in ``text``; None when one is not there exactly once, or a wanted node lies in
+    no statement (the module, its header)."""
+    placer = _Placer(module, wanted, text)
+    return placer.offsets if placer.place(module.body, []) and not placer.missing else None
+
+
+class _Placer:
+    """Generates the statements holding the nodes asked for; in a class, its methods and
+    statements one by one (a model file is often one large class)."""
+
+    def __init__(self, module: cst.Module, wanted: Collection[cst.CSTNode], text: str) -> None:
+        self.module, self.text = module, text
+        self.missing = {id(node) for node in wanted}
+        self.offsets: dict[cst.CSTNode, tuple[int, int]] = {}
+
+    def _holds_missing(self, node: cst.CSTNode) -> bool:
+        return bool(self.missing) and holds(node, lambda inner: id(inner) in self.missing)
+
+    def place(self, statements: Sequence[cst.CSTNode], indents: list[str]) -> bool:
+        """Place the wanted nodes of ``statements``, whose lines start with ``indents``; False when
+        the code of one is not in the text exactly once."""
+        for statement in statements:
+            if not self._holds_missing(statement):
+                continue
+            body = statement.body if isinstance(statement, cst.ClassDef) else None
+            if isinstance(body, cst.IndentedBlock):
+                indent = body.indent if body.indent is not None else self.module.default_indent
+                if self.place(body.body, [*indents, indent]) and not self._holds_missing(statement):
+                    continue  # else the class's own lines (or a method not found once) hold one
+            if not self._generate(statement, indents):
+                return False
+        return True
+
+    def _generate(self, statement: cst.CSTNode, indents: list[str]) -> bool:
+        state = _OffsetState(self.module, None)
+        state.indent_tokens = list(indents)
         statement._codegen(state)
         code = "".join(state.tokens)
-        start = text.find(code)
-        if start < 0 or text.find(code, start + 1) >= 0:
-            return None
+        start = self.text.find(code)
+        if start < 0 or self.text.find(code, start + 1) >= 0:
+            return False
         for node, (first, last) in state.computed.items():
-            offsets[node] = (start + first, start + last)
-            missing.discard(id(node))
-        if not missing:
-            return offsets
-    return None
+            self.offsets[node] = (start + first, start + last)
+            self.missing.discard(id(node))
+        return True
