@@ -82,3 +82,27 @@ def test_a_statement_whose_code_occurs_twice_is_placed_by_generating_the_module(
     second = module.body[1].body[0].value
     assert Positions(module, {second}, text)[second].start.line == 2
     assert module.body[0] in Positions(module, {second}, text), "generated from the module's start"
+
+
+def test_in_a_class_only_the_methods_holding_a_wanted_node_are_generated() -> None:
+    text = "class A:\n    x = 1\n\n    def f(self):\n        return 1\n\n    def g(self, y):\n        return y * 2\n"
+    module = cst.parse_module(text)
+    cls = module.body[0]
+    first, second = cls.body.body[1], cls.body.body[2]
+    product = second.body.body[0].body[0].value
+    ours = Positions(module, {product}, text)
+    expected = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    assert ours[product] == expected[product] and (ours[product].start.line, ours[product].start.column) == (8, 15)
+    assert first not in ours and cls not in ours
+
+
+def test_a_method_whose_code_occurs_twice_is_placed_with_its_class() -> None:
+    method = "    def f(self, y):\n        return y * 2\n"
+    text = f"class A:\n{method}\n\nclass B:\n{method}"
+    module = cst.parse_module(text)
+    second = module.body[1]
+    product = second.body.body[0].body.body[0].body[0].value
+    ours = Positions(module, {product}, text)
+    expected = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    assert ours[product] == expected[product] and (ours[product].start.line, ours[product].start.column) == (8, 15)
+    assert second in ours and module.body[0] not in ours
