@@ -108,30 +108,36 @@ class _Walker(cst.CSTVisitor):
         if self.stack:
             self.index.parent[node] = self.stack[-1]
         self.stack.append(node)
-        if isinstance(node, cst.ClassDef):
+        kind = type(node)  # LibCST's node classes are final: cheaper than isinstance on their ABCs
+        if kind is cst.Attribute:
+            self._attribute(node)
+        elif kind is cst.ClassDef:
             self.index.classes.setdefault(node.name.value, []).append(node)
             self.scopes.append(("class", node, None))
-        elif isinstance(node, cst.FunctionDef):
+        elif kind is cst.FunctionDef:
             owner = self.scopes[-1][1] if self.scopes and self.scopes[-1][0] == "class" else None
             self.scopes.append(("function", node, owner))
             if node.name.value.startswith(HOOK_PREFIXES):
                 self.hooks += 1
-        elif isinstance(node, cst.Attribute):
-            self._attribute(node)
-        elif isinstance(node, cst.SimpleString) and not self.hooks:
-            self._string(node)
-        elif isinstance(node, cst.FormattedStringText) and not self.hooks:
-            self.index.strings.update(node.value.split("."))
-        elif isinstance(node, (cst.Import, cst.ImportFrom)):
+        elif kind is cst.SimpleString:
+            if not self.hooks:
+                self._string(node)
+        elif kind is cst.FormattedStringText:
+            if not self.hooks:
+                self.index.strings.update(node.value.split("."))
+        elif kind is cst.Import or kind is cst.ImportFrom:
             return False
         return True
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
         self.stack.pop()
-        if isinstance(original_node, (cst.ClassDef, cst.FunctionDef)):
+        kind = type(original_node)
+        if kind is cst.ClassDef:
             self.scopes.pop()
-        if isinstance(original_node, cst.FunctionDef) and original_node.name.value.startswith(HOOK_PREFIXES):
-            self.hooks -= 1
+        elif kind is cst.FunctionDef:
+            self.scopes.pop()
+            if original_node.name.value.startswith(HOOK_PREFIXES):
+                self.hooks -= 1
 
     def _attribute(self, node: cst.Attribute) -> None:
         owner = method_ = None
