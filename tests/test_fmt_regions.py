@@ -199,3 +199,18 @@ def test_blank_lines_in_a_region_of_a_block_the_fix_removes_from_stay():
     outcome = _fix(_attention(_QKV + region), "TF008")
     assert outcome.remaining == [] and "self.qkv = nn.Linear(dim, 3 * dim)" in outcome.text
     assert textwrap.indent(region, " " * 8) in outcome.text
+
+
+def test_a_file_with_no_region_marker_is_not_tokenized(monkeypatch):
+    """``fmt: Format`` parameters and ``"yapf: ..."`` strings are no markers: the file is not read
+    with Python's tokenizer (the markers' regions still are, below)."""
+    import tokenize
+
+    def refuse(*_args):
+        raise AssertionError("tokenized")
+
+    monkeypatch.setattr(tokenize, "generate_tokens", refuse)
+    source = 'def f(x, fmt: str = "NCHW"):\n    """fmt: the layout; yapf: unused"""\n    return x  # fmt: keep\n'
+    assert not FormatRegions(source)
+    with pytest.raises(AssertionError, match="tokenized"):
+        FormatRegions(source + "# fmt: off\n")

@@ -25,6 +25,8 @@ _OFF = re.compile(r"#\s*(?:fmt:\s*off|yapf:\s*disable)\s*$")
 _ON = re.compile(r"#\s*(?:fmt:\s*on|yapf:\s*enable)\s*$")
 #: the skip may share its comment with other tools' pragmas, before or after it (after ``#`` or ``;``)
 _SKIP = re.compile(r"#\s*fmt:\s*skip\s*(?:$|[;#])")
+#: what a file holding a region's first marker holds somewhere (``fmt: Format`` is a parameter)
+_ANY_START = re.compile(r"#\s*(?:fmt:\s*(?:off|skip)|yapf:\s*disable)")
 
 
 class FormatRegions:
@@ -34,7 +36,7 @@ class FormatRegions:
         #: (first line, last line, what protects it), marker comments included
         self.spans: list[tuple[int, int, str]] = []
         self._whitespace_inclusive: Mapping[cst.CSTNode, CodeRange] | None = None
-        if "fmt:" in source or "yapf:" in source:
+        if _ANY_START.search(source):  # else no region: Python's tokenizer need not read the file
             self._read(source)
 
     def _read(self, source: str) -> None:
