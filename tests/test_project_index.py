@@ -130,3 +130,39 @@ def test_a_damaged_facts_cache_is_read_around(project, stored):
     facts_file = project / CACHE_DIR / "facts-v1.json"
     facts_file.write_text(stored.replace("%s", package_digest()))
     assert _fixable(run([project], _job(project, cache=True))) == [False]
+
+
+@pytest.fixture
+def parses(monkeypatch) -> list[str]:
+    """The files the runner parsed with Python's ``ast``, in order (this process)."""
+    import torchfix.runner as runner
+
+    parsed: list[str] = []
+
+    def counted(text, path):
+        parsed.append(Path(path).name)
+        return original(text, path)
+
+    original = runner.python_tree
+    monkeypatch.setattr(runner, "python_tree", counted)
+    return parsed
+
+
+def test_the_second_round_trusts_the_first_rounds_prefilter_for_unchanged_bytes(project, parses):
+    assert _fixable(run([project], _job(project))) == [True]
+    assert sorted(parses) == ["__init__.py", "attention.py", "utils.py"], "attention.py was parsed once"
+
+
+def test_a_file_changed_between_the_rounds_is_prefiltered_again(project, parses, monkeypatch):
+    import torchfix.runner as runner
+
+    index_projects = runner._index_projects
+
+    def edit_then_index(*args):  # the user saves attention.py while the index is built
+        (project / "net/attention.py").write_text(ATTENTION.replace("self.to_k(tokens)", "self.to_k(tokens + 1)"))
+        return index_projects(*args)
+
+    monkeypatch.setattr(runner, "_index_projects", edit_then_index)
+    reports = run([project], _job(project))
+    assert parses.count("attention.py") == 2
+    assert _fixable(reports) == [True] and "into one `self.to_qv`" in reports[1].findings[0].message

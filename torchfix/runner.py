@@ -13,7 +13,8 @@ Files are independent but for TF003 and TF008, which read the rest of the
 project: a file those rules run on waits until every file was read (its package
 facts come from the same walk as its prefilter), the parent builds the project's
 index from those facts (:func:`_index_projects`) and a second round checks the
-waiting files with it.
+waiting files with it (taking the first round's prefilter result for bytes that
+did not change, so a waiting file is parsed with ``ast`` once).
 
 The engine, the rules and LibCST are imported only when a file gets past the
 cache and the prefilter: a warm run, or one whose files are all ruled out, never
@@ -95,8 +96,14 @@ class _Outcome:
     learned: list[tuple[str, list | None, str | None]] = field(default_factory=list)
     #: what the file shows its project's other files (its package facts), when the run collects them
     facts: FileFacts | None = None
-    #: the file needs its project's index, which did not exist yet: it is processed again once it does
-    deferred: bool = False
+    #: the file needs its project's index, which did not exist yet: it is processed again once it
+    #: does. (The key of its bytes, the rules its prefilter kept): the second round trusts those
+    #: while the bytes are the same, instead of parsing the file with Python's ``ast`` again.
+    deferred: tuple[str, tuple[str, ...]] | None = None
+
+
+#: the prefilter results of the files the run's first round deferred, by path (see ``deferred``)
+_PREFILTERED: dict[str, tuple[str, tuple[str, ...]]] = {}
 
 
 def relative_to_root(path: Path, root: Path) -> str:
@@ -221,17 +228,22 @@ def _process_unpaused(path: Path, job: Job, accept, data: bytes | None = None, d
     codes = job.settings.codes_for(relative)
     settings = job.settings  # without the project: the key of a file whose findings do not depend on it
     original_key = key(source.raw, codes, settings)
-    # Python's own check first: LibCST accepts some code Python rejects (300 nested
-    # parentheses), and a file Python cannot compile is not one to rewrite.
-    tree = python_tree(source.text, report.path)
-    facts = None if isinstance(tree, str) else facts_of(tree)
-    matched = () if facts is None else matching(facts, codes)
+    prefiltered = _PREFILTERED.get(report.path)
+    if prefiltered is not None and prefiltered[0] == original_key:
+        tree = facts = None  # the first round read these bytes, and kept only module-wide rules
+        matched = prefiltered[1]
+    else:
+        # Python's own check first: LibCST accepts some code Python rejects (300 nested
+        # parentheses), and a file Python cannot compile is not one to rewrite.
+        tree = python_tree(source.text, report.path)
+        facts = None if isinstance(tree, str) else facts_of(tree)
+        matched = () if facts is None else matching(facts, codes)
     before_index = defer and not package_index.is_indexed(path)
     if before_index and facts is not None and any(code in PACKAGE_RULES for code in codes):
         outcome.facts = file_facts(facts, tree)
     if _needs_project(matched):
         if before_index:
-            outcome.deferred = True
+            outcome.deferred = (original_key, matched)
             return outcome
         outcome.learned.append((original_key, None, None))
         job = _with_project(path, job)
@@ -313,13 +325,14 @@ def _process_unpaused(path: Path, job: Job, accept, data: bytes | None = None, d
 _STOP = threading.Event()
 
 
-def _worker_init(indexes: dict) -> None:
+def _worker_init(indexes: dict, prefiltered: dict) -> None:
     # Ctrl-C reaches the whole process group: finish the current file, then stop. A run
     # that ignores it (started in the background by a script) ignores it in every worker
     # too, or the workers would stop and the run would end in a silent partial success.
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, lambda *_: _STOP.set())
     package_index.register(indexes)
+    _PREFILTERED.update(prefiltered)
 
 
 def _process_chunk(paths: Sequence[Path], job: Job, defer: bool) -> list[_Outcome]:
@@ -391,7 +404,7 @@ def _pooled(
 
     chunks = _chunks(paths, workers)
     with ProcessPoolExecutor(
-        max_workers=min(workers, len(chunks)), initializer=_worker_init, initargs=(package_index.registered(),)
+        max_workers=min(workers, len(chunks)), initializer=_worker_init, initargs=(package_index.registered(), _PREFILTERED)
     ) as pool:
         futures = {pool.submit(_process_chunk, chunk, job, defer): len(chunk) for chunk in chunks}
         try:
@@ -483,6 +496,7 @@ def run(
     may be called again with a larger total).
     """
     package_index.forget()  # files may have changed since a previous run in this process
+    _PREFILTERED.clear()
     found = discover(paths, job.settings.exclude_spec(), job.settings.root, notebooks=job.notebooks)
     files = files_to_process(found.files, job.settings)
     reports = [FileReport(path.as_posix(), error=reason) for path, reason in found.errors]
@@ -500,7 +514,8 @@ def run(
             reports.append(hit)
     advance = progress(len(pending)) if progress is not None and pending else (lambda done: None)
     outcomes = _process_all(pending, job, accept, advance)
-    deferred = [Path(outcome.report.path) for outcome in outcomes if outcome.deferred]
+    _PREFILTERED.update((outcome.report.path, outcome.deferred) for outcome in outcomes if outcome.deferred)
+    deferred = [Path(path) for path in _PREFILTERED]
     if deferred or waiting:
         _index_projects(deferred + waiting, outcomes, cache)
         for path in waiting:
