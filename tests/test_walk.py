@@ -219,3 +219,72 @@ def test_the_walker_follows_libcst_on_every_node_class():
     module.visit(theirs)
     walk(module, [mine])
     assert mine.events and mine.events == theirs.events
+
+
+class _Statements(cst.CSTVisitor):
+    """Hooks on compound statements only: the walker need not enter expressions for it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[tuple[str, int]] = []
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.events.append(("class", id(node)))
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self.events.append(("left def", id(original_node)))
+
+    def visit_If(self, node: cst.If) -> None:
+        self.events.append(("if", id(node)))
+
+    def visit_Module(self, node: cst.Module) -> None:
+        self.events.append(("module", id(node)))
+
+
+@pytest.mark.parametrize("source", _sources()[:40], ids=lambda source: f"{len(source)}-chars")
+def test_a_walk_for_compound_statements_only_calls_the_same_hooks_in_the_same_order(source):
+    module = cst.parse_module(source)
+    theirs, mine = _Statements(), _Statements()
+    module.visit(theirs)
+    walk(module, [mine])
+    assert mine.events == theirs.events
+
+
+def test_the_zoo_walked_for_compound_statements_only_calls_the_same_hooks():
+    module = _zoo()
+    theirs, mine = _Statements(), _Statements()
+    module.visit(theirs)
+    walk(module, [mine])
+    assert ("class", id(next(n for n in module.body if isinstance(n, cst.ClassDef)))) in mine.events
+    assert mine.events == theirs.events
+
+
+def test_expressions_are_entered_only_for_a_visitor_that_looks_at_them(monkeypatch):
+    import torchfix.walk as walker
+
+    entered: list[type] = []
+    fields = walker.statement_fields
+
+    def recording(cls):
+        entered.append(cls)
+        return fields(cls)
+
+    monkeypatch.setattr(walker, "statement_fields", recording)
+    module = cst.parse_module("class A:\n    def f(self, x):\n        return [y + 1 for y in x]\n")
+    walk(module, [_Statements()])
+    assert cst.SimpleStatementLine in entered and cst.Parameters in entered
+    assert cst.Return not in entered and cst.ListComp not in entered, "a small statement's inside is skipped"
+    entered.clear()
+
+    class Names(_Statements):
+        def visit_Name(self, node: cst.Name) -> None:
+            self.events.append(("name", id(node)))
+
+    walk(module, [Names()])
+    assert entered == [], "a visitor of names walks every node"
+
+
+def test_the_class_rules_walk_statements_only_and_the_expression_rules_everything():
+    from torchfix.walk import _statements_only
+
+    assert {rule.CODE for rule in all_rules() if _statements_only(rule)} == {"TF001", "TF003", "TF008"}
