@@ -324,7 +324,7 @@ def registered() -> dict[str, PackageIndex]:
 
 def is_indexed(path: Path) -> bool:
     """Whether the project of ``path`` has a registered index (a file that needs one can be checked now)."""
-    return str(project_root(path)[0]) in _registered
+    return bool(_registered) and str(project_root(path)[0]) in _registered  # no index: no path to resolve
 
 
 def package_of(path: Path) -> PackageRef:
