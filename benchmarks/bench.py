@@ -1,6 +1,6 @@
 """Time `torchfix check` against a plain parse of the same files, per tree; print every figure.
 
-Usage: python benchmarks/bench.py [--torchfix07 PYTHON] [PATH ...]
+Usage: python benchmarks/bench.py [--torchfix07 PYTHON] [--repeat N] [PATH ...]
 
 Default trees: pytorch-image-models (timm) and diffusers (their sources under
 /work/libs/src, else the installed packages) and the Python sources of the
@@ -17,8 +17,9 @@ after another, on the same files:
   (f) TorchFix 0.7 (``--torchfix07``: the python of a venv holding it), on the first tree
 
 For each: wall and CPU seconds (the process and every child it waited for) and
-peak RSS of the whole process tree (sampled from /proc); then the issue's
-ratios, and the startup figures (`--version`, `check` of one file, median of
+peak RSS of the whole process tree (sampled from /proc), the medians of ``--repeat``
+interleaved rounds (a busy spell of a shared machine moves one run by a tenth);
+then the issue's ratios, and the startup figures (`--version`, `check` of one file, median of
 five). The torchfix package run is compiled to bytecode first, as ``pip install``
 does. Nothing is asserted: this prints figures.
 """
@@ -152,7 +153,20 @@ def _startup(torchfix: list[str], one_file: Path, cwd: Path) -> dict[str, float]
     }
 
 
-def bench_tree(tree: Path, work: Path, torchfix07: str | None) -> dict[str, tuple[float, float, int, int]]:
+def _median_run(samples: list[tuple[float, float, int, int]]) -> tuple[float, float, int, int]:
+    """The median wall and CPU seconds of several runs of one measurement, their largest peak
+    RSS and the last exit code."""
+    return (
+        statistics.median(s[0] for s in samples),
+        statistics.median(s[1] for s in samples),
+        max(s[2] for s in samples),
+        samples[-1][3],
+    )
+
+
+def bench_tree(
+    tree: Path, work: Path, torchfix07: str | None, repeat: int = 1
+) -> dict[str, tuple[float, float, int, int]]:
     files = _python_files(tree)
     lines = sum(p.read_bytes().count(b"\n") for p in files)
     print(f"\n== {tree}: {len(files)} files, {lines} lines")
@@ -170,12 +184,21 @@ def bench_tree(tree: Path, work: Path, torchfix07: str | None) -> dict[str, tupl
     ]
     if torchfix07:
         runs.append(("(f)", "TorchFix 0.7 (torchfix .)", [torchfix07, "-m", "torchfix", where]))
+    samples: dict[str, list[tuple[float, float, int, int]]] = {label: [] for _, label, _ in runs}
+    for round_ in range(repeat):  # the rounds interleave, so a slow spell of the machine touches every measurement
+        subprocess.run([*torchfix, "clean", where], cwd=work, stdout=subprocess.DEVNULL, check=True)  # refilled next
+        for key, label, command in runs:
+            if key != "(f)" or not round_:  # TorchFix 0.7 once: two minutes a run
+                samples[label].append(measure(command, work))
     results = {}
     print(f"{'measurement':34} {'wall s':>8} {'CPU s':>8} {'files/s':>8} {'peak RSS MB':>12} {'exit':>5}")
-    for key, label, command in runs:
-        wall, cpu, peak, code = measure(command, work)
-        results[key] = (wall, cpu, peak, code)
+    for key, label, _ in runs:
+        wall, cpu, peak, code = results[key or label] = _median_run(samples[label])
         print(f"{key:3} {label:30} {wall:8.2f} {cpu:8.2f} {len(files) / wall:8.0f} {peak / 2**20:12.0f} {code:5d}")
+    if repeat > 1:
+        for key in ("(a)", "(c)"):
+            cpus = [cpu for _, cpu, _, _ in samples[next(label for k, label, _ in runs if k == key)]]
+            print(f"{key} CPU s of the {repeat} rounds: {' '.join(f'{cpu:.2f}' for cpu in cpus)}")
     (wall_a, cpu_a, *_), (wall_c, cpu_c, *_) = results["(a)"], results["(c)"]
     print(f"ratio CPU (c)/(a): {cpu_c / cpu_a:.3f}   (goal <= 0.35)")
     print(f"ratio wall (c)/(a): {wall_c / wall_a:.3f}")
@@ -190,6 +213,9 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*", type=Path)
     parser.add_argument("--torchfix07", help="the python of a venv with TorchFix 0.7 (timed on the first tree)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of measurements (a)-(e) per tree; each figure is their median"
+    )
     args = parser.parse_args(argv)
     print(f"cpus: {os.cpu_count()}  load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     # `pip install` compiles a package to bytecode; an editable install run with
@@ -201,7 +227,7 @@ def main(argv: list[str]) -> None:
         work = Path(scratch)
         trees = [stage(tree, work) for tree in (args.paths or default_paths())]
         for index, tree in enumerate(trees):
-            bench_tree(tree, work, args.torchfix07 if index == 0 else None)
+            bench_tree(tree, work, args.torchfix07 if index == 0 else None, args.repeat)
         one_file = ROOT / "corpus" / "metric_learning" / "model.py"
         print(f"\n== startup (median of 5 runs; `check` of {one_file.relative_to(ROOT)}, which has a finding)")
         for label, seconds in _startup([sys.executable, "-m", "torchfix"], one_file, work).items():
