@@ -3,12 +3,13 @@
 ``PositionProvider`` regenerates the module's code and builds a ``CodeRange`` of two
 ``CodePosition`` objects for every node, splitting every token on newlines as it
 goes; a file with findings needs a handful of them. This regenerates only the
-top-level statements holding the nodes asked for, recording each node's start and
-end as character offsets (two ints) within the statement's code, and finds where
-that code starts in the text the module was parsed from (LibCST's code is the
-text, byte for byte); a statement whose code is not there exactly once is not
-guessed at: the module is generated from its start then, up to the last node
-asked for. An offset becomes a line and column only when a position is asked for.
+top-level statements (in a class, the methods) holding the nodes asked for,
+recording each node's start and end as character offsets (two ints) within the
+statement's code, and finds where that code starts in the text the module was
+parsed from (LibCST's code is the text, byte for byte); a statement whose code is
+not there exactly once is not guessed at: its class is generated, else the module
+from its start, up to the last node asked for. An offset becomes a line and
+column only when a position is asked for.
 """
 
 from __future__ import annotations
@@ -123,7 +124,6 @@ class Positions(Mapping[cst.CSTNode, CodeRange]):
 
     def __len__(self) -> int:
         return len(self._offsets)
-
 
 
 def _by_statement(

@@ -230,7 +230,7 @@ def _process_unpaused(path: Path, job: Job, accept, data: bytes | None = None, d
     original_key = key(source.raw, codes, settings)
     prefiltered = _PREFILTERED.get(report.path)
     if prefiltered is not None and prefiltered[0] == original_key:
-        tree = facts = None  # the first round read these bytes, and kept only module-wide rules
+        tree = facts = None  # the first round parsed these very bytes and kept these rules
         matched = prefiltered[1]
     else:
         # Python's own check first: LibCST accepts some code Python rejects (300 nested
@@ -404,7 +404,9 @@ def _pooled(
 
     chunks = _chunks(paths, workers)
     with ProcessPoolExecutor(
-        max_workers=min(workers, len(chunks)), initializer=_worker_init, initargs=(package_index.registered(), _PREFILTERED)
+        max_workers=min(workers, len(chunks)),
+        initializer=_worker_init,
+        initargs=(package_index.registered(), _PREFILTERED),
     ) as pool:
         futures = {pool.submit(_process_chunk, chunk, job, defer): len(chunk) for chunk in chunks}
         try:

@@ -136,7 +136,7 @@ def _statements_only(visitor_type: type) -> bool:
             for klass in visitor_type.__mro__ if klass not in _VISITOR_BASES
             for name in vars(klass) if name.startswith(("visit_", "leave_", "on_visit", "on_leave"))
         }
-        found = _STATEMENTS_ONLY[visitor_type] = all(
+        found = _STATEMENTS_ONLY[visitor_type] = not hooks & {"on_visit", "on_leave"} and all(
             isinstance(cls, type) and issubclass(cls, (cst.Module, cst.BaseCompoundStatement))
             for cls in (getattr(cst, name.partition("_")[2], None) for name in hooks)
         )
