@@ -913,6 +913,17 @@ def _blocks(node: ast.AST) -> Iterator[list[ast.stmt]]:
                 yield value
 
 
+def _two_called(facts: Facts, cls: ast.ClassDef, layers: set[str]) -> bool:
+    """Whether two of ``layers`` are called on one argument somewhere in the class: what
+    :func:`_called_alike` needs before it walks the class's blocks to compare the inputs."""
+    called = {
+        call.func.attr
+        for call in facts.under(facts.all_calls, cls)
+        if type(call.func) is ast.Attribute and call.func.attr in layers and len(call.args) == 1 and not call.keywords
+    }
+    return len(called) >= 2
+
+
 def _called_alike(cls: ast.ClassDef, layers: set[str]) -> bool:
     """Whether two of ``layers`` are called (``self.<a>(x)``) in one block on the same value of one input.
 
@@ -952,7 +963,7 @@ def _fused_linear(facts: Facts) -> bool:
                 return True
             if _plain_linear(facts, value):
                 layers.add(attribute)
-        if len(layers) >= 2 and _called_alike(cls, layers):
+        if len(layers) >= 2 and _two_called(facts, cls, layers) and _called_alike(cls, layers):
             return True
     return False
 
@@ -1056,6 +1067,8 @@ def _torch_where(facts: Facts) -> Iterator[ast.AST]:
 def _clone_then_store(facts: Facts) -> Iterator[ast.AST]:
     """``y = x.clone()`` and, as the next statement, ``y[c] = v`` with one index that is no
     slice and no literal (TF010 proves ``c`` boolean)."""
+    if not facts.calls_any("clone"):
+        return  # most files: no assignment need be read
     cloned = {
         id(node): node.targets[0].id
         for node in facts.assigns
