@@ -226,14 +226,15 @@ class PackageIndex:
         return None
 
 
-def project_root(path: Path) -> tuple[Path, bool]:
+def project_root(path: Path, real: bool = False) -> tuple[Path, bool]:
     """The folder to search around ``path``, and whether it is a distributable library.
 
     The nearest folder above the file with a project file (``pyproject.toml``,
     ``setup.py``, ``setup.cfg``; a library when it builds a package), else the git root, else the top-level
     package folder (the highest folder of the chain of ``__init__.py``), else the
-    file's own folder."""
-    return _project_root_of(path.resolve().parent)
+    file's own folder. ``real``: ``path`` is resolved already (resolving costs a system
+    call per folder of the path)."""
+    return _project_root_of((path if real else path.resolve()).parent)
 
 
 @lru_cache(maxsize=1024)

@@ -459,7 +459,7 @@ def _index_projects(paths: Sequence[Path], outcomes: Sequence[_Outcome], cache: 
         if outcome.facts is None:
             continue
         path = Path(outcome.report.path).resolve()
-        root = package_index.project_root(path)[0]
+        root = package_index.project_root(path, real=True)[0]
         if root in known:
             known[root][path.relative_to(root).as_posix()] = outcome.facts
     indexes = {}
