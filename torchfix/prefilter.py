@@ -913,14 +913,18 @@ def _blocks(node: ast.AST) -> Iterator[list[ast.stmt]]:
                 yield value
 
 
+def _layer_call(node: ast.AST, layers: set[str]) -> bool:
+    """``<x>.<layer>(<one argument>)`` for one of ``layers``: a call TF008 may fuse."""
+    return (
+        type(node) is ast.Call and type(node.func) is ast.Attribute and node.func.attr in layers
+        and len(node.args) == 1 and not node.keywords
+    )
+
+
 def _two_called(facts: Facts, cls: ast.ClassDef, layers: set[str]) -> bool:
     """Whether two of ``layers`` are called on one argument somewhere in the class: what
     :func:`_called_alike` needs before it walks the class's blocks to compare the inputs."""
-    called = {
-        call.func.attr
-        for call in facts.under(facts.all_calls, cls)
-        if type(call.func) is ast.Attribute and call.func.attr in layers and len(call.args) == 1 and not call.keywords
-    }
+    called = {call.func.attr for call in facts.under(facts.all_calls, cls) if _layer_call(call, layers)}
     return len(called) >= 2
 
 
@@ -935,9 +939,7 @@ def _called_alike(cls: ast.ClassDef, layers: set[str]) -> bool:
         for statement in block:
             if not isinstance(statement, _COMPOUND):  # a call in a compound header never fuses
                 for call in walk(statement):
-                    if type(call) is not ast.Call or type(call.func) is not ast.Attribute:
-                        continue
-                    if call.func.attr not in layers or len(call.args) != 1 or call.keywords:
+                    if not _layer_call(call, layers):
                         continue
                     given = call.args[0]
                     reads = {n.id for n in walk(given) if type(n) is ast.Name}
