@@ -184,20 +184,20 @@ def bench_tree(
     ]
     if torchfix07:
         runs.append(("(f)", "TorchFix 0.7 (torchfix .)", [torchfix07, "-m", "torchfix", where]))
-    samples: dict[str, list[tuple[float, float, int, int]]] = {label: [] for _, label, _ in runs}
+    samples: dict[str, list[tuple[float, float, int, int]]] = {key or label: [] for key, label, _ in runs}
     for round_ in range(repeat):  # the rounds interleave, so a slow spell of the machine touches every measurement
         subprocess.run([*torchfix, "clean", where], cwd=work, stdout=subprocess.DEVNULL, check=True)  # refilled next
         for key, label, command in runs:
             if key != "(f)" or not round_:  # TorchFix 0.7 once: two minutes a run
-                samples[label].append(measure(command, work))
+                samples[key or label].append(measure(command, work))
     results = {}
     print(f"{'measurement':34} {'wall s':>8} {'CPU s':>8} {'files/s':>8} {'peak RSS MB':>12} {'exit':>5}")
     for key, label, _ in runs:
-        wall, cpu, peak, code = results[key or label] = _median_run(samples[label])
+        wall, cpu, peak, code = results[key or label] = _median_run(samples[key or label])
         print(f"{key:3} {label:30} {wall:8.2f} {cpu:8.2f} {len(files) / wall:8.0f} {peak / 2**20:12.0f} {code:5d}")
     if repeat > 1:
         for key in ("(a)", "(c)"):
-            cpus = [cpu for _, cpu, _, _ in samples[next(label for k, label, _ in runs if k == key)]]
+            cpus = [cpu for _, cpu, _, _ in samples[key]]
             print(f"{key} CPU s of the {repeat} rounds: {' '.join(f'{cpu:.2f}' for cpu in cpus)}")
     (wall_a, cpu_a, *_), (wall_c, cpu_c, *_) = results["(a)"], results["(c)"]
     print(f"ratio CPU (c)/(a): {cpu_c / cpu_a:.3f}   (goal <= 0.35)")
